@@ -1,0 +1,30 @@
+"""hpsearch: hyperparameter search for fine-tuning language models, on Optuna.
+
+The names below are the public API a notebook user calls; heavy modules load only when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_space": "hpsearch.space",
+    "load_text": "hpsearch.space",
+    "StudySpec": "hpsearch.space",
+    "CATALOG": "hpsearch.catalog",
+    "Hyperparameter": "hpsearch.catalog",
+    "HpsearchError": "hpsearch.errors",
+    "SpaceError": "hpsearch.errors",
+    "suggest": "hpsearch.suggest",
+    "sample": "hpsearch.suggest",
+}
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'hpsearch' has no attribute {name!r}")

@@ -1,0 +1,255 @@
+"""The hyperparameters hpsearch knows, as data: meaning, documented range, scale, and where each one acts.
+
+The 19 classic fine-tuning and decoding hyperparameters come first, in the order the literature lists
+them; the optimizer's and the loss's own parameters follow, each tied to the choices it belongs to.
+A "documented range" is the one the source we follow gives; where it gives none, `conventional` holds
+the range practitioners usually search and `documented` is False, so nobody mistakes one for the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["float", "int", "categorical"]
+Scale = Literal["linear", "log"]
+Target = Literal["training_args", "model_config", "model", "data", "loss", "optimizer", "generation", "callback"]
+
+# Where dropout-like knobs live in each architecture's config (model_type -> attribute names).
+DROPOUT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "bert": ("hidden_dropout_prob",),
+    "roberta": ("hidden_dropout_prob",),
+    "distilbert": ("dropout",),
+    "gpt2": ("resid_pdrop", "embd_pdrop"),
+    "t5": ("dropout_rate",),
+}
+ATTENTION_DROPOUT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "bert": ("attention_probs_dropout_prob",),
+    "roberta": ("attention_probs_dropout_prob",),
+    "distilbert": ("attention_dropout",),
+    "gpt2": ("attn_pdrop",),
+    "llama": ("attention_dropout",),
+}
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """One catalogue entry.
+
+    `domain` is the hard validity range (a value outside it is an error); `low`/`high` the documented
+    range (a range outside it only earns a warning). `parent` ties an optimizer or loss parameter to the
+    choices of that entry under which it acts.
+    """
+
+    name: str
+    meaning: str
+    kind: Kind
+    acts_on: str
+    target: Target
+    default: Any
+    scale: Scale = "linear"
+    low: float | None = None
+    high: float | None = None
+    documented: bool = True
+    choices: tuple[Any, ...] = ()
+    domain: tuple[float | None, float | None] = (None, None)
+    domain_open: tuple[bool, bool] = (False, False)
+    generation_only: bool = False
+    parent: tuple[str, tuple[str, ...]] | None = None
+    checkpoints: bool = False  # choices may also name model checkpoints (model_size)
+    note: str = ""
+    aliases: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def has_range(self) -> bool:
+        """Whether `documented` may stand for this entry's range (or its choices)."""
+        return self.documented and (self.low is not None or bool(self.choices))
+
+    def check_value(self, value: Any) -> str | None:
+        """Return why `value` is not a valid value of this hyperparameter, or None when it is."""
+        if self.kind == "categorical":
+            if value not in self.choices:
+                return f"must be one of {', '.join(map(str, self.choices))}, but got {value!r}"
+            return None
+        if self.checkpoints and isinstance(value, str) and value.strip():
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            what = "an integer" if self.kind == "int" else "a number"
+            extra = " or a checkpoint name" if self.checkpoints else ""
+            return f"must be {what}{extra}, but got {value!r}"
+        if self.kind == "int" and not float(value).is_integer():
+            return f"must be an integer, but got {value!r}"
+        lo, hi = self.domain
+        lo_open, hi_open = self.domain_open
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            return f"must be {'above' if lo_open else 'at least'} {lo}, but got {value!r}"
+        if hi is not None and (value > hi or (hi_open and value == hi)):
+            return f"must be {'below' if hi_open else 'at most'} {hi}, but got {value!r}"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("aliases")
+        data["choices"] = list(self.choices)
+        data["domain"] = list(self.domain)
+        data["domain_open"] = list(self.domain_open)
+        data["parent"] = {"entry": self.parent[0], "choices": list(self.parent[1])} if self.parent else None
+        return data
+
+
+_PROB = dict(domain=(0.0, 1.0), domain_open=(False, True))
+
+CLASSIC: tuple[Hyperparameter, ...] = (
+    Hyperparameter(
+        "learning_rate", "step size of each optimizer update", "float", "TrainingArguments.learning_rate",
+        "training_args", 5e-5, scale="log", low=1e-4, high=1e-1, domain=(0.0, None), domain_open=(True, False),
+        note="pretrained transformers usually want 1e-5 .. 1e-4, below most of the documented range",
+        aliases=("lr",),
+    ),
+    Hyperparameter(
+        "batch_size", "examples in one forward/backward pass on one device", "int",
+        "TrainingArguments.per_device_train_batch_size", "training_args", 16, scale="log", low=8, high=256,
+        domain=(1, None), aliases=("per_device_train_batch_size",),
+    ),
+    Hyperparameter(
+        "num_epochs", "passes over the training set", "int", "TrainingArguments.num_train_epochs",
+        "training_args", 3, low=1, high=100, domain=(1, None), note="max_steps, when set, takes precedence",
+        aliases=("epochs", "num_train_epochs"),
+    ),
+    Hyperparameter(
+        "dropout", "probability of zeroing a hidden activation while training", "float",
+        "model config (hidden_dropout_prob, dropout, resid_pdrop, ... per architecture)",
+        "model_config", 0.1, low=0.1, high=0.5, **_PROB, aliases=("hidden_dropout", "hidden_dropout_prob"),
+    ),
+    Hyperparameter(
+        "weight_decay", "decoupled L2 shrinkage applied to the weights at each step", "float",
+        "TrainingArguments.weight_decay", "training_args", 0.01, scale="log", low=1e-4, high=1e-1,
+        domain=(0.0, None),
+    ),
+    Hyperparameter(
+        "sequence_length", "tokens kept per example; longer inputs are truncated", "int",
+        "tokenizer truncation max_length", "data", 128, low=32, high=1000, domain=(1, None),
+        note="capped by the model's max_position_embeddings", aliases=("max_length", "max_seq_length"),
+    ),
+    Hyperparameter(
+        "warmup_ratio", "share of the training steps over which the learning rate ramps up from zero", "float",
+        "TrainingArguments.warmup_steps (as a ratio)", "training_args", 0.0, low=0.0, high=0.1,
+        domain=(0.0, 1.0), domain_open=(False, True), aliases=("warmup",),
+    ),
+    Hyperparameter(
+        "gradient_accumulation_steps", "batches whose gradients add up before one optimizer update", "int",
+        "TrainingArguments.gradient_accumulation_steps", "training_args", 1, low=1, high=10, domain=(1, None),
+        note="effective batch = batch_size x gradient_accumulation_steps", aliases=("grad_accum",),
+    ),
+    Hyperparameter(
+        "optimizer", "the update rule", "categorical", "TrainingArguments.optim", "optimizer", "adamw",
+        choices=("adamw", "sgd", "adafactor"), note="own parameters: beta1, beta2, epsilon (adamw); momentum (sgd)",
+        aliases=("optim",),
+    ),
+    Hyperparameter(
+        "loss", "the training objective", "categorical", "the Trainer's loss function", "loss", "cross_entropy",
+        choices=("cross_entropy", "label_smoothed_cross_entropy", "focal", "class_weighted_cross_entropy",
+                 "mse", "huber"),
+        note="own parameters: label_smoothing, focal_gamma, huber_delta; mse and huber for regression labels",
+        aliases=("loss_function",),
+    ),
+    Hyperparameter(
+        "max_steps", "optimizer updates after which training stops", "int", "TrainingArguments.max_steps",
+        "training_args", None, documented=False, domain=(1, None),
+        note="no documented range: it depends on the data size, so a space gives low/high",
+        aliases=("steps",),
+    ),
+    Hyperparameter(
+        "model_size", "how big a model to fine-tune: pretrained layers kept, or a checkpoint", "int",
+        "the model (layers kept from the pretrained stack, or the checkpoint loaded)", "model", None,
+        documented=False, domain=(1, None), checkpoints=True,
+        note="no documented range: choose layer counts the model has, or checkpoint names",
+    ),
+    Hyperparameter(
+        "temperature", "divides the logits before sampling; lower is more deterministic", "float",
+        "GenerationConfig.temperature", "generation", 1.0, low=0.1, high=1.0, domain=(0.0, None),
+        domain_open=(True, False), generation_only=True,
+    ),
+    Hyperparameter(
+        "top_p", "nucleus sampling: keep the smallest set of tokens whose probability sums to p", "float",
+        "GenerationConfig.top_p", "generation", 1.0, low=0.1, high=0.9, domain=(0.0, 1.0),
+        domain_open=(True, False), generation_only=True,
+        note="standard definition; the source of the range describes top-p and top-k the other way round",
+    ),
+    Hyperparameter(
+        "top_k", "sampling keeps only the k most likely tokens", "int", "GenerationConfig.top_k", "generation",
+        50, low=1, high=10, domain=(1, None), generation_only=True,
+        note="standard definition; the source of the range describes top-p and top-k the other way round",
+    ),
+    Hyperparameter(
+        "max_grad_norm", "gradients are rescaled so their global norm stays below this", "float",
+        "TrainingArguments.max_grad_norm", "training_args", 1.0, scale="log", low=0.1, high=10.0,
+        documented=False, domain=(0.0, None), domain_open=(True, False),
+        note="no documented range; 0.1 .. 10 (log) is the conventional one", aliases=("gradient_clipping",),
+    ),
+    Hyperparameter(
+        "lr_scheduler", "how the learning rate changes over training", "categorical",
+        "TrainingArguments.lr_scheduler_type", "training_args", "linear",
+        choices=("linear", "cosine", "constant", "constant_with_warmup", "polynomial", "cosine_with_restarts",
+                 "inverse_sqrt"),
+        aliases=("lr_scheduler_type", "scheduler"),
+    ),
+    Hyperparameter(
+        "attention_dropout", "probability of zeroing an attention weight while training", "float",
+        "model config (attention_probs_dropout_prob, attn_pdrop, ... per architecture)",
+        "model_config", 0.1, low=0.1, high=0.5, **_PROB, aliases=("attention_probs_dropout_prob",),
+    ),
+    Hyperparameter(
+        "early_stopping_patience", "evaluations without improvement before a trial stops", "int",
+        "hpsearch's early-stopping callback", "callback", 3, low=1, high=10, documented=False, domain=(1, None),
+        note="no documented range; 1 .. 10 evaluations is the conventional one", aliases=("patience",),
+    ),
+)
+
+SUB_PARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter(
+        "beta1", "decay of the first-moment (momentum) estimate", "float", "TrainingArguments.adam_beta1",
+        "optimizer", 0.9, low=0.9, high=0.999, **_PROB, parent=("optimizer", ("adamw",)),
+        aliases=("adam_beta1",),
+    ),
+    Hyperparameter(
+        "beta2", "decay of the second-moment estimate", "float", "TrainingArguments.adam_beta2", "optimizer",
+        0.999, low=0.9, high=0.999, **_PROB, parent=("optimizer", ("adamw",)), aliases=("adam_beta2",),
+    ),
+    Hyperparameter(
+        "epsilon", "added to the denominator of Adam's update for stability", "float",
+        "TrainingArguments.adam_epsilon", "optimizer", 1e-8, scale="log", low=1e-9, high=1e-6, documented=False,
+        domain=(0.0, None), domain_open=(True, False), parent=("optimizer", ("adamw",)),
+        note="no documented range; 1e-9 .. 1e-6 (log) is the conventional one", aliases=("adam_epsilon", "eps"),
+    ),
+    Hyperparameter(
+        "momentum", "share of the previous update carried into the next", "float",
+        "TrainingArguments.optim_args momentum", "optimizer", 0.9, low=0.9, high=0.999, **_PROB,
+        parent=("optimizer", ("sgd",)),
+    ),
+    Hyperparameter(
+        "label_smoothing", "probability mass moved from the true label to the others", "float",
+        "the label-smoothed cross-entropy loss", "loss", 0.1, low=0.0, high=0.3, documented=False, **_PROB,
+        parent=("loss", ("label_smoothed_cross_entropy",)),
+        note="no documented range; 0 .. 0.3 is the conventional one", aliases=("label_smoothing_factor",),
+    ),
+    Hyperparameter(
+        "focal_gamma", "how strongly the focal loss down-weights easy examples", "float", "the focal loss",
+        "loss", 2.0, low=0.5, high=5.0, documented=False, domain=(0.0, None), parent=("loss", ("focal",)),
+        note="no documented range; 0.5 .. 5 is the conventional one", aliases=("gamma",),
+    ),
+    Hyperparameter(
+        "huber_delta", "error size where the Huber loss turns from quadratic to linear", "float",
+        "the Huber loss", "loss", 1.0, scale="log", low=0.1, high=10.0, documented=False, domain=(0.0, None),
+        domain_open=(True, False), parent=("loss", ("huber",)),
+        note="no documented range; 0.1 .. 10 (log) is the conventional one", aliases=("delta",),
+    ),
+)
+
+CATALOG: dict[str, Hyperparameter] = {hp.name: hp for hp in CLASSIC + SUB_PARAMETERS}
+ALIASES: dict[str, str] = {alias: hp.name for hp in CATALOG.values() for alias in hp.aliases}
+
+
+def get(name: str) -> Hyperparameter:
+    """The catalogue entry called `name` (KeyError when there is none)."""
+    return CATALOG[name]

@@ -1,0 +1,172 @@
+"""The `hpsearch` command: each command parses its arguments, calls one function, and prints.
+
+Heavy libraries (optuna, torch, transformers) are imported inside the commands that need them, so
+`hpsearch --help`, `ranges` and `validate` answer quickly. Only HpsearchError is caught: it becomes
+one line per problem and the error's exit code (2 for bad input); `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpsearch.errors import HpsearchError, SpaceError
+
+app = typer.Typer(
+    help="Hyperparameter search for fine-tuning language models, on Optuna.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option("--storage", help="Database URL; overrides $HPSEARCH_STORAGE and the file's study.storage."),
+]
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _report(exc: HpsearchError) -> None:
+    """Print `exc` as one line per problem (the traceback too under --debug)."""
+    if _state["debug"]:
+        import traceback
+
+        traceback.print_exception(exc)
+    lines = [str(p) for p in exc.problems] if isinstance(exc, SpaceError) else [f"error: {exc}"]
+    for line in lines:
+        typer.echo(line, err=True)
+
+
+def _fail(exc: HpsearchError) -> typer.Exit:
+    _report(exc)
+    return typer.Exit(exc.exit_code)
+
+
+def _warn(spec) -> None:
+    for problem in spec.warnings:
+        typer.echo(f"{problem} [warning]", err=True)
+
+
+@app.command()
+def ranges(
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """The catalogue: every hyperparameter hpsearch tunes, with its documented range."""
+    from hpsearch import catalog
+
+    if format == "json":
+        typer.echo(json.dumps([hp.to_dict() for hp in catalog.CATALOG.values()], indent=2))
+        return
+    if format != "table":
+        typer.echo(f"error: --format must be table or json, but got {format!r}", err=True)
+        raise typer.Exit(2)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="hpsearch catalogue", caption="top_p and top_k follow the standard definitions; "
+                  "the source of their ranges describes them the other way round.")
+    table.add_column("#", no_wrap=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("documented range", max_width=34)
+    table.add_column("default", no_wrap=True)
+    table.add_column("acts on", max_width=40)
+    table.add_column("meaning", max_width=60)
+    for index, hp in enumerate(catalog.CATALOG.values(), start=1):
+        number = str(index) if hp.parent is None else f"{hp.parent[0]}={'/'.join(hp.parent[1])}"
+        kind = f"{hp.kind} {hp.scale}" if hp.kind != "categorical" else hp.kind
+        table.add_row(number, hp.name, kind, _range_text(hp), str(hp.default), hp.acts_on,
+                      hp.meaning + (f"; {hp.note}" if hp.note else ""))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=220)
+    console.print(table)
+
+
+def _range_text(hp) -> str:
+    if hp.choices:
+        return ", ".join(hp.choices)
+    if hp.low is None:
+        return "none documented"
+    text = f"{hp.low:g} .. {hp.high:g}"
+    return text if hp.documented else f"{text} (conventional, not documented)"
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Search-space files to check.")],
+) -> None:
+    """Check search-space files without training or touching any database."""
+    from hpsearch.space import load_space
+
+    code = 0
+    for file in files:
+        try:
+            spec = load_space(file)
+        except HpsearchError as exc:
+            _report(exc)
+            code = max(code, exc.exit_code)
+            continue
+        _warn(spec)
+        typer.echo(f"{file}: ok ({len(spec.space)} searched, {len(spec.fixed)} fixed)")
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="The search-space file.")],
+    n_trials: Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials.")] = None,
+    timeout: Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")] = None,
+    storage: StorageOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sampled configurations; train nothing.")] = False,
+) -> None:
+    """Run (or continue) the study a search-space file declares."""
+    from hpsearch.space import load_space
+
+    try:
+        spec = load_space(file).with_budget(n_trials=n_trials, timeout=timeout)
+        _warn(spec)
+        if dry_run:
+            from hpsearch.suggest import sample
+
+            _print_configurations(spec, sample(spec, spec.study.n_trials))
+            return
+        from hpsearch.study import run_study
+
+        run_study(spec, storage=storage)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+
+
+def _print_configurations(spec, configurations: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if spec.fixed:
+        console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
+    table = Table(title=f"{spec.study.name}: {len(configurations)} sampled configurations (dry run)")
+    table.add_column("trial")
+    for name in spec.space:
+        table.add_column(name, overflow="fold")
+    for number, values in enumerate(configurations):
+        table.add_row(str(number), *(_short(values[n]) if n in values else "-" for n in spec.space))
+    console.print(table)
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,255 @@
+"""One `space:` entry: its accepted forms, parsed by a pure function into an `Entry`.
+
+Forms (see the README): `documented`; `{low, high}` with optional `log`, `step`, `type: int|float`;
+`{choices: [...]}`; `{documented: true}`; each mapping form may add `when: {entry: value | [values]}`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpsearch.catalog import Hyperparameter
+
+Finding = tuple[tuple[Any, ...], str]  # (key path below the entry, message)
+
+RANGE_KEYS = ("low", "high", "log", "step", "type")
+ENTRY_KEYS = RANGE_KEYS + ("choices", "documented", "when")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A validated search dimension: a numeric range or a list of choices, maybe under conditions."""
+
+    name: str
+    kind: str  # "float" | "int" | "categorical"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def to_distribution(self):
+        """The Optuna distribution this entry samples from."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.kind == "categorical":
+            return CategoricalDistribution(list(self.choices))
+        if self.kind == "int":
+            return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
+        return FloatDistribution(float(self.low), float(self.high), log=self.log, step=self.step)
+
+    def grid_values(self) -> list[Any] | None:
+        """Every value a grid search visits, or None when the entry is continuous."""
+        if self.kind == "categorical":
+            return list(self.choices)
+        if self.kind == "int" and not self.log:
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.step is not None:
+            count = round((self.high - self.low) / self.step)
+            return [round(self.low + i * self.step, 12) for i in range(count + 1)]
+        return None
+
+    def describe(self) -> str:
+        if self.kind == "categorical":
+            return "{" + ", ".join(map(str, self.choices)) + "}"
+        text = f"{_fmt(self.low)} .. {_fmt(self.high)}"
+        if self.log:
+            text += " log"
+        if self.step is not None:
+            text += f" step {_fmt(self.step)}"
+        return text
+
+
+def unknown(what: str, name: Any, known: list[str], aliases: dict[str, str] | None = None) -> str:
+    """`unknown <what> 'name' (did you mean X?)`, or with the known names listed when none is close."""
+    if aliases and name in aliases:
+        return f"unknown {what} {name!r} (it is called {aliases[name]} here)"
+    close = _closest(name, known)
+    hint = f"did you mean {close}?" if close else f"choose from {', '.join(map(str, known))}"
+    return f"unknown {what} {name!r} ({hint})"
+
+
+def did_you_mean(name: Any, known: list[Any]) -> str:
+    """' (did you mean X?)' when a known name is close to `name`, else ''."""
+    close = _closest(name, known)
+    return f" (did you mean {close}?)" if close else ""
+
+
+def _closest(name: Any, known: list[Any]) -> str | None:
+    """The known name nearest to `name`: a close spelling, or one that `name` begins."""
+    text = str(name)
+    close = difflib.get_close_matches(text, [str(k) for k in known], n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    starts = [str(k) for k in known if len(text) >= 3 and str(k).startswith(text)]
+    return starts[0] if len(starts) == 1 else None
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse_entry(hp: Hyperparameter, raw: Any) -> tuple[Entry | None, list[Finding], list[Finding]]:
+    """Parse one `space:` value for catalogue entry `hp`.
+
+    Returns:
+        The entry (None when it is invalid), the errors and the warnings, each with its key path.
+    """
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
+    if raw == "documented":
+        raw = {"documented": True}
+    if not isinstance(raw, dict):
+        if isinstance(raw, list):
+            fix = f"write {{choices: {raw}}}"
+        elif raw is None:
+            fix = "give documented, {low: ..., high: ...} or {choices: [...]}"
+        else:
+            fix = f"a single value belongs under fixed: ({hp.name}: {raw!r}); to search, give a range or choices"
+        return None, [((), f"is not a search entry: {raw!r} ({fix})")], []
+    for key in raw:
+        if key not in ENTRY_KEYS:
+            errors.append(((key,), unknown("key", key, list(ENTRY_KEYS))))
+    when = _parse_when(raw.get("when"), errors)
+    if "documented" in raw:
+        if raw["documented"] is not True:
+            errors.append((("documented",), f"must be true, but got {raw['documented']!r}"))
+        clash = [k for k in RANGE_KEYS + ("choices",) if k in raw]
+        if clash:
+            errors.append(((clash[0],), "cannot be combined with documented (drop one of them)"))
+        if not hp.has_range:
+            if hp.low is not None:
+                message = (f"has no documented range; give {{low: {_fmt(hp.low)}, high: {_fmt(hp.high)}}} "
+                           "(the conventional range)")
+            else:
+                message = f"{hp.note}; give {{low: ..., high: ...}} or {{choices: [...]}}"
+            errors.append(((), message))
+        if errors:
+            return None, errors, warnings
+        if hp.choices:
+            return Entry(hp.name, "categorical", choices=hp.choices, when=when), errors, warnings
+        return (Entry(hp.name, hp.kind, low=hp.low, high=hp.high, log=hp.scale == "log", when=when),
+                errors, warnings)
+    if "choices" in raw:
+        clash = [k for k in RANGE_KEYS if k in raw]
+        if clash:
+            errors.append(((clash[0],), "cannot be combined with choices (give a range or choices, not both)"))
+        entry = _parse_choices(hp, raw["choices"], when, errors, warnings)
+        return (None if errors else entry), errors, warnings
+    if hp.kind == "categorical":
+        return None, errors + [((), f"is categorical; give {{choices: [...]}} from {', '.join(hp.choices)}")], []
+    entry = _parse_range(hp, raw, when, errors, warnings)
+    return (None if errors else entry), errors, warnings
+
+
+def _parse_when(raw: Any, errors: list[Finding]) -> dict[str, tuple[Any, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        errors.append((("when",), f"must map entry names to a value or a list of values, but got {raw!r}"))
+        return {}
+    when: dict[str, tuple[Any, ...]] = {}
+    for name, values in raw.items():
+        values = tuple(values) if isinstance(values, list) else (values,)
+        if not values:
+            errors.append((("when", name), "needs at least one value"))
+            continue
+        when[str(name)] = values
+    return when
+
+
+def _parse_choices(hp, raw, when, errors, warnings) -> Entry | None:
+    if not isinstance(raw, list) or not raw:
+        errors.append((("choices",), f"must be a non-empty list, but got {raw!r}"))
+        return None
+    for index, value in enumerate(raw):
+        if isinstance(value, (dict, list)):
+            errors.append((("choices", index), f"must be a plain value, but got {value!r}"))
+            continue
+        problem = hp.check_value(value)
+        if problem:
+            hint = did_you_mean(value, list(hp.choices)) if hp.choices and isinstance(value, str) else ""
+            errors.append((("choices", index), problem + hint))
+    if errors:
+        return None
+    if len(set(map(repr, raw))) != len(raw):
+        errors.append((("choices",), f"lists a value twice: {raw} (keep each once)"))
+        return None
+    if hp.low is not None and hp.documented:
+        outside = [v for v in raw if _is_number(v) and not hp.low <= v <= hp.high]
+        if outside:
+            warnings.append((("choices",), f"{outside} lie outside the documented range "
+                                           f"{_fmt(hp.low)} .. {_fmt(hp.high)}"))
+    return Entry(hp.name, "categorical", choices=tuple(raw), when=when)
+
+
+def _parse_range(hp, raw, when, errors, warnings) -> Entry | None:
+    kind = raw.get("type", hp.kind)
+    if kind not in ("int", "float"):
+        errors.append((("type",), f"must be int or float, but got {kind!r}"))
+        return None
+    if kind != hp.kind:
+        article = "an" if hp.kind == "int" else "a"
+        errors.append((("type",), f"{hp.name} is {article} {hp.kind} hyperparameter; drop type: {kind}"))
+        return None
+    bounds = {}
+    for key in ("low", "high"):
+        if key not in raw:
+            errors.append(((), f"{key} is missing (give both low and high, or choices)"))
+            continue
+        value = raw[key]
+        if not _is_number(value):
+            errors.append(((key,), f"must be a number, but got {value!r}"))
+        elif kind == "int" and not float(value).is_integer():
+            errors.append(((key,), f"must be an integer for an int entry, but got {value!r}"))
+        else:
+            problem = hp.check_value(value)
+            if problem:
+                errors.append(((key,), problem))
+            bounds[key] = int(value) if kind == "int" else float(value)
+    log = raw.get("log", False)
+    if not isinstance(log, bool):
+        errors.append((("log",), f"must be true or false, but got {log!r}"))
+        log = False
+    step = raw.get("step")
+    if step is not None and (not _is_number(step) or step <= 0):
+        errors.append((("step",), f"must be a number above 0, but got {step!r}"))
+        step = None
+    if step is not None and kind == "int" and not float(step).is_integer():
+        errors.append((("step",), f"must be an integer for an int entry, but got {step!r}"))
+        step = None
+    if errors or len(bounds) < 2:
+        return None
+    low, high = bounds["low"], bounds["high"]
+    if low > high:
+        errors.append((("low",), f"low ({_fmt(low)}) must be below high ({_fmt(high)}) (swap them)"))
+    elif low == high:
+        errors.append((("low",), f"low equals high ({_fmt(low)}); a single value belongs under fixed:"))
+    if log and low <= 0:
+        errors.append((("low",), f"must be above 0 on a log scale, but got {_fmt(low)} (raise it or drop log)"))
+    if log and step is not None:
+        errors.append((("step",), "cannot be combined with log: true (Optuna samples either; drop one)"))
+    if step is not None and not errors:
+        count = (high - low) / step
+        if abs(count - round(count)) > 1e-9:
+            fixed_high = low + math.floor(count + 1e-9) * step
+            errors.append((("step",), f"{_fmt(step)} does not divide high - low ({_fmt(high - low)}); "
+                                      f"set high to {_fmt(fixed_high)}"))
+    if errors:
+        return None
+    if hp.documented and hp.low is not None and (low < hp.low or high > hp.high):
+        warnings.append(((), f"range {_fmt(low)} .. {_fmt(high)} reaches beyond the documented "
+                             f"{_fmt(hp.low)} .. {_fmt(hp.high)}"))
+    if kind == "float" and step is not None:
+        step = float(step)
+    elif kind == "int" and step is not None:
+        step = int(step)
+    return Entry(hp.name, kind, low=low, high=high, log=log, step=step, when=when)

@@ -1,0 +1,96 @@
+"""Read a YAML file into plain Python data plus the line of every key, refusing duplicate keys.
+
+PyYAML keeps the last of two equal keys without a word; a search-space file with `learning_rate` twice
+is a mistake the user must hear about, so mappings are built here from the composed node tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path = tuple[Any, ...]
+
+
+@dataclass
+class Source:
+    """A parsed YAML document: its data, the line of each key path, and what was wrong with it."""
+
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+    problems: list[tuple[Path, int | None, str]] = field(default_factory=list)
+
+    def line(self, path: Path) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+
+def parse(text: str) -> Source:
+    """Parse YAML `text`; syntax errors and duplicate keys land in `problems`, never as exceptions."""
+    loader = None
+    try:
+        loader = yaml.SafeLoader(text)  # the reader already rejects control characters here
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        return Source(None, problems=[((), line, f"invalid YAML: {reason} (fix the syntax)")])
+    except yaml.YAMLError as exc:  # reader errors: control characters and the like
+        reason = str(exc).splitlines()[0]
+        return Source(None, problems=[((), None, f"invalid YAML: {reason} (remove the character)")])
+    finally:
+        if loader is not None:
+            loader.dispose()
+    source = Source(None)
+    if node is not None:
+        source.lines[()] = node.start_mark.line + 1
+        source.data = _build(loader, node, (), source)
+    return source
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, source: Source) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        try:
+            loader.flatten_mapping(node)  # resolves `<<: *anchor` merges the way PyYAML would
+        except yaml.MarkedYAMLError as exc:
+            source.problems.append((path, node.start_mark.line + 1, f"invalid YAML merge: {exc.problem}"))
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                source.problems.append((path, line, "a key must be a plain name, not a list or mapping"))
+                continue
+            key = _scalar(loader, key_node, path, source)
+            if key in result:
+                first = source.lines.get(path + (key,))
+                source.problems.append(
+                    (path + (key,), line, f"duplicate key (first given on line {first}; keep one of them)")
+                )
+                continue
+            source.lines[path + (key,)] = line
+            result[key] = _build(loader, value_node, path + (key,), source)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            source.lines[path + (index,)] = item.start_mark.line + 1
+            items.append(_build(loader, item, path + (index,), source))
+        return items
+    return _scalar(loader, node, path, source)
+
+
+def _scalar(loader: yaml.SafeLoader, node: yaml.Node, path: Path, source: Source) -> Any:
+    try:
+        value = loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        source.problems.append((path, node.start_mark.line + 1, f"invalid value: {exc}"))
+        return None
+    return value

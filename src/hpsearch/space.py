@@ -1,0 +1,495 @@
+"""A search-space file -> a validated StudySpec, or a SpaceError listing every problem with its line.
+
+Validation happens here, where the spec is built, so nothing later needs to re-check the file: the
+study section and the task section are pydantic models that forbid unknown keys; `fixed:` and `space:`
+are checked against the catalogue; cross-entry rules (conditions, optimizer / loss parameters,
+decoding entries on tasks that generate nothing, grid sampling) come last. Nothing here touches a
+database or imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hpsearch import catalog, plugins, source
+from hpsearch.assets import BUILTIN_DATASETS
+from hpsearch.entry import Entry, did_you_mean, parse_entry, unknown
+from hpsearch.errors import Problem, SpaceError
+from hpsearch.tasks import COMMON_METRICS, TASKS
+
+DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
+STORAGE_ENV = "HPSEARCH_STORAGE"
+SECTIONS = ("study", "task", "fixed", "space")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds in `value`: a number of seconds, or text such as '90s', '15m', '1h30m'."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a duration such as 15m, 2h or 90s, but got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match or not any(match.groups()):
+            raise ValueError(f"must be a duration such as 15m, 2h or 90s, but got {value!r}")
+        hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if not seconds > 0:
+        raise ValueError(f"must be above 0, but got {value!r}")
+    return seconds
+
+
+def check_storage(url: Any) -> str | None:
+    """Why `url` is not a storage URL hpsearch can use, or None."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if not isinstance(url, str) or not url.strip():
+        return f"must be a database URL such as {DEFAULT_STORAGE}, but got {url!r}"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return f"is not a database URL: {url!r} (for example {DEFAULT_STORAGE} or postgresql://user@host/db)"
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql", "mysql"):
+        return f"uses {backend!r}; hpsearch stores studies in sqlite, postgresql or mysql"
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        return "names an in-memory SQLite database, which keeps nothing (give a file: sqlite:///studies/x.db)"
+    return None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StudyConfig(_Model):
+    """The `study:` section: what to optimize, where to store it, how to search and prune."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    storage: str | None = None
+    direction: Literal["maximize", "minimize"] | None = None
+    metric: str | None = None
+    n_trials: int = Field(default=20, ge=1)
+    timeout: float | None = None
+    sampler: dict[str, Any] = Field(default_factory=lambda: {"name": "tpe"})
+    pruner: dict[str, Any] = Field(default_factory=lambda: {"name": "median"})
+    save: Literal["best", "all", "none"] = "best"
+    seed: int = 0
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
+
+    @field_validator("sampler", "pruner", mode="before")
+    @classmethod
+    def _plugin(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        problem = None if value is None else check_storage(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class DatasetConfig(_Model):
+    """The `task.dataset:` section: one of a built-in name, a local file, or a Hub data set."""
+
+    name: str | None = None
+    path: str | None = None
+    hub: str | None = None
+    config: str | None = None
+    split: str = "train"
+    eval_split: str | None = None
+    train_size: int | None = Field(default=None, ge=1)
+    eval_size: int | None = Field(default=None, ge=1)
+    text_column: str = "text"
+    label_column: str = "label"
+    seed: int = 0
+
+
+class TaskConfig(_Model):
+    """The `task:` section: what each trial trains, on which model and data, evaluated how often."""
+
+    type: str = "sequence-classification"
+    model: str = "minilm-l6"
+    dataset: DatasetConfig = Field(default_factory=lambda: DatasetConfig(name="tweets-sentiment"))
+    eval_every: int = Field(default=50, ge=1)
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated search-space file: everything a study needs, and the text it came from."""
+
+    file: str
+    text: str
+    study: StudyConfig
+    task: TaskConfig
+    fixed: dict[str, Any]
+    space: dict[str, Entry]  # ordered so that every entry comes after those its `when` names
+    warnings: tuple[Problem, ...] = field(default=())
+    base_dir: str = "."
+
+    @property
+    def metric(self) -> str:
+        return self.study.metric or TASKS[self.task.type].default_metric
+
+    @property
+    def direction(self) -> str:
+        if self.study.direction:
+            return self.study.direction
+        return {**COMMON_METRICS, **TASKS[self.task.type].metrics}.get(self.metric, "maximize")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def storage_url(self, override: str | None = None) -> str:
+        """--storage, then $HPSEARCH_STORAGE, then the file's study.storage, then the default."""
+        return override or os.environ.get(STORAGE_ENV) or self.study.storage or DEFAULT_STORAGE
+
+    def with_budget(self, n_trials: int | None = None, timeout: Any = None) -> StudySpec:
+        """The spec with command-line budget overrides applied (validated like the file's own)."""
+        problems = []
+        update: dict[str, Any] = {}
+        if n_trials is not None:
+            if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+                problems.append(Problem(self.file, None, "--n-trials", f"must be at least 1, but got {n_trials!r}"))
+            update["n_trials"] = n_trials
+        if timeout is not None:
+            try:
+                update["timeout"] = parse_duration(timeout)
+            except ValueError as exc:
+                problems.append(Problem(self.file, None, "--timeout", str(exc)))
+        if problems:
+            raise SpaceError(problems)
+        return replace(self, study=self.study.model_copy(update=update))
+
+    def sampler(self):
+        """A fresh sampler as the file asks (for grid: over the space's grid values)."""
+        filled = {"search_space": _grid(self.space)} if self.study.sampler.get("name") == "grid" else {}
+        instance, _ = plugins.build("sampler", plugins.SAMPLERS, self.study.sampler, **filled)
+        return instance
+
+    def pruner(self):
+        """A fresh pruner as the file asks."""
+        instance, _ = plugins.build("pruner", plugins.PRUNERS, self.study.pruner)
+        return instance
+
+
+def load_space(path: str | os.PathLike) -> StudySpec:
+    """Read and validate a search-space file; SpaceError lists every problem."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpaceError([Problem(file, None, "", "no such file (check the path)")]) from None
+    except IsADirectoryError:
+        raise SpaceError([Problem(file, None, "", "is a folder, not a search-space file")]) from None
+    except UnicodeDecodeError as exc:
+        raise SpaceError([Problem(file, None, "", f"is not UTF-8 text ({exc.reason}); save it as UTF-8")]) from None
+    except OSError as exc:
+        raise SpaceError([Problem(file, None, "", f"cannot be read: {exc.strerror}")]) from None
+    return load_text(text, file=file, base_dir=str(Path(path).parent))
+
+
+def load_text(text: str, file: str = "<string>", base_dir: str = ".") -> StudySpec:
+    """Validate search-space YAML `text`; `file` names it in messages."""
+    checker = _Checker(file, source.parse(text))
+    spec = checker.check(text, base_dir)
+    if checker.errors:
+        raise SpaceError(checker.errors)
+    return spec
+
+
+class _Checker:
+    """Collects every problem of one file; each check adds to it and goes on."""
+
+    def __init__(self, file: str, src: source.Source):
+        self.file = file
+        self.src = src
+        self.errors: list[Problem] = []
+        self.warnings: list[Problem] = []
+        for path, line, message in src.problems:
+            self.errors.append(Problem(file, line, _dotted(path), message))
+
+    def error(self, path: tuple, message: str, warning: bool = False) -> None:
+        problem = Problem(self.file, self.src.line(path), _dotted(path), message)
+        (self.warnings if warning else self.errors).append(problem)
+
+    def check(self, text: str, base_dir: str) -> StudySpec | None:
+        data = self.src.data
+        if self.src.problems and data is None:
+            return None
+        if not isinstance(data, dict):
+            what = "empty" if data is None else f"a {type(data).__name__}"
+            self.error((), f"the file is {what}; it must be a mapping with the keys {', '.join(SECTIONS)}")
+            return None
+        for key in data:
+            if key not in SECTIONS:
+                self.error((key,), unknown("section", key, list(SECTIONS)))
+        study = self._model(StudyConfig, data, "study", required=True)
+        task = self._model(TaskConfig, data, "task", required=False)
+        fixed = self._fixed(data.get("fixed"))
+        space = self._space(data.get("space"))
+        if task is not None:
+            self._task(task)
+        if study is not None and task is not None:
+            self._objective(study, task)
+        if task is not None:
+            self._generation_only(task, fixed, space)
+        self._overlap(fixed, space)
+        self._parents(fixed, space)
+        ordered = self._conditions(space)
+        raw_study = data.get("study")
+        if isinstance(raw_study, dict):
+            self._plugins(raw_study, space)
+        if self.errors or study is None or task is None:
+            return None
+        return StudySpec(self.file, text, study, task, fixed, ordered, tuple(self.warnings), base_dir)
+
+    # -- sections ------------------------------------------------------------------------------
+    def _model(self, model: type[BaseModel], data: dict, key: str, required: bool):
+        raw = data.get(key)
+        if raw is None:
+            if required:
+                self.error((), f"the {key}: section is missing (add at least {key}: {{name: my-study}})")
+                return None
+            raw = {}
+        if not isinstance(raw, dict):
+            self.error((key,), f"must be a mapping, but got {raw!r}")
+            return None
+        try:
+            return model.model_validate(raw)
+        except pydantic.ValidationError as exc:
+            for err in exc.errors():
+                self._pydantic_error(model, (key,) + tuple(err["loc"]), err)
+            return None
+
+    def _pydantic_error(self, model: type[BaseModel], path: tuple, err: dict) -> None:
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            fields = _fields_at(model, path[1:-1])
+            self.error(path, unknown("key", path[-1], fields))
+        elif kind == "missing":
+            self.error(path[:-1], f"{path[-1]} is missing (add it)")
+        elif kind == "string_pattern_mismatch" and path[-1] == "name":
+            self.error(path, f"{err['input']!r} is not a valid study name (use letters, digits, - _ . only, "
+                             "starting with a letter or digit)")
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            if kind != "value_error" and "input" in err:
+                message = f"{message[0].lower()}{message[1:]}, but got {err['input']!r}"
+            self.error(path, message)
+
+    def _task(self, task: TaskConfig) -> None:
+        if task.type not in TASKS:
+            self.error(("task", "type"), unknown("task type", task.type, list(TASKS)))
+        ds = task.dataset
+        given = [k for k in ("name", "path", "hub") if getattr(ds, k) is not None]
+        if len(given) != 1:
+            what = "none" if not given else " and ".join(given)
+            self.error(("task", "dataset"), f"needs exactly one of name, path, hub, but got {what}")
+        elif ds.name is not None and ds.name not in BUILTIN_DATASETS:
+            self.error(("task", "dataset", "name"),
+                       unknown("built-in data set", ds.name, list(BUILTIN_DATASETS)) + " (path: or hub: for others)")
+
+    def _objective(self, study: StudyConfig, task: TaskConfig) -> None:
+        info = TASKS.get(task.type)
+        if info is None:
+            return
+        metrics = {**info.metrics, **COMMON_METRICS}
+        metric = study.metric or info.default_metric
+        if metric not in metrics:
+            self.error(("study", "metric"), unknown(f"metric of {task.type}", metric, list(metrics)))
+        elif study.direction and study.direction != metrics[metric]:
+            self.error(("study", "direction"), f"{metric} improves when it goes the other way: "
+                                               f"set direction: {metrics[metric]}")
+
+    def _fixed(self, raw: Any) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.error(("fixed",), f"must map hyperparameter names to values, but got {raw!r}")
+            return {}
+        fixed = {}
+        for name, value in raw.items():
+            hp = self._known(("fixed", name), name)
+            if hp is None:
+                continue
+            problem = hp.check_value(value) if not isinstance(value, (dict, list)) else (
+                f"must be a single value, but got {value!r} (to search it, move it under space:)")
+            if problem:
+                hint = did_you_mean(value, list(hp.choices)) if hp.choices else ""
+                self.error(("fixed", name), problem + hint)
+                continue
+            fixed[name] = value
+        return fixed
+
+    def _space(self, raw: Any) -> dict[str, Entry]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.error(("space",), f"must map hyperparameter names to search entries, but got {raw!r}")
+            return {}
+        space = {}
+        for name, value in raw.items():
+            hp = self._known(("space", name), name)
+            if hp is None:
+                continue
+            entry, errors, warnings = parse_entry(hp, value)
+            for sub, message in errors:
+                self.error(("space", name) + sub, message)
+            for sub, message in warnings:
+                self.error(("space", name) + sub, message, warning=True)
+            if entry is not None:
+                space[name] = entry
+        return space
+
+    def _known(self, path: tuple, name: Any) -> catalog.Hyperparameter | None:
+        if name in catalog.CATALOG:
+            return catalog.CATALOG[name]
+        self.error(path, unknown("hyperparameter", name, list(catalog.CATALOG), catalog.ALIASES))
+        return None
+
+    # -- rules across entries -----------------------------------------------------------------
+    def _generation_only(self, task: TaskConfig, fixed: dict, space: dict) -> None:
+        info = TASKS.get(task.type)
+        if info is None or info.generates:
+            return
+        for section, names in (("fixed", fixed), ("space", space)):
+            for name in names:
+                if catalog.CATALOG[name].generation_only:
+                    self.error((section, name), f"acts only when the task generates text, and {task.type} does "
+                                                "not (use task.type: generation, or remove it)")
+
+    def _overlap(self, fixed: dict, space: dict) -> None:
+        for name in set(fixed) & set(space):
+            self.error(("space", name), "is also under fixed: (keep it in one place)")
+
+    def _parents(self, fixed: dict, space: dict[str, Entry]) -> None:
+        """Optimizer and loss parameters act only under their choice: check it, or add the condition."""
+        for section, names in (("fixed", fixed), ("space", space)):
+            for name in list(names):
+                hp = catalog.CATALOG[name]
+                if hp.parent is None:
+                    continue
+                parent, allowed = hp.parent
+                rule = f"{name} acts only when {parent} is {' or '.join(allowed)}"
+                if parent in fixed:
+                    if fixed[parent] not in allowed:
+                        self.error((section, name), f"{rule}, but fixed.{parent} is {fixed[parent]} (remove it)")
+                elif parent in space:
+                    sampled = [c for c in space[parent].choices if c in allowed]
+                    if not sampled:
+                        self.error((section, name), f"{rule}, which space.{parent} never samples (remove it)")
+                    elif section == "space" and parent in space[name].when:
+                        wrong = [v for v in space[name].when[parent] if v not in allowed]
+                        if wrong:
+                            self.error((section, name, "when", parent), f"{rule}, not under {wrong} (remove them)")
+                    elif section == "space":
+                        entry = space[name]
+                        space[name] = replace(entry, when={**entry.when, parent: tuple(sampled)})
+                    elif section == "fixed":
+                        self.error((section, name), f"{rule}, but {parent} is searched (move {name} under space: "
+                                                    f"so it is sampled only then)")
+                elif catalog.CATALOG[parent].default not in allowed:
+                    self.error((section, name), f"{rule}, and {parent} is left at its default "
+                                                f"{catalog.CATALOG[parent].default} (set it under fixed: or space:)")
+
+    def _conditions(self, space: dict[str, Entry]) -> dict[str, Entry]:
+        """Check every `when:` and return the space ordered so that conditions come before their users."""
+        for name, entry in space.items():
+            for other, values in entry.when.items():
+                path = ("space", name, "when", other)
+                if other == name:
+                    self.error(path, "an entry cannot depend on itself")
+                elif other not in space:
+                    if other in catalog.CATALOG:
+                        self.error(path, f"names {other}, which is not searched, so the condition never changes "
+                                         "(drop it, or add it under space:)")
+                    else:
+                        self.error(path, unknown("entry", other, list(space)))
+                elif space[other].kind != "categorical":
+                    self.error(path, f"{other} is not categorical; conditions need an entry with choices")
+                else:
+                    bad = [v for v in values if v not in space[other].choices]
+                    if bad:
+                        self.error(path, f"{bad} not among the choices of {other} "
+                                         f"({', '.join(map(str, space[other].choices))})")
+        ordered: dict[str, Entry] = {}
+        visiting: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in ordered or name not in space:
+                return
+            if name in visiting:
+                self.error(("space", name, "when"), "conditions form a cycle (an entry depends on itself)")
+                return
+            visiting.add(name)
+            for other in space[name].when:
+                visit(other)
+            visiting.discard(name)
+            ordered[name] = space[name]
+
+        for name in space:
+            visit(name)
+        return ordered
+
+    def _plugins(self, raw_study: dict, space: dict[str, Entry]) -> None:
+        """Build the sampler and pruner once, so Optuna's own option checks run at validation."""
+        configs = {}
+        for key, default in (("sampler", "tpe"), ("pruner", "median")):
+            config = raw_study.get(key, default)
+            configs[key] = {"name": config} if isinstance(config, str) else config
+        filled = {}
+        if isinstance(configs["sampler"], dict) and configs["sampler"].get("name") == "grid":
+            continuous = [name for name, entry in space.items() if entry.grid_values() is None]
+            for name in continuous:
+                self.error(("space", name), "the grid sampler needs choices or a step on a float entry "
+                                            "(add step: or choices:)")
+            if any(entry.when for entry in space.values()):
+                self.error(("study", "sampler"), "the grid sampler does not handle when: conditions "
+                                                 "(use another sampler, or drop the conditions)", warning=True)
+            filled["search_space"] = _grid(space)
+        for kind, registry, key in (("sampler", plugins.SAMPLERS, "sampler"), ("pruner", plugins.PRUNERS, "pruner")):
+            if not isinstance(configs[key], dict):
+                continue  # the study model has already said what is wrong with it
+            _, errors = plugins.build(kind, registry, configs[key], **filled)
+            for option, message in errors:
+                self.error(("study", key, option) if option else ("study", key), message)
+            filled = {}
+
+
+def _grid(space: dict[str, Entry]) -> dict[str, list]:
+    return {name: entry.grid_values() or [] for name, entry in space.items()}
+
+
+def _fields_at(model: type[BaseModel], path: tuple) -> list[str]:
+    for key in path:
+        annotation = model.model_fields[key].annotation if key in model.model_fields else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return list(model.model_fields)
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path)

@@ -1,0 +1,42 @@
+from hpsearch.source import parse
+
+
+def test_lines_of_keys_and_items():
+    src = parse("a:\n  b: 1\n  c:\n    - x\n    - y\n")
+    assert src.data == {"a": {"b": 1, "c": ["x", "y"]}}
+    assert src.lines[("a",)] == 1 and src.lines[("a", "b")] == 2 and src.lines[("a", "c", 1)] == 5
+    assert src.line(("a", "c", 1, "missing")) == 5
+
+
+def test_duplicate_keys_keep_the_first_and_report_the_second():
+    src = parse("a: 1\nb: 2\na: 3\n")
+    assert src.data == {"a": 1, "b": 2}
+    assert src.problems == [(("a",), 3, "duplicate key (first given on line 1; keep one of them)")]
+
+
+def test_nested_duplicates():
+    src = parse("s:\n  x: 1\n  x: 2\n")
+    assert src.problems[0][:2] == (("s", "x"), 3)
+
+
+def test_syntax_errors_do_not_raise():
+    src = parse("a: [1, 2\n")
+    assert src.data is None and "invalid YAML" in src.problems[0][2]
+
+
+def test_several_documents_are_an_error():
+    assert "invalid YAML" in parse("a: 1\n---\nb: 2\n").problems[0][2]
+
+
+def test_merge_keys_work_like_pyyaml():
+    src = parse("base: &b {low: 1, high: 2}\nx:\n  <<: *b\n  log: true\n")
+    assert src.data["x"] == {"low": 1, "high": 2, "log": True}
+
+
+def test_complex_keys_are_reported():
+    assert "a key must be a plain name" in parse("? [a, b]\n: 1\n").problems[0][2]
+
+
+def test_empty_document():
+    src = parse("")
+    assert src.data is None and src.problems == []
