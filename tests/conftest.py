@@ -1,8 +1,12 @@
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from hpsearch.space import load_text
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 QUICK = """
 study:
@@ -27,3 +31,54 @@ def make_spec():
         return load_text(textwrap.dedent(text), file=file)
 
     return make
+
+
+TINY_SPACE = """
+study:
+  name: tiny
+  n_trials: {n_trials}
+  sampler: {{name: random, seed: 0}}
+  pruner: {pruner}
+task:
+  model: model
+  dataset: {{path: data.csv, eval_size: 50}}
+  eval_every: 5
+fixed:
+  max_steps: 30
+  batch_size: 16
+  sequence_length: 16
+{extra}space:
+  learning_rate: {{low: 5.0e-3, high: 3.0e-2, log: true}}
+  dropout: documented
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_assets(tmp_path_factory):
+    """A tiny BERT and a tiny CSV, made once per test session."""
+    from tiny import make_csv, make_model
+
+    folder = tmp_path_factory.mktemp("tiny")
+    make_model(folder / "model")
+    make_csv(folder / "data.csv")
+    return folder
+
+
+@pytest.fixture
+def tiny_project(tmp_path, tiny_assets, monkeypatch):
+    """A folder with the tiny model, data and a space file writer; the study database lives inside it."""
+    import shutil
+
+    shutil.copytree(tiny_assets / "model", tmp_path / "model")
+    shutil.copy(tiny_assets / "data.csv", tmp_path / "data.csv")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+
+    def write(n_trials=3, pruner="{name: none}", extra="", name="space.yaml"):
+        text = TINY_SPACE.format(n_trials=n_trials, pruner=pruner, extra=extra)
+        (tmp_path / name).write_text(text)
+        return tmp_path / name
+
+    write.root = tmp_path
+    write.storage = f"sqlite:///{tmp_path}/studies/hpsearch.db"
+    return write

@@ -129,6 +129,7 @@ def run(
     timeout: Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")] = None,
     storage: StorageOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sampled configurations; train nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Continue a study whose stored space differs.")] = False,
 ) -> None:
     """Run (or continue) the study a search-space file declares."""
     from hpsearch.space import load_space
@@ -141,11 +142,52 @@ def run(
 
             _print_configurations(spec, sample(spec, spec.study.n_trials))
             return
-        from hpsearch.study import run_study
-
-        run_study(spec, storage=storage)
+        _run(spec, storage, force)
     except HpsearchError as exc:
         raise _fail(exc) from None
+
+
+@app.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="The study's name.")],
+    n_trials: Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials.")] = None,
+    timeout: Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")] = None,
+    storage: StorageOption = None,
+) -> None:
+    """Continue a study from what the database holds, without its YAML file."""
+    from hpsearch.study import load_stored_spec, storage_for
+
+    try:
+        url = storage or _default_storage()
+        spec = load_stored_spec(name, storage_for(url)).with_budget(n_trials=n_trials, timeout=timeout)
+        _run(spec, url, force=False)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+
+
+def _default_storage() -> str:
+    import os
+
+    from hpsearch.space import DEFAULT_STORAGE, STORAGE_ENV
+
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def _run(spec, storage: str | None, force: bool) -> None:
+    from hpsearch.orchestrator import run_study
+    from hpsearch.progress import Progress
+
+    summary = run_study(spec, storage=storage, force=force, progress=Progress())
+    states = ", ".join(f"{k.lower()} {v}" for k, v in summary.states.items())
+    typer.echo(f"study {summary.study_name}: {summary.finished}/{summary.target} trials finished ({states}); "
+               f"this run: {summary.ran} trials" + (" (stopped by its timeout)" if summary.stopped_by == "timeout"
+                                                    else ""))
+    if summary.best_value is not None:
+        values = ", ".join(f"{k}={v}" for k, v in summary.best_params.items())
+        typer.echo(f"best {spec.metric}: {summary.best_value:.4f} with {values}")
+    if summary.best_model_dir:
+        typer.echo(f"best model: {summary.best_model_dir}")
+    typer.echo(f"look at it: optuna-dashboard {summary.storage}")
 
 
 def _print_configurations(spec, configurations: list[dict]) -> None:

@@ -1,0 +1,169 @@
+"""Data for trials: load (built-in, local file, Hub), split deterministically, tokenize, cache.
+
+Tokenized splits are saved under the cache folder keyed by everything that shapes them (the rows, the
+tokenizer, the truncation length), so a study's trials, and its later runs, tokenize each variant once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpsearch import assets
+from hpsearch.errors import HpsearchError
+
+CACHE_VERSION = "1"
+
+
+class DataError(HpsearchError):
+    """The data set named by the space file cannot be loaded as asked."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class TextSplits:
+    """Raw train / eval texts and integer labels, with the label names in id order."""
+
+    train_texts: list[str]
+    train_labels: list[int]
+    eval_texts: list[str]
+    eval_labels: list[int]
+    label_names: list[str]
+    fingerprint: str
+
+
+def load_splits(dataset: Any, base_dir: str = ".") -> TextSplits:
+    """Load the data set a `task.dataset` section names and split it into train / eval.
+
+    Args:
+        dataset: the validated DatasetConfig.
+        base_dir: folder that relative `path:` values are read from (the space file's folder).
+    """
+    import numpy as np
+
+    train, evaluation, source = _read(dataset, base_dir)
+    text_col, label_col = _columns(dataset)
+    for frame, split in ((train, "train"), (evaluation, "eval")):
+        if frame is None:
+            continue
+        missing = [c for c in (text_col, label_col) if c not in frame.columns]
+        if missing:
+            raise DataError(f"{source}: the {split} data has no column {missing[0]!r} (columns: "
+                            f"{', '.join(map(str, frame.columns))}; set task.dataset.text_column / label_column)")
+    train = train.dropna(subset=[text_col, label_col])
+    rng = np.random.RandomState(dataset.seed)
+    if evaluation is None:
+        order = rng.permutation(len(train))
+        eval_size = dataset.eval_size or max(1, len(train) // 5)
+        if eval_size >= len(train):
+            raise DataError(f"{source}: eval_size {eval_size} leaves no training rows (it has {len(train)})")
+        evaluation = train.iloc[order[:eval_size]]
+        train = train.iloc[order[eval_size:]]
+    else:
+        evaluation = evaluation.dropna(subset=[text_col, label_col])
+        if dataset.eval_size:
+            evaluation = evaluation.iloc[rng.permutation(len(evaluation))[: dataset.eval_size]]
+    if dataset.train_size:
+        if dataset.train_size > len(train):
+            raise DataError(f"{source}: train_size {dataset.train_size} exceeds the {len(train)} training rows")
+        train = train.iloc[rng.permutation(len(train))[: dataset.train_size]]
+    if len(train) == 0 or len(evaluation) == 0:
+        raise DataError(f"{source}: no rows left to train or evaluate on")
+
+    names = sorted({str(v) for v in train[label_col]} | {str(v) for v in evaluation[label_col]},
+                   key=_label_order)
+    ids = {name: i for i, name in enumerate(names)}
+    splits = dict(
+        train_texts=[str(t) for t in train[text_col]], train_labels=[ids[str(v)] for v in train[label_col]],
+        eval_texts=[str(t) for t in evaluation[text_col]], eval_labels=[ids[str(v)] for v in evaluation[label_col]],
+        label_names=names,
+    )
+    digest = hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()[:16]
+    return TextSplits(**splits, fingerprint=digest)
+
+
+def _label_order(name: str) -> tuple:
+    """Integers sort as numbers, names alphabetically (negative < neutral < positive)."""
+    try:
+        return (0, float(name), "")
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def _columns(dataset: Any) -> tuple[str, str]:
+    if dataset.name == "tweets-sentiment":
+        return "text", "sentiment"
+    return dataset.text_column, dataset.label_column
+
+
+def _read(dataset: Any, base_dir: str):
+    """The train frame, the eval frame (None to split from train) and a name for messages."""
+    import pandas as pd
+
+    if dataset.name is not None:
+        path = assets.locate(assets.BUILTIN_DATASETS[dataset.name])
+        return pd.read_csv(path, encoding="latin-1"), None, f"built-in {dataset.name}"
+    if dataset.path is not None:
+        path = Path(dataset.path).expanduser()
+        if not path.is_absolute():
+            path = Path(base_dir) / path
+        if not path.exists():
+            raise DataError(f"task.dataset.path: no such file {str(path)!r} (relative paths are read from "
+                            "the space file's folder)")
+        readers = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".json": _read_json,
+                   ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
+        reader = readers.get(path.suffix.lower())
+        if reader is None:
+            raise DataError(f"task.dataset.path: cannot read {path.suffix!r} files (use "
+                            f"{', '.join(readers)})")
+        try:
+            return reader(path), None, str(path)
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            raise DataError(f"{path}: cannot be read: {exc}") from exc
+    import datasets
+
+    loaded = datasets.load_dataset(dataset.hub, dataset.config)
+    train = loaded[dataset.split].to_pandas()
+    evaluation = loaded[dataset.eval_split].to_pandas() if dataset.eval_split else None
+    return train, evaluation, dataset.hub
+
+
+def _read_json(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_json(path)
+    except ValueError:
+        return pd.read_json(path, lines=True)
+
+
+def tokenized(splits: TextSplits, tokenizer: Any, max_length: int, cache_dir: Path | None):
+    """The train and eval splits as tokenized `datasets.Dataset`s, from the cache when it has them."""
+    import datasets
+
+    key = hashlib.sha256(
+        f"{CACHE_VERSION}|{splits.fingerprint}|{tokenizer.name_or_path}|{len(tokenizer)}|{max_length}".encode()
+    ).hexdigest()[:20]
+    folder = cache_dir / f"tok-{key}" if cache_dir else None
+    if folder is not None and (folder / "done").exists():
+        return datasets.load_from_disk(str(folder / "train")), datasets.load_from_disk(str(folder / "eval"))
+    result = []
+    for texts, labels in ((splits.train_texts, splits.train_labels), (splits.eval_texts, splits.eval_labels)):
+        encoded = tokenizer(texts, truncation=True, max_length=max_length)
+        result.append(datasets.Dataset.from_dict({**encoded, "labels": labels}))
+    if folder is not None:
+        tmp = folder.with_name(folder.name + f".tmp{id(result)}")
+        result[0].save_to_disk(str(tmp / "train"))
+        result[1].save_to_disk(str(tmp / "eval"))
+        (tmp / "done").touch()
+        try:
+            tmp.rename(folder)  # atomic: a parallel trial that got there first wins, ours is dropped
+        except OSError:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result[0], result[1]

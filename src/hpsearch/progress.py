@@ -1,0 +1,121 @@
+"""What a running study shows: a live rich panel on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class Progress:
+    """Finished / target, trial states, the best value and its values, the current trial, elapsed and ETA."""
+
+    def __init__(self, enabled: bool = True, live: bool | None = None, stream=None):
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.live_mode = self.stream.isatty() if live is None else live
+        self._live = None
+        self.started = time.monotonic()
+        self.target = 0
+        self.finished = 0
+        self.finished_at_start = 0
+        self.states: dict[str, int] = {}
+        self.best: tuple[float, int, dict] | None = None
+        self.maximize = True
+        self.current: dict[str, Any] = {}
+
+    # -- events ------------------------------------------------------------------------------------
+    def begin(self, spec, finished: int) -> None:
+        self.target, self.finished, self.finished_at_start = spec.study.n_trials, finished, finished
+        self.maximize = spec.direction == "maximize"
+        self.started = time.monotonic()
+        self._line(f"study {spec.study.name}: {finished}/{self.target} trials finished; "
+                   f"optimizing {spec.metric} ({spec.direction})")
+        if self.enabled and self.live_mode:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=Console(file=self.stream), refresh_per_second=2,
+                              transient=False)
+            self._live.start()
+
+    def note(self, text: str) -> None:
+        self._line(text)
+
+    def trial_started(self, number: int, values: dict[str, Any]) -> None:
+        self.current = {"number": number, "values": values, "step": 0, "total": None, "metric": None}
+        self._line(f"trial {number} started: " + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
+
+    def step(self, number: int, step: int, total: int) -> None:
+        self.current.update(step=step, total=total)
+        self._refresh()
+
+    def evaluation(self, number: int, step: int, value: float) -> None:
+        self.current.update(step=step, metric=value)
+        self._line(f"trial {number} step {step}: {_fmt(value)}", live_too=False)
+
+    def trial_finished(self, number: int, state: str, value: float | None, reason: str) -> None:
+        self.states[state] = self.states.get(state, 0) + 1
+        if state in ("COMPLETE", "PRUNED"):
+            self.finished += 1
+        if state == "COMPLETE" and value is not None:
+            if self.best is None or (value > self.best[0] if self.maximize else value < self.best[0]):
+                self.best = (value, number, self.current.get("values", {}))
+        shown = f" {_fmt(value)}" if value is not None else ""
+        self._line(f"trial {number} {state.lower()}{shown} ({reason}); {self.finished}/{self.target} finished")
+        self.current = {}
+
+    def end(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.stop()
+            self._live = None
+
+    # -- output ------------------------------------------------------------------------------------
+    def _line(self, text: str, live_too: bool = True) -> None:
+        if not self.enabled:
+            return
+        if self._live is not None:
+            if live_too:
+                self._live.console.print(text)
+            self._refresh()
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def eta_seconds(self) -> float | None:
+        done = self.finished - self.finished_at_start
+        if done <= 0:
+            return None
+        per_trial = (time.monotonic() - self.started) / done
+        return per_trial * max(0, self.target - self.finished)
+
+    def _render(self):
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        elapsed = time.monotonic() - self.started
+        eta = self.eta_seconds()
+        states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.states.items())) or "none yet"
+        table.add_row("finished", f"{self.finished}/{self.target}  ({states})")
+        if self.best:
+            value, number, values = self.best
+            table.add_row("best", f"{_fmt(value)} (trial {number}): "
+                                  + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
+        if self.current:
+            total = self.current.get("total")
+            step = f"step {self.current['step']}" + (f"/{total}" if total else "")
+            metric = self.current.get("metric")
+            table.add_row(f"trial {self.current['number']}", step + (f", last {_fmt(metric)}" if metric is not None
+                                                                      else ""))
+        table.add_row("elapsed", f"{elapsed:.0f}s" + (f", about {eta:.0f}s left" if eta is not None else ""))
+        return table

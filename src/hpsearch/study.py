@@ -1,0 +1,193 @@
+"""Studies in storage: open the database, create or load a study, keep its space, recover its trials.
+
+A study stores the full text of its space file, so `hpsearch resume NAME` needs only the database, and
+a second run with a different space is refused (budget keys aside) unless forced. Before each run,
+trials left RUNNING by a process of this host that no longer exists are failed, and every trial that
+failed only because it was interrupted gets its values queued again: nothing complete is re-run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch import __version__, source
+from hpsearch.errors import StudyError
+from hpsearch.space import StudySpec, check_storage, load_text
+
+ATTR_SPEC = "hpsearch:spec"
+ATTR_BASE_DIR = "hpsearch:base_dir"
+ATTR_OWNER = "hpsearch:owner"  # on a trial: {"host", "pid", "started"} of the process that drives it
+ATTR_RERUN = "hpsearch:rerun"  # on a failed trial: its values must run again (it was interrupted)
+ATTR_RETRY_OF = "hpsearch:retry_of"  # on a queued trial: the number of the trial it re-runs
+ATTR_REASON = "fail_reason"
+BUDGET_KEYS = ("n_trials", "timeout", "storage")  # may change between runs of one study
+UNOWNED_GRACE_S = 300  # a RUNNING trial without an owner record is failed only after this long
+
+
+def storage_for(url: str) -> optuna.storages.RDBStorage:
+    """Open (and create) the database at `url`; SQLite gets WAL and a busy timeout."""
+    problem = check_storage(url)
+    if problem:
+        raise StudyError(f"storage {url!r} {problem}")
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except ImportError as exc:
+        raise StudyError(f"storage {url!r} needs a database driver: {exc} (pip install -e \".[postgres]\")") from exc
+    except Exception as exc:  # sqlalchemy's OperationalError and friends: unreachable, no permission
+        raise StudyError(f"cannot open storage {url!r}: {str(exc).splitlines()[0]}") from exc
+    if url.startswith("sqlite"):
+        with storage.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+    return storage
+
+
+def sqlite_path(url: str) -> Path:
+    from sqlalchemy.engine import make_url
+
+    return Path(make_url(url).database)
+
+
+def artifacts_dir(url: str, study_name: str) -> Path:
+    """Where a study's kept models live: beside an SQLite file, else under ./studies."""
+    root = sqlite_path(url).parent if url.startswith("sqlite") else Path("studies")
+    return root / study_name
+
+
+def cache_dir(url: str) -> Path:
+    root = sqlite_path(url).parent if url.startswith("sqlite") else Path("studies")
+    return root / ".cache"
+
+
+def canonical(text: str) -> dict:
+    """The space file's content without comments, layout, or the keys a run may change."""
+    data = source.parse(text).data or {}
+    study = {k: v for k, v in (data.get("study") or {}).items() if k not in BUDGET_KEYS}
+    return json.loads(json.dumps({**data, "study": study}, sort_keys=True, default=str))
+
+
+def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: bool = False) -> optuna.Study:
+    """Create the study `spec` names, or load it and check that its space is the same."""
+    name = spec.study.name
+    try:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=spec.sampler(), pruner=spec.pruner())
+    except KeyError:
+        study = optuna.create_study(study_name=name, storage=storage, sampler=spec.sampler(),
+                                    pruner=spec.pruner(), direction=spec.direction)
+        _store_spec(study, spec)
+        return study
+    stored = study.user_attrs.get(ATTR_SPEC)
+    if stored is None:
+        raise StudyError(f"study {name!r} exists but was not made by hpsearch (choose another study.name)")
+    if study.direction.name.lower() != spec.direction:
+        raise StudyError(f"study {name!r} {study.direction.name.lower()}s its metric; this file asks to "
+                         f"{spec.direction} (choose another study.name)")
+    if canonical(stored) != canonical(spec.text):
+        if not force:
+            diff = "\n".join(difflib.unified_diff(stored.splitlines(), spec.text.splitlines(), "stored", "this file",
+                                                  lineterm="", n=1))
+            raise StudyError(f"study {name!r} was made with a different space; rerun with --force to continue it "
+                             f"with this one, or choose another study.name. The difference:\n{diff}")
+        _store_spec(study, spec)
+    return study
+
+
+def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
+    study.set_user_attr(ATTR_SPEC, spec.text)
+    study.set_user_attr(ATTR_BASE_DIR, str(Path(spec.base_dir).resolve()))
+    study.set_user_attr("hpsearch:version", __version__)
+    study.set_user_attr("task", spec.task.type)
+    study.set_user_attr("model", spec.task.model)
+    study.set_user_attr("metric", spec.metric)
+
+
+def load_stored_spec(name: str, storage: optuna.storages.BaseStorage) -> StudySpec:
+    """The spec a study was made with, read back from the database."""
+    try:
+        summary = next(s for s in optuna.get_all_study_summaries(storage) if s.study_name == name)
+    except StopIteration:
+        known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise StudyError(f"no study {name!r} in this database (it has: {', '.join(known) or 'none'})") from None
+    text = summary.user_attrs.get(ATTR_SPEC)
+    if text is None:
+        raise StudyError(f"study {name!r} was not made by hpsearch, so its space is unknown")
+    return load_text(text, file=f"{name} (stored)", base_dir=summary.user_attrs.get(ATTR_BASE_DIR, "."))
+
+
+# -- ownership and recovery -----------------------------------------------------------------------
+def owner_record() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid())}
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of `pid` (guards against a reused pid), where /proc tells it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_alive(owner: dict[str, Any]) -> bool:
+    pid = owner.get("pid")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (TypeError, OverflowError):
+        return False
+    started = owner.get("started")
+    return started is None or started == _process_start(pid)
+
+
+def fail_trial(study: optuna.Study, trial: FrozenTrial | optuna.Trial, reason: str, rerun: bool) -> None:
+    """Record why a trial failed and mark it FAIL; `rerun` queues its values for the next run."""
+    trial_id = trial._trial_id
+    study._storage.set_trial_user_attr(trial_id, ATTR_REASON, reason)
+    if rerun:
+        study._storage.set_trial_user_attr(trial_id, ATTR_RERUN, True)
+    study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def recover(study: optuna.Study) -> list[str]:
+    """Fail this host's orphaned trials and queue the values of every interrupted one; say what was done."""
+    notes = []
+    host = socket.gethostname()
+    trials = study.get_trials(deepcopy=False)
+    for trial in trials:
+        if trial.state != TrialState.RUNNING:
+            continue
+        owner = trial.user_attrs.get(ATTR_OWNER)
+        if owner and owner.get("host") == host and not owner_alive(owner):
+            fail_trial(study, trial, f"interrupted: the process that ran it (pid {owner.get('pid')}) is gone", True)
+            notes.append(f"trial {trial.number} was left running by a process that is gone: failed, re-queued")
+        elif owner is None and trial.datetime_start and (
+                time.time() - trial.datetime_start.timestamp() > UNOWNED_GRACE_S):
+            fail_trial(study, trial, "interrupted before it was claimed", True)
+            notes.append(f"trial {trial.number} was never claimed: failed, re-queued")
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get(ATTR_RETRY_OF) for t in trials}
+    for trial in trials:
+        if trial.state == TrialState.FAIL and trial.user_attrs.get(ATTR_RERUN) and trial.number not in retried:
+            study.enqueue_trial(trial.params, user_attrs={ATTR_RETRY_OF: trial.number})
+            notes.append(f"trial {trial.number}'s values queued to run again")
+    return notes
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count towards n_trials: complete and pruned."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))

@@ -1,0 +1,89 @@
+"""Sequence classification: a pretrained encoder with a fresh classification head, scored by accuracy / F1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from hpsearch import data
+from hpsearch.tasks.base import Setup, TrialSetupError, load_config, resolve_model
+
+
+def setup(job: Any, config: dict[str, Any]) -> Setup:
+    """Model, tokenized data, metrics and loss for one trial of `job` with hyperparameters `config`."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
+
+    task = job.spec.task
+    splits = data.load_splits(task.dataset, job.spec.base_dir)
+    path = resolve_model(config.get("model_size"), task.model, job.spec.base_dir)
+    notes: list[str] = []
+    model_config = load_config(path, config, notes, num_labels=len(splits.label_names),
+                               id2label=dict(enumerate(splits.label_names)),
+                               label2id={n: i for i, n in enumerate(splits.label_names)})
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    length = int(config.get("sequence_length", 128))
+    limit = getattr(model_config, "max_position_embeddings", None)
+    if limit and length > limit:
+        notes.append(f"sequence_length {length} capped at the model's {limit} positions")
+        length = limit
+    train, evaluation = data.tokenized(splits, tokenizer, length, job.cache_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config)
+    return Setup(
+        model=model,
+        tokenizer=tokenizer,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=compute_metrics,
+        compute_loss_func=loss_function(config, splits.train_labels, len(splits.label_names)),
+        notes=notes,
+    )
+
+
+def compute_metrics(prediction) -> dict[str, float]:
+    """Accuracy and macro-averaged F1 of the predicted classes."""
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    predicted = np.asarray(logits).argmax(-1)
+    labels = np.asarray(prediction.label_ids)
+    f1s = []
+    for label in np.unique(np.concatenate([labels, predicted])):
+        tp = np.sum((predicted == label) & (labels == label))
+        precision_den, recall_den = np.sum(predicted == label), np.sum(labels == label)
+        denominator = precision_den + recall_den
+        f1s.append(2 * tp / denominator if denominator else 0.0)
+    return {"accuracy": float(np.mean(predicted == labels)), "f1": float(np.mean(f1s))}
+
+
+def loss_function(config: dict[str, Any], train_labels: list[int], n_labels: int):
+    """The Trainer's `compute_loss_func` for the trial's `loss`, or None for the model's own cross entropy.
+
+    Label smoothing needs no function: it is TrainingArguments.label_smoothing_factor.
+    """
+    loss = config.get("loss", "cross_entropy")
+    if loss in ("cross_entropy", "label_smoothed_cross_entropy"):
+        return None
+    if loss == "class_weighted_cross_entropy":
+        counts = np.bincount(train_labels, minlength=n_labels).astype(float)
+        # n / (k * count): a class seen half as often weighs twice as much; a class never seen weighs 0.
+        weights = torch.tensor(np.where(counts > 0, len(train_labels) / (n_labels * np.maximum(counts, 1)), 0.0),
+                               dtype=torch.float32)
+
+        def weighted(outputs, labels, num_items_in_batch=None):
+            logits = outputs["logits"]
+            return torch.nn.functional.cross_entropy(logits, labels, weight=weights.to(logits.device))
+
+        return weighted
+    if loss == "focal":
+        gamma = float(config.get("focal_gamma", 2.0))
+
+        def focal(outputs, labels, num_items_in_batch=None):
+            log_p = torch.nn.functional.log_softmax(outputs["logits"], dim=-1).gather(1, labels[:, None]).squeeze(1)
+            # (1 - p)^gamma shrinks the loss of examples the model already gets right.
+            return (-(1 - log_p.exp()) ** gamma * log_p).mean()
+
+        return focal
+    raise TrialSetupError(f"loss {loss!r} needs regression labels, which sequence-classification with class "
+                          "labels does not have (use cross_entropy, label_smoothed_cross_entropy, focal or "
+                          "class_weighted_cross_entropy)")

@@ -1,0 +1,227 @@
+"""One trial in its own process: values -> task -> Trainer -> metric, talking to the study over a pipe.
+
+The study process owns the database; this process only trains. At each evaluation it sends the metric
+and waits for the pruner's answer, so a pruned trial stops at once. It never writes to storage, dies
+with its parent, and ignores Ctrl-C (the study process decides what an interruption means).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import importlib
+import os
+import resource
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any
+
+import datasets
+import torch
+import transformers
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+from hpsearch import catalog
+from hpsearch.job import TrialJob
+from hpsearch.tasks import TASKS
+
+OPTIMIZERS = {"adamw": "adamw_torch", "sgd": "sgd", "adafactor": "adafactor"}
+
+
+class Channel:
+    """The worker's end of the pipe to the study process."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self._last_progress = 0.0
+
+    def ask(self, *message: Any) -> Any:
+        self.conn.send(message)
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):  # the study process is gone: nothing left to train for
+            os._exit(3)
+
+    def report(self, step: int, value: float) -> bool:
+        """Send an evaluation; True when the pruner says stop."""
+        return self.ask("report", step, value) == "prune"
+
+    def progress(self, step: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last_progress > 1.0:
+            self._last_progress = now
+            self.conn.send(("progress", step, total))
+
+
+def main(conn, job: TrialJob) -> None:
+    """Process entry point: run the trial and send ("done", result) or ("error", message, traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    gc.freeze()  # the libraries inherited from the fork server never need collecting (saves ~0.3 s a trial)
+    try:
+        result = run(job, Channel(conn))
+        conn.send(("done", result))
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the study as the trial's reason
+        message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+        conn.send(("error", message, traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent (the fork server) exits."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def value_of(config: dict[str, Any], name: str) -> Any:
+    """The trial's value of catalogue entry `name`, or the catalogue's default."""
+    return config.get(name, catalog.get(name).default)
+
+
+def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -> TrainingArguments:
+    """The trial's values as TrainingArguments (the knobs the Trainer owns)."""
+    optimizer = value_of(config, "optimizer")
+    batch = int(value_of(config, "batch_size"))
+    loss = value_of(config, "loss")
+    return TrainingArguments(
+        output_dir=output_dir,
+        learning_rate=float(value_of(config, "learning_rate")),
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=max(batch, 64),
+        num_train_epochs=float(value_of(config, "num_epochs")),
+        max_steps=int(config.get("max_steps") or -1),  # when set, it wins over num_epochs
+        weight_decay=float(value_of(config, "weight_decay")),
+        warmup_steps=float(value_of(config, "warmup_ratio")),  # a float below 1 is a ratio of the steps
+        gradient_accumulation_steps=int(value_of(config, "gradient_accumulation_steps")),
+        optim=OPTIMIZERS[optimizer],
+        optim_args=f"momentum={value_of(config, 'momentum')}" if optimizer == "sgd" else None,
+        adam_beta1=float(value_of(config, "beta1")),
+        adam_beta2=float(value_of(config, "beta2")),
+        adam_epsilon=float(value_of(config, "epsilon")),
+        lr_scheduler_type=value_of(config, "lr_scheduler"),
+        max_grad_norm=float(value_of(config, "max_grad_norm")),
+        label_smoothing_factor=float(value_of(config, "label_smoothing"))
+        if loss == "label_smoothed_cross_entropy" else 0.0,
+        eval_strategy="steps",
+        eval_steps=job.spec.task.eval_every,
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=job.spec.study.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+
+
+class Monitor(TrainerCallback):
+    """Reports each evaluation to the study, obeys the pruner, and stops after `patience` flat evaluations."""
+
+    def __init__(self, job: TrialJob, channel: Channel, patience: int | None, keep_best: bool):
+        self.metric = job.spec.metric
+        self.maximize = job.spec.direction == "maximize"
+        self.channel = channel
+        self.patience = patience
+        self.keep_best = keep_best
+        self.history: list[list[float]] = []
+        self.best: float | None = None
+        self.best_step = 0
+        self.best_metrics: dict[str, float] = {}
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.flat = 0
+        self.stop: str | None = None
+        self.model = None
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.model = model
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.channel.progress(state.global_step, state.max_steps)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = metrics or {}
+        if self.metric not in metrics:
+            reported = ", ".join(k for k in metrics if k.startswith("eval_"))
+            raise KeyError(f"the evaluation reports no {self.metric} (it reports {reported})")
+        step, value = state.global_step, float(metrics[self.metric])
+        self.history.append([step, value])
+        if self.best is None or (value > self.best if self.maximize else value < self.best):
+            self.best, self.best_step, self.flat = value, step, 0
+            self.best_metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+            if self.keep_best and self.model is not None:
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        else:
+            self.flat += 1
+        if self.channel.report(step, value):
+            self.stop = "pruned"
+            control.should_training_stop = True
+        elif self.patience and self.flat >= self.patience:
+            self.stop = "stopped_early"
+            control.should_training_stop = True
+
+
+def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
+    """Train one trial and return what the study records of it."""
+    # 1. the process: threads, quiet libraries, reproducible seeds
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    transformers.set_seed(job.spec.study.seed)
+    config = job.config
+    # 2. the task builds model and data with the trial's values
+    task = importlib.import_module(TASKS[job.spec.task.type].module)
+    setup = task.setup(job, config)
+    patience = config.get("early_stopping_patience")
+    monitor = Monitor(job, channel, int(patience) if patience else None, keep_best=job.save_dir is not None)
+    # 3. the Trainer, with no checkpoints on disk: only the kept model is ever written
+    with tempfile.TemporaryDirectory(prefix=f"hpsearch-trial{job.number}-") as output_dir:
+        args = training_arguments(job, config, output_dir)
+        trainer = Trainer(
+            model=setup.model, args=args, train_dataset=setup.train_dataset, eval_dataset=setup.eval_dataset,
+            data_collator=setup.data_collator, compute_metrics=setup.compute_metrics,
+            compute_loss_func=setup.compute_loss_func, callbacks=[monitor],
+        )
+        trainer.remove_callback(PrinterCallback)  # the study shows evaluations; the Trainer need not print them
+        started = time.perf_counter()
+        trainer.train()
+        # 4. the last steps count too: evaluate them unless the trial already stopped
+        if monitor.stop is None and (not monitor.history or monitor.history[-1][0] != trainer.state.global_step):
+            trainer.evaluate()
+        seconds = time.perf_counter() - started
+    steps = trainer.state.global_step
+    effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
+    result = {
+        "state": "pruned" if monitor.stop == "pruned" else "complete",
+        "value": monitor.best,
+        "best_step": monitor.best_step,
+        "stop_reason": monitor.stop or "completed",
+        "stop_step": steps,
+        "history": monitor.history,
+        "best_metrics": monitor.best_metrics,
+        "train_seconds": round(seconds, 3),
+        "samples_per_second": round(steps * effective_batch / seconds, 2) if seconds else None,
+        "effective_batch_size": effective_batch,
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "n_parameters": sum(p.numel() for p in setup.model.parameters()),
+        "device": str(args.device),
+        "threads": torch.get_num_threads(),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "notes": setup.notes,
+    }
+    # 5. keep the model of the trial's best evaluation, when the study wants it
+    if job.save_dir is not None and result["state"] == "complete" and monitor.best_state is not None:
+        if channel.ask("keep?", monitor.best) is True:
+            setup.model.load_state_dict(monitor.best_state)
+            setup.model.save_pretrained(job.save_dir)
+            setup.tokenizer.save_pretrained(job.save_dir)
+            result["model_dir"] = str(job.save_dir)
+    return result

@@ -1,0 +1,132 @@
+"""Real tiny trials through the ask / tell loop, in worker processes, stored in SQLite."""
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.errors import StudyError
+from hpsearch.orchestrator import run_study
+from hpsearch.space import load_space
+from hpsearch.study import ATTR_REASON, storage_for
+
+
+def trials(project, name="tiny"):
+    study = optuna.load_study(study_name=name, storage=storage_for(project.storage))
+    return study, study.get_trials()
+
+
+def test_a_study_runs_and_records_each_trial(tiny_project):
+    summary = run_study(load_space(tiny_project(n_trials=3)))
+    assert summary.finished == 3 and summary.ran == 3
+    study, done = trials(tiny_project)
+    assert [t.state for t in done] == [TrialState.COMPLETE] * 3
+    for trial in done:
+        attrs = trial.user_attrs
+        assert attrs["stop_reason"] in ("completed", "stopped_early")
+        assert attrs["history"] and all(len(point) == 2 for point in attrs["history"])
+        # the trial's value is its best evaluation, and its step is recorded
+        assert trial.value == max(v for _, v in attrs["history"])
+        assert [s for s, v in attrs["history"] if v == trial.value][0] == attrs["best_step"]
+        assert trial.intermediate_values == {int(s): v for s, v in attrs["history"]}
+        for key in ("train_seconds", "samples_per_second", "peak_memory_mb", "device", "versions", "n_parameters",
+                    "config", "effective_batch_size"):
+            assert key in attrs, key
+        assert attrs["config"]["max_steps"] == 30 and attrs["stop_step"] <= 30
+    assert summary.best_value == study.best_value
+    assert study.user_attrs["hpsearch:spec"] == (tiny_project.root / "space.yaml").read_text()
+
+
+def test_the_best_trial_beats_the_majority_class(tiny_project):
+    run_study(load_space(tiny_project(n_trials=4)))
+    study, _ = trials(tiny_project)
+    assert study.best_value > 0.9  # the majority class scores 0.58 on this data
+
+
+def test_only_the_best_model_is_kept(tiny_project):
+    run_study(load_space(tiny_project(n_trials=3)))
+    study, _ = trials(tiny_project)
+    kept = sorted(p.name for p in (tiny_project.root / "studies" / "tiny").iterdir())
+    assert kept == [f"trial-{study.best_trial.number}"]
+    assert study.user_attrs["best_model_dir"].endswith(kept[0])
+    assert (tiny_project.root / "studies" / "tiny" / kept[0] / "config.json").exists()
+
+
+@pytest.mark.parametrize("save, expected", [("none", 0), ("all", 3)])
+def test_save_all_or_none(tiny_project, save, expected):
+    text = tiny_project(n_trials=3).read_text().replace("name: tiny", f"name: tiny\n  save: {save}")
+    (tiny_project.root / "space.yaml").write_text(text)
+    run_study(load_space(tiny_project.root / "space.yaml"))
+    folder = tiny_project.root / "studies" / "tiny"
+    assert len(list(folder.glob("trial-*"))) == expected
+
+
+def test_pruned_trials_stop_at_once_and_record_the_step(tiny_project):
+    # A threshold no trial reaches at its first evaluation: every trial is pruned at step 5.
+    run_study(load_space(tiny_project(n_trials=2, pruner="{name: threshold, lower: 1.01}")))
+    _, done = trials(tiny_project)
+    assert [t.state for t in done] == [TrialState.PRUNED] * 2
+    for trial in done:
+        assert trial.user_attrs["stop_reason"] == "pruned" and trial.user_attrs["stop_step"] == 5
+        assert list(trial.intermediate_values) == [5]
+
+
+def test_early_stopping_after_patience_flat_evaluations(tiny_project):
+    # A learning rate too small to move accuracy: every evaluation equals the first.
+    path = tiny_project(n_trials=1, extra="")
+    text = path.read_text().replace("  learning_rate: {low: 5.0e-3, high: 3.0e-2, log: true}\n",
+                                    "  learning_rate: {low: 1.0e-9, high: 2.0e-9}\n")
+    path.write_text(text.replace("  sequence_length: 16\n", "  sequence_length: 16\n  early_stopping_patience: 2\n"))
+    run_study(load_space(path))
+    _, (trial,) = trials(tiny_project)
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["stop_reason"] == "stopped_early"
+    assert trial.user_attrs["stop_step"] == 15 and trial.user_attrs["best_step"] == 5
+
+
+def test_a_failing_trial_is_recorded_and_three_in_a_row_stop_the_study(tiny_project):
+    path = tiny_project(n_trials=5, extra="")
+    path.write_text(path.read_text().replace("  sequence_length: 16\n", "  sequence_length: 16\n  loss: mse\n"))
+    with pytest.raises(StudyError, match="3 trials in a row failed.*needs regression labels"):
+        run_study(load_space(path))
+    _, done = trials(tiny_project)
+    assert [t.state for t in done] == [TrialState.FAIL] * 3
+    assert "needs regression labels" in done[0].user_attrs[ATTR_REASON]
+    assert "Traceback" in done[0].user_attrs["traceback"]
+
+
+def test_rerunning_continues_and_never_starts_over(tiny_project):
+    path = tiny_project(n_trials=2)
+    run_study(load_space(path))
+    again = run_study(load_space(path))
+    assert again.ran == 0 and again.finished == 2
+    more = run_study(load_space(path).with_budget(n_trials=3))
+    assert more.ran == 1 and more.finished == 3
+
+
+def test_a_different_space_is_refused_unless_forced(tiny_project):
+    path = tiny_project(n_trials=1)
+    run_study(load_space(path))
+    path.write_text(path.read_text().replace("dropout: documented", "dropout: {low: 0.1, high: 0.2}"))
+    with pytest.raises(StudyError, match=r"(?s)different space.*--force.*dropout"):
+        run_study(load_space(path))
+    assert run_study(load_space(path).with_budget(n_trials=2), force=True).finished == 2
+
+
+def test_budget_and_comments_may_change(tiny_project):
+    path = tiny_project(n_trials=1)
+    run_study(load_space(path))
+    path.write_text("# a comment\n" + path.read_text().replace("n_trials: 1", "n_trials: 2\n  timeout: 1h"))
+    assert run_study(load_space(path)).finished == 2
+
+
+def test_tokenization_is_cached_across_trials_and_runs(tiny_project):
+    path = tiny_project(n_trials=2)
+    run_study(load_space(path))
+    run_study(load_space(path).with_budget(n_trials=3))
+    assert len(list((tiny_project.root / "studies" / ".cache").glob("tok-*"))) == 1
+
+
+def test_timeout_stops_starting_trials(tiny_project):
+    path = tiny_project(n_trials=50)
+    summary = run_study(load_space(path).with_budget(timeout=1))
+    assert summary.stopped_by == "timeout" and 1 <= summary.ran < 50

@@ -1,0 +1,39 @@
+"""Tiny models and data for tests: a BERT of a few thousand parameters and a CSV it can learn in a second."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+WORDS = {
+    "good": ["good", "great", "love", "happy", "nice", "fine"],
+    "bad": ["bad", "awful", "hate", "sad", "poor", "ugly"],
+}
+FILLER = ["the", "a", "movie", "day", "food", "is", "was", "this", "very", "so"]
+
+
+def make_model(folder: Path, layers: int = 2, hidden: int = 16) -> Path:
+    """Save a tiny BERT and its word-level tokenizer to `folder`."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted({w for ws in WORDS.values() for w in ws} | set(FILLER))
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                        intermediate_size=2 * hidden, max_position_embeddings=64, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_csv(path: Path, rows: int = 200, seed: int = 0) -> Path:
+    """Sentences whose label is told by three sentiment words among filler words."""
+    rng = random.Random(seed)
+    lines = ["text,label"]
+    for _ in range(rows):
+        label = rng.choice(["good", "bad"])
+        words = rng.sample(FILLER, 2) + rng.sample(WORDS[label], 3)
+        rng.shuffle(words)
+        lines.append(f"{' '.join(words)},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
