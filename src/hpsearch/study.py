@@ -107,6 +107,7 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
 
 def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
     study.set_user_attr(ATTR_SPEC, spec.text)
+    study.set_user_attr("hpsearch:sha256", spec.sha256)
     study.set_user_attr(ATTR_BASE_DIR, str(Path(spec.base_dir).resolve()))
     study.set_user_attr("hpsearch:version", __version__)
     study.set_user_attr("task", spec.task.type)

@@ -15,6 +15,12 @@ class TrialSetupError(HpsearchError):
     """A trial's values cannot be applied to this model or data (the trial fails with this reason)."""
 
 
+class ModelMissing(HpsearchError):
+    """The model names a local folder that does not exist."""
+
+    exit_code = 2
+
+
 @dataclass
 class Setup:
     """Everything a Trainer needs for one trial, built by a task."""
@@ -45,7 +51,7 @@ def resolve_model(model_size: Any, model: str, base_dir: str) -> str:
     if local.exists():
         return str(local)
     if name.startswith((".", "/", "~")):
-        raise TrialSetupError(f"model {name!r}: no such folder (relative paths are read from the space file's folder)")
+        raise ModelMissing(f"model {name!r}: no such folder (relative paths are read from the space file's folder)")
     return name  # a Hub id: transformers fetches it where a network exists
 
 

@@ -1,0 +1,106 @@
+"""Wall time per trial: hpsearch (`hpsearch run`, a process per trial) against a hand-written Optuna + Trainer
+script (one process), on the same trials. Arms are interleaved A B A B so the machine's drift cancels.
+
+    python benchmarks/overhead.py            # the built-in MiniLM on 500 tweets (needs the examples extra)
+    python benchmarks/overhead.py --quick    # a tiny model built from a config: shows the fixed cost per trial
+
+Prints each run, the median seconds per trial of each arm and their ratio (goal: at most 1.05 on real trials).
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+
+def workload(quick: bool, folder: Path) -> dict:
+    if quick:
+        from tiny import make_csv, make_model
+
+        model, csv = make_model(folder / "model"), make_csv(folder / "data.csv", rows=300)
+        return dict(model=str(model), csv=str(csv), text="text", label="label", encoding="utf-8", train_size=200,
+                    eval_size=50, max_steps=30, eval_every=10, batch_size=16, sequence_length=16, n_trials=6,
+                    learning_rate=[5e-3, 3e-2], dropout=[0.1, 0.5], repeats=3, dataset=f"{{path: {csv}, eval_size: 50, "
+                    "train_size: 200}")
+    from hpsearch import assets
+
+    model = assets.locate(assets.BUILTIN_MODELS["minilm-l6"])
+    csv = assets.locate(assets.BUILTIN_DATASETS["tweets-sentiment"])
+    return dict(model=str(model), csv=str(csv), text="text", label="sentiment", encoding="latin-1", train_size=500,
+                eval_size=100, max_steps=20, eval_every=10, batch_size=16, sequence_length=64, n_trials=4,
+                learning_rate=[1e-5, 3e-4], dropout=[0.1, 0.5], repeats=3,
+                dataset="{name: tweets-sentiment, train_size: 500, eval_size: 100}")
+
+
+SPACE = """study:
+  name: bench
+  storage: {storage}
+  n_trials: {n_trials}
+  sampler: {{name: tpe, seed: 0}}
+  pruner: none
+  save: none
+task:
+  model: {model}
+  dataset: {dataset}
+  eval_every: {eval_every}
+fixed:
+  max_steps: {max_steps}
+  batch_size: {batch_size}
+  sequence_length: {sequence_length}
+  weight_decay: 0.0001
+space:
+  learning_rate: {{low: {learning_rate[0]}, high: {learning_rate[1]}, log: true}}
+  dropout: {{low: {dropout[0]}, high: {dropout[1]}}}
+"""
+
+
+def run_hpsearch(cfg: dict, folder: Path) -> float:
+    space = folder / "space.yaml"
+    space.write_text(SPACE.format(storage=f"sqlite:///{folder}/hp.db", **cfg))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "hpsearch", "run", str(space)], check=True, capture_output=True,
+                   cwd=folder)
+    return time.perf_counter() - started
+
+
+def run_baseline(cfg: dict, folder: Path) -> float:
+    config = folder / "baseline.json"
+    config.write_text(json.dumps({**cfg, "storage": f"sqlite:///{folder}/base.db", "output_dir": str(folder / "out")}))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(HERE / "baseline_optuna_trainer.py"), str(config)], check=True,
+                   capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny model: the fixed cost per trial")
+    parser.add_argument("--repeats", type=int, help="runs per arm (default 3)")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = workload(options.quick, Path(tmp))
+        repeats = options.repeats or cfg["repeats"]
+        times = {"hpsearch": [], "baseline": []}
+        for repeat in range(repeats):
+            for arm, runner in (("baseline", run_baseline), ("hpsearch", run_hpsearch)):
+                folder = Path(tmp) / f"{arm}-{repeat}"
+                folder.mkdir()
+                seconds = runner(cfg, folder)
+                times[arm].append(seconds / cfg["n_trials"])
+                print(f"run {repeat} {arm:9s} {seconds:7.2f} s for {cfg['n_trials']} trials "
+                      f"({seconds / cfg['n_trials']:.2f} s a trial)", flush=True)
+    base, ours = statistics.median(times["baseline"]), statistics.median(times["hpsearch"])
+    print(f"\nworkload: {'tiny model' if options.quick else 'MiniLM-L6 on tweets'}, {cfg['n_trials']} trials of "
+          f"{cfg['max_steps']} steps, {repeats} runs per arm, interleaved")
+    print(f"median s/trial: baseline {base:.2f}, hpsearch {ours:.2f}; ratio hpsearch/baseline = {ours / base:.3f}")
+
+
+if __name__ == "__main__":
+    main()
