@@ -40,3 +40,16 @@ def test_complex_keys_are_reported():
 def test_empty_document():
     src = parse("")
     assert src.data is None and src.problems == []
+
+
+def test_exponents_without_a_dot_are_numbers():
+    src = parse("a: 1e-5\nb: 3E+2\nc: 1.0e-3\nd: 1e\ne: 10\nf: '1e-5'\n")
+    assert src.data == {"a": 1e-5, "b": 300.0, "c": 1e-3, "d": "1e", "e": 10, "f": "1e-5"}
+
+
+def test_no_object_construction():
+    src = parse("a: !!python/object/apply:os.system ['true']\n")
+    assert src.data == {"a": None}
+    assert "the tag tag:yaml.org,2002:python/object/apply:os.system is not allowed" in src.problems[0][2]
+    scalar = parse("a: !!python/name:os.system\n")
+    assert scalar.problems and "invalid value" in scalar.problems[0][2]

@@ -31,6 +31,7 @@ StorageOption = Annotated[
 
 NTrialsOption = Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials for this run.")]
 TimeoutOption = Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")]
+NJobsOption = Annotated[int | None, typer.Option("--n-jobs", help="Trials at once (override study.n_jobs).")]
 
 
 @app.callback()
@@ -130,6 +131,7 @@ def run(
     file: Annotated[Path, typer.Argument(help="The search-space file.")],
     n_trials: NTrialsOption = None,
     timeout: TimeoutOption = None,
+    n_jobs: NJobsOption = None,
     storage: StorageOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sampled configurations; train nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue a study whose stored space differs.")] = False,
@@ -138,7 +140,7 @@ def run(
     from hpsearch.space import load_space
 
     try:
-        spec = load_space(file).with_budget(n_trials=n_trials, timeout=timeout)
+        spec = load_space(file).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
         _warn(spec)
         if dry_run:
             from hpsearch.suggest import sample
@@ -155,6 +157,7 @@ def resume(
     name: Annotated[str, typer.Argument(help="The study's name.")],
     n_trials: NTrialsOption = None,
     timeout: TimeoutOption = None,
+    n_jobs: NJobsOption = None,
     storage: StorageOption = None,
 ) -> None:
     """Continue a study from what the database holds, without its YAML file."""
@@ -162,7 +165,7 @@ def resume(
 
     try:
         url = storage or _default_storage()
-        spec = load_stored_spec(name, storage_for(url)).with_budget(n_trials=n_trials, timeout=timeout)
+        spec = load_stored_spec(name, storage_for(url)).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
         _run(spec, url, force=False)
     except HpsearchError as exc:
         raise _fail(exc) from None
@@ -179,6 +182,7 @@ def _default_storage() -> str:
 def _run(spec, storage: str | None, force: bool) -> None:
     from hpsearch.orchestrator import run_study
     from hpsearch.progress import Progress
+    from hpsearch.space import redact
 
     summary = run_study(spec, storage=storage, force=force, progress=Progress())
     states = ", ".join(f"{k.lower()} {v}" for k, v in summary.states.items())
@@ -190,7 +194,7 @@ def _run(spec, storage: str | None, force: bool) -> None:
         typer.echo(f"best {spec.metric}: {summary.best_value:.4f} with {values}")
     if summary.best_model_dir:
         typer.echo(f"best model: {summary.best_model_dir}")
-    typer.echo(f"look at it: optuna-dashboard {summary.storage}")
+    typer.echo(f"look at it: optuna-dashboard {redact(summary.storage)}")
 
 
 def _print_configurations(spec, configurations: list[dict]) -> None:

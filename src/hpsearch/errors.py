@@ -45,3 +45,9 @@ class StudyError(HpsearchError):
     """A study cannot be opened, created or continued as asked."""
 
     exit_code = 2
+
+
+class StorageError(HpsearchError):
+    """The database cannot be opened or written: nothing was changed, and hpsearch says why (exit 1)."""
+
+    exit_code = 1

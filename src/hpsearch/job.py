@@ -17,6 +17,8 @@ class TrialJob:
     cache_dir: Path | None
     save_dir: Path | None
     threads: int | None = None
+    gpu: str | None = None  # the CUDA device this trial may see, or None on a CPU-only machine
+    fault: Any = None  # a planned hpsearch.faults.Fault, for chaos tests only
 
 
 def entry(conn, job: TrialJob) -> None:

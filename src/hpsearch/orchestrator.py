@@ -1,16 +1,22 @@
-"""The ask / tell loop: each trial runs in a worker process; its reports and the pruner's answers are relayed.
+"""The ask / tell loop: up to n_jobs trials at once, each in a worker process, reports and answers relayed.
 
 The study process never imports torch: worker processes fork from a fork server that has torch and
 transformers loaded once, so a trial starts in a fraction of a second while a crash (segfault,
-out-of-memory kill) takes down only that trial's process.
+out-of-memory kill) takes down only that trial's process. The study process is the only one that
+writes to the database, which is what keeps SQLite free of "database is locked" with parallel trials.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
+import re
 import shutil
 import signal
+import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,22 +24,24 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from hpsearch import faults
 from hpsearch import study as studies
 from hpsearch.data import check_source
-from hpsearch.errors import HpsearchError, StudyError
+from hpsearch.errors import HpsearchError, StorageError, StudyError
 from hpsearch.job import TrialJob, entry
 from hpsearch.progress import Progress
-from hpsearch.space import StudySpec
+from hpsearch.space import StudySpec, redact
 from hpsearch.suggest import configuration, suggest
 from hpsearch.tasks import TASKS
 from hpsearch.tasks.base import resolve_model
 
-MAX_FAILURES_IN_A_ROW = 3
+SAME_FAILURES_TO_STOP = 3  # failures in a row with the same reason stop the study
+ANY_FAILURES_TO_STOP = 10  # failures in a row of any kind stop it too
 PRELOAD = ["hpsearch.preload"]
 
 
 class Interrupted(HpsearchError):
-    """The user stopped the run (Ctrl-C or SIGTERM); the running trial is queued to run again."""
+    """The user stopped the run (Ctrl-C or SIGTERM); the running trials are queued to run again."""
 
     exit_code = 130
 
@@ -53,6 +61,19 @@ class RunSummary:
     stopped_by: str = "budget"
 
 
+@dataclass
+class _Running:
+    """A trial whose worker process is alive (or has just finished)."""
+
+    trial: optuna.Trial
+    job: TrialJob
+    process: Any
+    conn: Any
+    slot: int
+    started: float
+    outcome: tuple[str, Any] | None = None  # ("done", result) or ("error", reason)
+
+
 _context = None
 
 
@@ -67,135 +88,281 @@ def worker_context():
     return _context
 
 
-def run_study(spec: StudySpec, storage: str | None = None, force: bool = False, progress: Progress | None = None,
-              threads: int | None = None) -> RunSummary:
+def visible_gpus() -> list[str]:
+    """The GPUs trials may use, found without importing torch: $CUDA_VISIBLE_DEVICES, else nvidia-smi."""
+    declared = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if declared is not None:
+        return [d.strip() for d in declared.split(",") if d.strip() and d.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def plan_slots(n_jobs: int, cpus: int | None = None, gpus: list[str] | None = None) -> list[dict[str, Any]]:
+    """What each of n_jobs concurrent trials gets: an equal share of CPU threads, and a GPU of its own."""
+    cpus = cpus or os.cpu_count() or 1
+    gpus = visible_gpus() if gpus is None else gpus
+    threads = max(1, cpus // n_jobs)
+    return [{"threads": threads, "gpu": gpus[i % len(gpus)] if gpus else None} for i in range(n_jobs)]
+
+
+def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
+              progress: Progress | None = None) -> RunSummary:
     """Run (or continue) the study `spec` declares until it has n_trials finished trials or time runs out."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if TASKS[spec.task.type].module is None:
         raise StudyError(f"task.type {spec.task.type} is declared but cannot train yet (use sequence-classification)")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Missing packages and files are the user's to fix: say so before any study is created or touched.
     check_source(spec.task.dataset, spec.base_dir)
     resolve_model(None, spec.task.model, spec.base_dir)
-    url = spec.storage_url(storage)
-    study = studies.open_study(spec, studies.storage_for(url), force=force)
-    progress = progress or Progress(enabled=False)
-    summary = RunSummary(spec.study.name, url, target=spec.study.n_trials)
-    summary.notes = studies.recover(study)
-    for note in summary.notes:
-        progress.note(note)
-    deadline = time.monotonic() + spec.study.timeout if spec.study.timeout else None
-    failures_in_a_row = 0
-    previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        progress.begin(spec, studies.finished_count(study))
-        while True:
-            finished = studies.finished_count(study)
-            if finished >= spec.study.n_trials:
+        faults.parse(os.environ.get(faults.ENV))
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
+    url = spec.storage_url(storage)
+    storage_ = studies.storage_for(url)
+    try:
+        study = studies.open_study(spec, storage_, force=force)
+    except studies.DATABASE_ERRORS as exc:
+        raise StorageError(f"cannot use storage {redact(url)!r}: {studies.storage_problem(exc)}") from None
+    return _Loop(spec, study, url, progress or Progress(enabled=False), spec.study.n_jobs).run()
+
+
+class _Loop:
+    def __init__(self, spec: StudySpec, study: optuna.Study, url: str, progress: Progress, n_jobs: int):
+        self.spec, self.study, self.url, self.progress = spec, study, url, progress
+        self.slots = plan_slots(n_jobs)
+        self.free = list(range(n_jobs))
+        self.running: list[_Running] = []
+        self.failures: list[str] = []
+        self.summary = RunSummary(spec.study.name, url, target=spec.study.n_trials)
+        self.next_heartbeat = 0.0
+
+    def run(self) -> RunSummary:
+        spec = self.spec
+        self.summary.notes = studies.recover(self.study)
+        for note in self.summary.notes:
+            self.progress.note(note)
+        deadline = time.monotonic() + spec.study.timeout if spec.study.timeout else None
+        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+        stopping = False
+        try:
+            self.progress.begin(spec, studies.finished_count(self.study))
+            while True:
+                if not stopping:
+                    finished = studies.finished_count(self.study)
+                    if finished >= spec.study.n_trials:
+                        stopping = True
+                    elif deadline is not None and time.monotonic() >= deadline:
+                        self.summary.stopped_by, stopping = "timeout", True
+                    while not stopping and self.free and finished + len(self.running) < spec.study.n_trials:
+                        self._launch()
+                if not self.running:
+                    break
+                self._wait()
+        except KeyboardInterrupt:
+            numbers = self._abandon("interrupted")
+            raise Interrupted(f"interrupted; trial {', '.join(map(str, numbers)) or '-'} will run again with the "
+                              f"same values on the next run (hpsearch resume {spec.study.name})") from None
+        except studies.DATABASE_ERRORS as exc:  # the database itself failed: write nothing more, say why
+            for run in self.running:
+                _stop(run.process)
+            raise StorageError(f"the study's database failed: {studies.storage_problem(exc)}") from None
+        except BaseException:
+            self._abandon("interrupted: the study stopped")
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+            self.progress.end()
+        self._summarize()
+        return self.summary
+
+    # -- one trial ---------------------------------------------------------------------------------
+    def _launch(self) -> None:
+        spec, study = self.spec, self.study
+        with warnings.catch_warnings():
+            # hpsearch keeps the heartbeat itself (see _beat), which Optuna only expects of optimize()
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            trial = study.ask()
+        study._storage.set_trial_user_attr(trial._trial_id, studies.ATTR_OWNER, studies.owner_record())
+        slot = self.free.pop(0)
+        try:
+            values = suggest(trial, spec.space)
+            config = configuration(spec.fixed, values)
+            trial.set_user_attr("config", config)
+            folder = studies.artifacts_dir(self.url, spec.study.name) / f"trial-{trial.number}"
+            job = TrialJob(spec, trial.number, config, studies.cache_dir(self.url),
+                           None if spec.study.save == "none" else folder, **self.slots[slot],
+                           fault=faults.for_trial(trial.number))
+            context = worker_context()
+            parent, child = context.Pipe()
+            process = context.Process(target=entry, args=(child, job), daemon=True, name=f"trial-{trial.number}")
+            process.start()
+            child.close()
+        except BaseException:
+            self.free.append(slot)
+            studies.fail_trial(study, trial, "interrupted before it started", rerun=True)
+            raise
+        trial.set_user_attr("worker_pid", process.pid)
+        trial.set_user_attr("study_process_rss_mb", _rss_mb())
+        self.running.append(_Running(trial, job, process, parent, slot, time.monotonic()))
+        self.progress.trial_started(trial.number, values)
+        if self._heartbeats():
+            study._storage.record_heartbeat(trial._trial_id)
+
+    def _wait(self) -> None:
+        """Wait for any worker to speak or die, then serve every one that did."""
+        handles = [r.conn for r in self.running] + [r.process.sentinel for r in self.running]
+        multiprocessing.connection.wait(handles, timeout=1.0)
+        limit = self.spec.study.trial_timeout
+        for run in list(self.running):
+            self._serve(run)
+            if run.outcome is None and limit and time.monotonic() - run.started > limit:
+                _stop(run.process)
+                run.outcome = ("error", f"exceeded the trial time limit of {limit:g} s (study.trial_timeout)")
+            if run.outcome is not None:
+                self.running.remove(run)
+                self.free.append(run.slot)
+                self._finish(run)
+        self._beat()
+
+    def _serve(self, run: _Running) -> None:
+        """Answer every message a worker has sent; notice when it died without a result."""
+        while run.outcome is None:
+            try:
+                if not run.conn.poll(0):
+                    break
+                message = run.conn.recv()
+            except (EOFError, OSError):
                 break
-            if deadline is not None and time.monotonic() >= deadline:
-                summary.stopped_by = "timeout"
-                break
-            state, reason = _run_one(spec, study, url, progress, threads)
-            summary.ran += 1
-            failures_in_a_row = failures_in_a_row + 1 if state == TrialState.FAIL else 0
-            if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
-                raise StudyError(f"{failures_in_a_row} trials in a row failed, so the study stopped; the last "
-                                 f"failed with: {reason}")
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        progress.end()
-    _summarize(study, summary)
-    return summary
+            kind = message[0]
+            if kind == "report":
+                _, step, value = message
+                run.trial.report(value, step)
+                run.conn.send("prune" if run.trial.should_prune() else "continue")
+                self.progress.evaluation(run.trial.number, step, value)
+            elif kind == "progress":
+                self.progress.step(run.trial.number, message[1], message[2])
+            elif kind == "keep?":
+                run.conn.send(self._should_keep(message[1]))
+            elif kind == "done":
+                run.outcome = ("done", message[1])
+            elif kind == "error":
+                run.trial.set_user_attr("traceback", message[2][-4000:])
+                run.outcome = ("error", message[1])
+        if run.outcome is None and not run.process.is_alive():
+            run.process.join(timeout=5)
+            run.outcome = ("error", _death_reason(run.process))
+        if run.outcome is not None:
+            run.conn.close()
+            run.process.join(timeout=30)
+            _stop(run.process)
+
+    def _finish(self, run: _Running) -> None:
+        """Tell the study how the trial ended, and stop the study when trials keep failing the same way."""
+        trial, (kind, payload) = run.trial, run.outcome
+        self.summary.ran += 1
+        if kind == "done":
+            for key, value in payload.items():
+                if key not in ("state", "value"):
+                    trial.set_user_attr(key, value)
+            if payload["state"] == "pruned":
+                self.study.tell(trial, state=TrialState.PRUNED)
+                self.progress.trial_finished(trial.number, "PRUNED", payload["value"],
+                                             f"pruned at step {payload['stop_step']}")
+                self.failures = []
+                return
+            if payload["value"] is not None:
+                self.study.tell(trial, payload["value"])
+                self._keep_best_model(payload.get("model_dir"))
+                self.progress.trial_finished(trial.number, "COMPLETE", payload["value"], payload["stop_reason"])
+                self.failures = []
+                return
+            payload = "the trial made no evaluation (is the training set empty?)"
+        trial.set_user_attr("stop_reason", "failed")
+        studies.fail_trial(self.study, trial, payload, rerun=False)
+        self.progress.trial_finished(trial.number, "FAIL", None, payload)
+        self.failures.append(payload)
+        same = [_kind_of(r) for r in self.failures[-SAME_FAILURES_TO_STOP:]]
+        if len(same) == SAME_FAILURES_TO_STOP and len(set(same)) == 1:
+            raise StudyError(f"{SAME_FAILURES_TO_STOP} trials in a row failed the same way, so the study stopped: "
+                             f"{payload}")
+        if len(self.failures) >= ANY_FAILURES_TO_STOP:
+            raise StudyError(f"{len(self.failures)} trials in a row failed, so the study stopped; the last: {payload}")
+
+    def _abandon(self, reason: str) -> list[int]:
+        """Stop every running trial, record it failed with `reason`, queue its values again."""
+        numbers = []
+        for run in self.running:
+            _stop(run.process)
+            studies.fail_trial(self.study, run.trial, reason, rerun=True)
+            self.progress.trial_finished(run.trial.number, "FAIL", None, reason)
+            numbers.append(run.trial.number)
+        self.running = []
+        return numbers
+
+    # -- heartbeats: for trials of other machines sharing the study ---------------------------------
+    def _heartbeats(self) -> bool:
+        interval = getattr(self.study._storage, "get_heartbeat_interval", None)
+        return interval is not None and interval() is not None
+
+    def _beat(self) -> None:
+        """Record a heartbeat for our running trials, and fail other hosts' trials whose beat went stale."""
+        if not self._heartbeats() or time.monotonic() < self.next_heartbeat:
+            return
+        for run in self.running:
+            self.study._storage.record_heartbeat(run.trial._trial_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+        self.next_heartbeat = time.monotonic() + self.study._storage.get_heartbeat_interval()
+
+    # -- models and summary ------------------------------------------------------------------------
+    def _should_keep(self, value: float) -> bool:
+        if self.spec.study.save == "all":
+            return True
+        try:
+            best = self.study.best_value
+        except ValueError:  # no complete trial yet
+            return True
+        return value > best if self.spec.direction == "maximize" else value < best
+
+    def _keep_best_model(self, model_dir: str | None) -> None:
+        """With save: best, only the best trial's folder stays; the study records where it is."""
+        if model_dir is None or self.spec.study.save != "best":
+            return
+        if self.study.best_trial.user_attrs.get("model_dir") != model_dir:
+            shutil.rmtree(model_dir, ignore_errors=True)
+            return
+        self.study.set_user_attr("best_model_dir", model_dir)
+        for folder in Path(model_dir).parent.glob("trial-*"):
+            if folder != Path(model_dir) and not any(str(folder) == str(r.job.save_dir) for r in self.running):
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _summarize(self) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
+        self.summary.states = {name: count for name, count in counts.items() if count}
+        self.summary.finished = studies.finished_count(self.study)
+        try:
+            best = self.study.best_trial
+        except ValueError:
+            return
+        self.summary.best_value, self.summary.best_params = best.value, best.params
+        self.summary.best_model_dir = self.study.user_attrs.get("best_model_dir")
 
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _run_one(spec: StudySpec, study: optuna.Study, url: str, progress: Progress, threads: int | None):
-    """Ask for one trial, run it in a worker process, tell the result. Returns (state, failure reason)."""
-    trial = study.ask()
-    study._storage.set_trial_user_attr(trial._trial_id, studies.ATTR_OWNER, studies.owner_record())
-    try:
-        values = suggest(trial, spec.space)
-        config = configuration(spec.fixed, values)
-        trial.set_user_attr("config", config)
-        progress.trial_started(trial.number, values)
-        folder = studies.artifacts_dir(url, spec.study.name) / f"trial-{trial.number}"
-        save_dir = None if spec.study.save == "none" else folder
-        job = TrialJob(spec, trial.number, config, studies.cache_dir(url), save_dir, threads)
-        outcome = _relay(job, trial, study, spec, progress)
-    except KeyboardInterrupt:
-        studies.fail_trial(study, trial, "interrupted", rerun=True)
-        progress.trial_finished(trial.number, "FAIL", None, "interrupted")
-        raise Interrupted(f"interrupted; trial {trial.number} will run again with the same values on the next "
-                          f"run (hpsearch resume {spec.study.name})") from None
-    kind, payload = outcome
-    if kind == "done":
-        for key, value in payload.items():
-            if key not in ("state", "value"):
-                trial.set_user_attr(key, value)
-        if payload["state"] == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
-            progress.trial_finished(trial.number, "PRUNED", payload["value"], f"pruned at step {payload['stop_step']}")
-            return TrialState.PRUNED, None
-        if payload["value"] is None:
-            studies.fail_trial(study, trial, "the trial made no evaluation (is the training set empty?)", False)
-            return TrialState.FAIL, "no evaluation"
-        study.tell(trial, payload["value"])
-        _keep_best_model(study, spec, payload.get("model_dir"))
-        progress.trial_finished(trial.number, "COMPLETE", payload["value"], payload["stop_reason"])
-        return TrialState.COMPLETE, None
-    reason = payload
-    trial.set_user_attr("stop_reason", "failed")
-    studies.fail_trial(study, trial, reason, rerun=False)
-    progress.trial_finished(trial.number, "FAIL", None, reason)
-    return TrialState.FAIL, reason
-
-
-def _relay(job, trial: optuna.Trial, study: optuna.Study, spec: StudySpec, progress: Progress):
-    """Start the worker and answer it until it is done; returns ("done", result) or ("error", reason)."""
-    context = worker_context()
-    parent, child = context.Pipe()
-    process = context.Process(target=entry, args=(child, job), daemon=True, name=f"trial-{job.number}")
-    process.start()
-    child.close()
-    trial.set_user_attr("worker_pid", process.pid)
-    trial.set_user_attr("study_process_rss_mb", _rss_mb())
-    try:
-        while True:
-            if not parent.poll(0.5):
-                if not process.is_alive() and not parent.poll(0):
-                    break
-                continue
-            try:
-                message = parent.recv()
-            except (EOFError, OSError):
-                break
-            kind = message[0]
-            if kind == "report":
-                _, step, value = message
-                trial.report(value, step)
-                pruned = trial.should_prune()
-                parent.send("prune" if pruned else "continue")
-                progress.evaluation(job.number, step, value)
-            elif kind == "progress":
-                progress.step(job.number, message[1], message[2])
-            elif kind == "keep?":
-                parent.send(_should_keep(study, spec, message[1]))
-            elif kind == "done":
-                return "done", message[1]
-            elif kind == "error":
-                trial.set_user_attr("traceback", message[2][-4000:])
-                return "error", message[1]
-    except BaseException:
-        _stop(process)
-        raise
-    finally:
-        parent.close()
-        process.join(timeout=30)
-        _stop(process)
-    return "error", _death_reason(process)
+def _kind_of(reason: str) -> str:
+    """A failure's reason without its numbers, so 'loss is nan at step 3' and '... step 7' count as one."""
+    return re.sub(r"\d+(\.\d+)?", "#", reason)
 
 
 def _stop(process) -> None:
@@ -211,42 +378,6 @@ def _death_reason(process) -> str:
         hint = " (out of memory?)" if name == "SIGKILL" else ""
         return f"the trial's process was killed by {name}{hint}"
     return f"the trial's process exited with code {code} before reporting a result"
-
-
-def _should_keep(study: optuna.Study, spec: StudySpec, value: float) -> bool:
-    if spec.study.save == "all":
-        return True
-    try:
-        best = study.best_value
-    except ValueError:  # no complete trial yet
-        return True
-    return value > best if spec.direction == "maximize" else value < best
-
-
-def _keep_best_model(study: optuna.Study, spec: StudySpec, model_dir: str | None) -> None:
-    """With save: best, only the best trial's folder stays; the study records where it is."""
-    if model_dir is None or spec.study.save != "best":
-        return
-    if study.best_trial.user_attrs.get("model_dir") != model_dir:
-        shutil.rmtree(model_dir, ignore_errors=True)
-        return
-    study.set_user_attr("best_model_dir", model_dir)
-    for folder in Path(model_dir).parent.glob("trial-*"):
-        if folder != Path(model_dir):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _summarize(study: optuna.Study, summary: RunSummary) -> None:
-    trials = study.get_trials(deepcopy=False)
-    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
-    summary.states = {name: count for name, count in counts.items() if count}
-    summary.finished = studies.finished_count(study)
-    try:
-        best = study.best_trial
-    except ValueError:
-        return
-    summary.best_value, summary.best_params = best.value, best.params
-    summary.best_model_dir = study.user_attrs.get("best_model_dir")
 
 
 def _rss_mb() -> float | None:

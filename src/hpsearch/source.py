@@ -6,12 +6,28 @@ is a mistake the user must hear about, so mappings are built here from the compo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 Path = tuple[Any, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader (no object construction) that reads `1e-5` as a number, as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: `1e-5` would be the string '1e-5', and a
+    learning rate written the way everyone writes it would be rejected.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 @dataclass
@@ -36,7 +52,7 @@ def parse(text: str) -> Source:
     """Parse YAML `text`; syntax errors and duplicate keys land in `problems`, never as exceptions."""
     loader = None
     try:
-        loader = yaml.SafeLoader(text)  # the reader already rejects control characters here
+        loader = _Loader(text)  # the reader already rejects control characters here
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -56,7 +72,14 @@ def parse(text: str) -> Source:
     return source
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, source: Source) -> Any:
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
+
+
+def _build(loader: _Loader, node: yaml.Node, path: Path, source: Source) -> Any:
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        source.problems.append((path, node.start_mark.line + 1, f"invalid value: the tag {node.tag} is not "
+                                                                 "allowed (plain YAML only)"))
+        return None
     if isinstance(node, yaml.MappingNode):
         try:
             loader.flatten_mapping(node)  # resolves `<<: *anchor` merges the way PyYAML would
@@ -87,7 +110,7 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, source: Source)
     return _scalar(loader, node, path, source)
 
 
-def _scalar(loader: yaml.SafeLoader, node: yaml.Node, path: Path, source: Source) -> Any:
+def _scalar(loader: _Loader, node: yaml.Node, path: Path, source: Source) -> Any:
     try:
         value = loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:

@@ -59,13 +59,24 @@ def check_storage(url: Any) -> str | None:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        return f"is not a database URL: {url!r} (for example {DEFAULT_STORAGE} or postgresql://user@host/db)"
+        return f"is not a database URL: {redact(url)!r} (for example {DEFAULT_STORAGE} or postgresql://user@host/db)"
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql", "mysql"):
         return f"uses {backend!r}; hpsearch stores studies in sqlite, postgresql or mysql"
     if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         return "names an in-memory SQLite database, which keeps nothing (give a file: sqlite:///studies/x.db)"
     return None
+
+
+def redact(url: str) -> str:
+    """`url` with its password masked, for anything printed, logged or stored."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):
+        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", str(url))
 
 
 class _Model(BaseModel):
@@ -81,12 +92,14 @@ class StudyConfig(_Model):
     metric: str | None = None
     n_trials: int = Field(default=20, ge=1)
     timeout: float | None = None
+    n_jobs: int = Field(default=1, ge=1, le=256)
+    trial_timeout: float | None = None
     sampler: dict[str, Any] = Field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = Field(default_factory=lambda: {"name": "median"})
     save: Literal["best", "all", "none"] = "best"
     seed: int = 0
 
-    @field_validator("timeout", mode="before")
+    @field_validator("timeout", "trial_timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)
@@ -128,6 +141,7 @@ class TaskConfig(_Model):
     model: str = "minilm-l6"
     dataset: DatasetConfig = Field(default_factory=lambda: DatasetConfig(name="tweets-sentiment"))
     eval_every: int = Field(default=50, ge=1)
+    trust_remote_code: bool = False  # run a Hub model's own Python code only when the file says so
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -166,14 +180,16 @@ class StudySpec:
         """--storage, then $HPSEARCH_STORAGE, then the file's study.storage, then the default."""
         return override or os.environ.get(STORAGE_ENV) or self.study.storage or DEFAULT_STORAGE
 
-    def with_budget(self, n_trials: int | None = None, timeout: Any = None) -> StudySpec:
+    def with_budget(self, n_trials: int | None = None, timeout: Any = None, n_jobs: int | None = None) -> StudySpec:
         """The spec with command-line budget overrides applied (validated like the file's own)."""
         problems = []
         update: dict[str, Any] = {}
-        if n_trials is not None:
-            if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-                problems.append(Problem(self.file, None, "--n-trials", f"must be at least 1, but got {n_trials!r}"))
-            update["n_trials"] = n_trials
+        for flag, key, value in (("--n-trials", "n_trials", n_trials), ("--n-jobs", "n_jobs", n_jobs)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(Problem(self.file, None, flag, f"must be at least 1, but got {value!r}"))
+            update[key] = value
         if timeout is not None:
             try:
                 update["timeout"] = parse_duration(timeout)

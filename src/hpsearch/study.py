@@ -13,15 +13,17 @@ import json
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch import __version__, source
-from hpsearch.errors import StudyError
-from hpsearch.space import StudySpec, check_storage, load_text
+from hpsearch.errors import StorageError, StudyError
+from hpsearch.space import StudySpec, check_storage, load_text, redact
 
 ATTR_SPEC = "hpsearch:spec"
 ATTR_BASE_DIR = "hpsearch:base_dir"
@@ -29,30 +31,61 @@ ATTR_OWNER = "hpsearch:owner"  # on a trial: {"host", "pid", "started"} of the p
 ATTR_RERUN = "hpsearch:rerun"  # on a failed trial: its values must run again (it was interrupted)
 ATTR_RETRY_OF = "hpsearch:retry_of"  # on a queued trial: the number of the trial it re-runs
 ATTR_REASON = "fail_reason"
-BUDGET_KEYS = ("n_trials", "timeout", "storage")  # may change between runs of one study
+BUDGET_KEYS = ("n_trials", "timeout", "storage", "n_jobs", "trial_timeout")  # may change between runs of one study
 UNOWNED_GRACE_S = 300  # a RUNNING trial without an owner record is failed only after this long
+HEARTBEAT_INTERVAL_S = 30  # running trials beat this often ...
+HEARTBEAT_GRACE_S = 120  # ... and one silent this long is failed by any worker and its values re-run once
 
 
 def storage_for(url: str) -> optuna.storages.RDBStorage:
     """Open (and create) the database at `url`; SQLite gets WAL and a busy timeout."""
     problem = check_storage(url)
     if problem:
-        raise StudyError(f"storage {url!r} {problem}")
+        raise StudyError(f"storage {redact(url)!r} {problem}")
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         path = sqlite_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}}
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                grace_period=HEARTBEAT_GRACE_S,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
     except ImportError as exc:
-        raise StudyError(f"storage {url!r} needs a database driver: {exc} (pip install -e \".[postgres]\")") from exc
-    except Exception as exc:  # sqlalchemy's OperationalError and friends: unreachable, no permission
-        raise StudyError(f"cannot open storage {url!r}: {str(exc).splitlines()[0]}") from exc
+        raise StudyError(f"storage {redact(url)!r} needs a database driver: {exc} "
+                         "(pip install -e \".[postgres]\")") from exc
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors, Optuna's schema check: all one message
+        raise StorageError(f"cannot open storage {redact(url)!r}: {storage_problem(exc)}") from None
     if url.startswith("sqlite"):
-        with storage.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        try:
+            with storage.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        except Exception as exc:  # noqa: BLE001
+            raise StorageError(f"cannot use storage {redact(url)!r}: {storage_problem(exc)}") from None
     return storage
+
+
+DATABASE_ERRORS = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
+
+
+def storage_problem(exc: BaseException) -> str:
+    """One line saying what is wrong with a database, from the error a driver or Optuna raised."""
+    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # Optuna wraps the driver's error, which says what happened
+    text = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+    lowered = text.lower()
+    if "file is not a database" in lowered or "not a database" in lowered:
+        return "the file is not an SQLite database (point --storage at another file)"
+    if "readonly" in lowered or "read-only" in lowered:
+        return "the database is read-only (make it writable, or use another --storage)"
+    if "disk is full" in lowered or "no space" in lowered:
+        return "the disk is full (free some space; nothing was written)"
+    if "no longer compatible" in lowered or "schema" in lowered or "alembic" in lowered or "revision" in lowered:
+        return f"the database was written by another version of Optuna ({text}); use a matching Optuna"
+    return text
 
 
 def sqlite_path(url: str) -> Path:
@@ -106,7 +139,10 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
 
 
 def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
-    study.set_user_attr(ATTR_SPEC, spec.text)
+    text = spec.text
+    if spec.study.storage and redact(spec.study.storage) != spec.study.storage:
+        text = text.replace(spec.study.storage, redact(spec.study.storage))  # never store a password
+    study.set_user_attr(ATTR_SPEC, text)
     study.set_user_attr("hpsearch:sha256", spec.sha256)
     study.set_user_attr(ATTR_BASE_DIR, str(Path(spec.base_dir).resolve()))
     study.set_user_attr("hpsearch:version", __version__)

@@ -24,7 +24,7 @@ import torch
 import transformers
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-from hpsearch import catalog
+from hpsearch import catalog, faults
 from hpsearch.job import TrialJob
 from hpsearch.tasks import TASKS
 
@@ -60,6 +60,8 @@ def main(conn, job: TrialJob) -> None:
     """Process entry point: run the trial and send ("done", result) or ("error", message, traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    if job.gpu is not None:  # before anything touches CUDA: this trial sees its one GPU as cuda:0
+        os.environ["CUDA_VISIBLE_DEVICES"] = job.gpu
     gc.freeze()  # the libraries inherited from the fork server never need collecting (saves ~0.3 s a trial)
     try:
         result = run(job, Channel(conn))
@@ -119,6 +121,35 @@ def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
     )
+
+
+class _Trainer(Trainer):
+    """The Trainer, refusing to train on once the loss is NaN or infinite."""
+
+    fault: faults.Fault | None = None
+
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        result = super().compute_loss(model, inputs, *args, **kwargs)
+        loss = result[0] if isinstance(result, tuple) else result
+        step = self.state.global_step + 1
+        if self.fault is not None and self.fault.kind == "nan" and step >= self.fault.step:
+            loss = loss * float("nan")
+            result = (loss, *result[1:]) if isinstance(result, tuple) else loss
+        if not torch.isfinite(loss.detach()).all():
+            raise FloatingPointError(f"the loss is {loss.detach().float().mean().item()} at step {step}; training "
+                                     "stopped (lower the learning rate, or clip gradients with max_grad_norm)")
+        return result
+
+
+class FaultInjector(TrainerCallback):
+    """Strikes the trial's planned fault (see hpsearch.faults) when its step begins."""
+
+    def __init__(self, fault: faults.Fault):
+        self.fault = fault
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step + 1 == self.fault.step and self.fault.kind != "nan":
+            faults.strike(self.fault)
 
 
 class Monitor(TrainerCallback):
@@ -185,11 +216,14 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
     # 3. the Trainer, with no checkpoints on disk: only the kept model is ever written
     with tempfile.TemporaryDirectory(prefix=f"hpsearch-trial{job.number}-") as output_dir:
         args = training_arguments(job, config, output_dir)
-        trainer = Trainer(
+        fault = job.fault
+        trainer = _Trainer(
             model=setup.model, args=args, train_dataset=setup.train_dataset, eval_dataset=setup.eval_dataset,
             data_collator=setup.data_collator, compute_metrics=setup.compute_metrics,
-            compute_loss_func=setup.compute_loss_func, callbacks=[monitor],
+            compute_loss_func=setup.compute_loss_func,
+            callbacks=[monitor] + ([FaultInjector(fault)] if fault else []),
         )
+        trainer.fault = fault
         trainer.remove_callback(PrinterCallback)  # the study shows evaluations; the Trainer need not print them
         started = time.perf_counter()
         trainer.train()
@@ -214,6 +248,7 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
         "n_parameters": sum(p.numel() for p in setup.model.parameters()),
         "device": str(args.device),
         "threads": torch.get_num_threads(),
+        "gpu": job.gpu,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "notes": setup.notes,
     }

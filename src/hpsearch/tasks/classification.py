@@ -19,17 +19,18 @@ def setup(job: Any, config: dict[str, Any]) -> Setup:
     splits = data.load_splits(task.dataset, job.spec.base_dir)
     path = resolve_model(config.get("model_size"), task.model, job.spec.base_dir)
     notes: list[str] = []
-    model_config = load_config(path, config, notes, num_labels=len(splits.label_names),
+    trust = task.trust_remote_code
+    model_config = load_config(path, config, notes, trust_remote_code=trust, num_labels=len(splits.label_names),
                                id2label=dict(enumerate(splits.label_names)),
                                label2id={n: i for i, n in enumerate(splits.label_names)})
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
     length = int(config.get("sequence_length", 128))
     limit = getattr(model_config, "max_position_embeddings", None)
     if limit and length > limit:
         notes.append(f"sequence_length {length} capped at the model's {limit} positions")
         length = limit
     train, evaluation = data.tokenized(splits, tokenizer, length, job.cache_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config)
+    model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config, trust_remote_code=trust)
     return Setup(
         model=model,
         tokenizer=tokenizer,

@@ -1,0 +1,127 @@
+"""Hostile input: fuzzed command lines, broken databases, secrets that must not leak."""
+
+import hashlib
+import shutil
+import sqlite3
+import subprocess
+
+import optuna
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from hpsearch.cli import app
+from hpsearch.errors import StorageError
+from hpsearch.orchestrator import run_study
+from hpsearch.space import load_space, redact
+from hpsearch.study import storage_for
+from test_cli import COMMAND
+
+RUNNER = CliRunner()
+FILES = ["missing.yaml", "broken.yaml", "bad.yaml", "nodata.yaml", "."]
+WORDS = ["run", "validate", "ranges", "resume", "--dry-run", "--n-trials", "--timeout", "--n-jobs", "--storage",
+         "--format", "--force", "--debug", "json", "table", "0", "-1", "3", "x", "15m", "sqlite://", "nope",
+         "postgresql://u:secret@127.0.0.1:1/db", "", "--", "-"]
+
+
+@pytest.fixture
+def fuzz_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "broken.yaml").write_text("study: [\n")
+    (folder / "bad.yaml").write_text("study: {name: 'no good', n_trials: 0}\nspace: {lr: 1}\n")
+    (folder / "nodata.yaml").write_text("study: {name: fz}\ntask: {dataset: {path: absent.csv}, model: ./absent}\n")
+    return folder
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(WORDS + FILES), max_size=6))
+def test_fuzzed_command_lines_never_trace_back_or_touch_a_database(fuzz_dir, monkeypatch, args):
+    monkeypatch.chdir(fuzz_dir)
+    monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+    before = sorted(p.name for p in fuzz_dir.iterdir())
+    result = RUNNER.invoke(app, args, catch_exceptions=True)
+    assert result.exit_code in (0, 2), (args, result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+    assert "Traceback" not in result.output or "--debug" in args
+    given_as_storage = any(a == "--storage" and b.startswith("postgresql") for a, b in zip(args, args[1:], strict=False))
+    if given_as_storage and "Usage:" not in result.output:  # click may echo a stray word back as it was typed
+        assert "secret" not in result.output
+    assert sorted(p.name for p in fuzz_dir.iterdir()) == before  # no database appeared
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_file_that_is_not_a_database(tiny_project):
+    junk = tiny_project.root / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    path = tiny_project(n_trials=1)
+    result = subprocess.run(COMMAND + ["run", path.name, "--storage", f"sqlite:///{junk}"], cwd=tiny_project.root,
+                            capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().endswith("the file is not an SQLite database (point --storage at another file)")
+    assert len(result.stderr.strip().splitlines()) == 1 and junk.read_bytes() == b"this is not sqlite" * 100
+
+
+def test_a_read_only_database(tiny_project):
+    path = tiny_project(n_trials=1)
+    db = tiny_project.root / "ro.db"
+    optuna.create_study(study_name="other", storage=storage_for(f"sqlite:///{db}"))
+    before = digest(db)
+    with pytest.raises(StorageError, match="read-only"):
+        run_study(load_space(path), storage=f"sqlite:///file:{db}?mode=ro&uri=true")
+    assert digest(db) == before
+
+
+def test_a_database_of_an_unknown_schema(tiny_project):
+    path = tiny_project(n_trials=1)
+    db = tiny_project.root / "future.db"
+    optuna.create_study(study_name="other", storage=storage_for(f"sqlite:///{db}"))
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'v99.0.0.from-the-future'")
+    before = digest(db)
+    with pytest.raises(StorageError, match="another version of Optuna"):
+        run_study(load_space(path), storage=f"sqlite:///{db}")
+    assert digest(db) == before
+
+
+def test_passwords_never_show_or_get_stored(tiny_project):
+    assert redact("postgresql://me:hunter2@db.example:5432/hp") == "postgresql://me:***@db.example:5432/hp"
+    path = tiny_project(n_trials=1)
+    secret_url = "postgresql+psycopg://me:hunter2@127.0.0.1:1/hp"
+    result = subprocess.run(COMMAND + ["run", path.name, "--storage", secret_url], cwd=tiny_project.root,
+                            capture_output=True, text=True)
+    assert result.returncode in (1, 2) and "hunter2" not in result.stdout + result.stderr
+    assert "me:***@127.0.0.1" in result.stderr
+    # A file that names a password-bearing storage, run against another: the stored space hides it.
+    path.write_text(path.read_text().replace("name: tiny", f"name: tiny\n  storage: '{secret_url}'"))
+    run_study(load_space(path), storage=tiny_project.storage)
+    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+    stored = study.user_attrs["hpsearch:spec"]
+    assert "hunter2" not in stored and "me:***@127.0.0.1" in stored
+    assert not any("hunter2" in str(v) for t in study.trials for v in t.user_attrs.values())
+
+
+def test_trust_remote_code_is_off_unless_the_file_says_so(make_spec):
+    assert make_spec("study: {name: t}\n").task.trust_remote_code is False
+    assert make_spec("study: {name: t}\ntask: {trust_remote_code: true}\n").task.trust_remote_code is True
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "/abs", "a\\b", ".hidden"])
+def test_study_names_cannot_escape_the_studies_folder(make_spec, name):
+    from hpsearch.errors import SpaceError
+
+    with pytest.raises(SpaceError, match="is not a valid study name"):
+        make_spec(f"study: {{name: '{name}'}}\n")
+
+
+def test_yaml_is_loaded_without_constructing_objects(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(f"study: !!python/object/apply:os.system ['touch {marker}']\n")
+    result = subprocess.run(COMMAND + ["validate", evil], capture_output=True, text=True)
+    assert result.returncode == 2 and "is not allowed" in result.stderr + result.stdout or "invalid" in result.stderr
+    assert not marker.exists()
+    shutil.rmtree(tmp_path, ignore_errors=True)
