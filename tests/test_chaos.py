@@ -15,6 +15,7 @@ from hpsearch.study import ATTR_RERUN, ATTR_RETRY_OF, storage_for
 from test_cli import COMMAND
 
 KILLS = 10
+N_TRIALS = 24
 
 
 def snapshot(project):
@@ -30,7 +31,7 @@ def snapshot(project):
 def test_ten_random_sigkills_lose_nothing(tiny_project):
     seed = int(os.environ.get("HPSEARCH_CHAOS_SEED", "0"))
     rng = random.Random(seed)
-    path = tiny_project(n_trials=12)
+    path = tiny_project(n_trials=N_TRIALS)
     completed: dict[int, float] = {}
     kills = 0
     while kills < KILLS:
@@ -56,7 +57,8 @@ def test_ten_random_sigkills_lose_nothing(tiny_project):
     assert final.returncode == 0, final.stderr
     trials = snapshot(tiny_project)
     states = [t.state for t in trials]
-    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 12, (seed, states)
+    assert kills == KILLS
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == N_TRIALS, (seed, states)
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states
     by_number = {t.number: t for t in trials}
     for number, value in completed.items():  # every completed trial kept, never re-run
