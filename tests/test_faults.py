@@ -62,3 +62,12 @@ def test_study_memory_stays_flat_over_100_trials(tiny_project):
     rss = [t.user_attrs["study_process_rss_mb"] for t in study.get_trials()]
     assert len(rss) == 100
     assert rss[-1] - rss[10] < 15, rss  # a leak of even 0.2 MB a trial would show
+    print(f"study process RSS over 100 trials: trial 1 {rss[1]} MB, trial 10 {rss[10]} MB, trial 99 {rss[-1]} MB")
+
+
+def test_broken_data_fails_the_same_way_and_stops_before_the_budget_burns(tiny_project):
+    (tiny_project.root / "data.csv").write_text("text,labels\n" + "good movie,good\nbad movie,bad\n" * 20)
+    with pytest.raises(StudyError, match="failed the same way.*has no column 'label'"):
+        run_study(load_space(tiny_project(n_trials=20)))
+    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+    assert len(study.trials) == 3  # not 20

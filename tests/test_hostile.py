@@ -125,3 +125,42 @@ def test_yaml_is_loaded_without_constructing_objects(tmp_path):
     assert result.returncode == 2 and "is not allowed" in result.stderr + result.stdout or "invalid" in result.stderr
     assert not marker.exists()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 3 MB file system of its own (tmpfs), where this test may fill the disk; skipped where mount is denied."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+def test_a_full_disk(tiny_project, tiny_disk):
+    path = tiny_project(n_trials=1)
+    path.write_text(path.read_text().replace("name: tiny", "name: tiny\n  save: none"))
+    url = f"sqlite:///{tiny_disk}/hp.db"
+    first = subprocess.run(COMMAND + ["run", path.name, "--storage", url], cwd=tiny_project.root, capture_output=True,
+                           text=True)
+    assert first.returncode == 0, first.stderr
+    with open(tiny_disk / "filler", "wb", buffering=0) as filler:  # take every byte left
+        try:
+            while True:
+                filler.write(b"\0" * 4096)
+        except OSError:
+            pass
+    result = subprocess.run(COMMAND + ["run", path.name, "--storage", url, "--n-trials", "4"], cwd=tiny_project.root,
+                            capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert ("the disk is full" in result.stderr or "is the disk full?" in result.stderr), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    (tiny_disk / "filler").unlink()
+    with sqlite3.connect(tiny_disk / "hp.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    study = optuna.load_study(study_name="tiny", storage=storage_for(url))
+    assert [t.state.name for t in study.trials][0] == "COMPLETE"  # what was there is still there

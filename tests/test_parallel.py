@@ -83,3 +83,4 @@ def test_four_workers_two_hundred_trials_each_on_one_sqlite_file(tmp_path):
     assert len(trials) == 800 and all(t.state == TrialState.COMPLETE for t in trials)
     assert all(len(t.intermediate_values) == 3 and t.user_attrs["note"] == "written" for t in trials)
     assert sorted(t.number for t in trials) == list(range(800))
+    print(f"4 workers x 200 trials on one SQLite file: {len(trials)} complete, {len(failures)} failed writes")

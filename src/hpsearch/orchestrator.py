@@ -153,7 +153,7 @@ class _Loop:
         try:
             self.progress.begin(spec, studies.finished_count(self.study))
             while True:
-                if not stopping:
+                if not stopping and self.free:  # counting trials reads the database: only when a slot is free
                     finished = studies.finished_count(self.study)
                     if finished >= spec.study.n_trials:
                         stopping = True
@@ -164,6 +164,9 @@ class _Loop:
                 if not self.running:
                     break
                 self._wait()
+            # a run killed while claiming a trial leaves it unowned; the next run that lasts long enough sees it
+            for note in studies.recover(self.study):
+                self.progress.note(note)
         except KeyboardInterrupt:
             numbers = self._abandon("interrupted")
             raise Interrupted(f"interrupted; trial {', '.join(map(str, numbers)) or '-'} will run again with the "

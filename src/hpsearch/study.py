@@ -32,7 +32,8 @@ ATTR_RERUN = "hpsearch:rerun"  # on a failed trial: its values must run again (i
 ATTR_RETRY_OF = "hpsearch:retry_of"  # on a queued trial: the number of the trial it re-runs
 ATTR_REASON = "fail_reason"
 BUDGET_KEYS = ("n_trials", "timeout", "storage", "n_jobs", "trial_timeout")  # may change between runs of one study
-UNOWNED_GRACE_S = 300  # a RUNNING trial without an owner record is failed only after this long
+UNOWNED_GRACE_S = 300  # a RUNNING trial without an owner record is failed only after this long ...
+UNCLAIMED_GRACE_SQLITE_S = 5  # ... or this long on SQLite, where every writer is on this machine
 HEARTBEAT_INTERVAL_S = 30  # running trials beat this often ...
 HEARTBEAT_GRACE_S = 120  # ... and one silent this long is failed by any worker and its values re-run once
 
@@ -83,6 +84,8 @@ def storage_problem(exc: BaseException) -> str:
         return "the database is read-only (make it writable, or use another --storage)"
     if "disk is full" in lowered or "no space" in lowered:
         return "the disk is full (free some space; nothing was written)"
+    if "disk i/o error" in lowered:
+        return "the database's disk cannot be written: is the disk full? (free some space; nothing was changed)"
     if "no longer compatible" in lowered or "schema" in lowered or "alembic" in lowered or "revision" in lowered:
         return f"the database was written by another version of Optuna ({text}); use a matching Optuna"
     return text
@@ -200,27 +203,42 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial | optuna.Trial, reason: s
     study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
 
+def intended_values(trial: FrozenTrial) -> dict[str, Any]:
+    """The values a trial was to run with: those it sampled, or those queued for it before it could."""
+    return {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+
+
+def unclaimed_grace(study: optuna.Study) -> float:
+    """How old a RUNNING trial without an owner must be before it counts as abandoned.
+
+    A trial is claimed in the moment after it is asked for; a kill in that moment leaves it unowned.
+    On SQLite every writer is on this machine and claims within milliseconds, so seconds suffice;
+    on a server database another machine may be slow, so wait minutes.
+    """
+    url = str(getattr(study._storage, "url", ""))
+    return UNCLAIMED_GRACE_SQLITE_S if url.startswith("sqlite") else UNOWNED_GRACE_S
+
+
 def recover(study: optuna.Study) -> list[str]:
     """Fail this host's orphaned trials and queue the values of every interrupted one; say what was done."""
     notes = []
     host = socket.gethostname()
-    trials = study.get_trials(deepcopy=False)
-    for trial in trials:
-        if trial.state != TrialState.RUNNING:
-            continue
+    grace = unclaimed_grace(study)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(ATTR_OWNER)
         if owner and owner.get("host") == host and not owner_alive(owner):
             fail_trial(study, trial, f"interrupted: the process that ran it (pid {owner.get('pid')}) is gone", True)
             notes.append(f"trial {trial.number} was left running by a process that is gone: failed, re-queued")
-        elif owner is None and trial.datetime_start and (
-                time.time() - trial.datetime_start.timestamp() > UNOWNED_GRACE_S):
+        elif owner is None and trial.datetime_start and time.time() - trial.datetime_start.timestamp() > grace:
             fail_trial(study, trial, "interrupted before it was claimed", True)
-            notes.append(f"trial {trial.number} was never claimed: failed, re-queued")
+            notes.append(f"trial {trial.number} was never claimed: failed")
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get(ATTR_RETRY_OF) for t in trials}
     for trial in trials:
-        if trial.state == TrialState.FAIL and trial.user_attrs.get(ATTR_RERUN) and trial.number not in retried:
-            study.enqueue_trial(trial.params, user_attrs={ATTR_RETRY_OF: trial.number})
+        values = intended_values(trial)
+        if trial.state == TrialState.FAIL and trial.user_attrs.get(ATTR_RERUN) and trial.number not in retried \
+                and values:
+            study.enqueue_trial(values, user_attrs={ATTR_RETRY_OF: trial.number})
             notes.append(f"trial {trial.number}'s values queued to run again")
     return notes
 
