@@ -331,8 +331,8 @@ class _Loop:
         try:
             best = self.study.best_value
         except ValueError:  # no complete trial yet
-            return True
-        return value > best if self.spec.direction == "maximize" else value < best
+            best = None
+        return self.spec.improves(value, best)
 
     def _keep_best_model(self, model_dir: str | None) -> None:
         """With save: best, only the best trial's folder stays; the study records where it is."""

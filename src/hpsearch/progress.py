@@ -27,13 +27,13 @@ class Progress:
         self.finished_at_start = 0
         self.states: dict[str, int] = {}
         self.best: tuple[float, int, dict] | None = None
-        self.maximize = True
+        self.spec = None
         self.current: dict[str, Any] = {}
 
     # -- events ------------------------------------------------------------------------------------
     def begin(self, spec, finished: int) -> None:
         self.target, self.finished, self.finished_at_start = spec.study.n_trials, finished, finished
-        self.maximize = spec.direction == "maximize"
+        self.spec = spec
         self.started = time.monotonic()
         self._line(f"study {spec.study.name}: {finished}/{self.target} trials finished; "
                    f"optimizing {spec.metric} ({spec.direction})")
@@ -65,7 +65,8 @@ class Progress:
         if state in ("COMPLETE", "PRUNED"):
             self.finished += 1
         if state == "COMPLETE" and value is not None:
-            if self.best is None or (value > self.best[0] if self.maximize else value < self.best[0]):
+            best = self.best[0] if self.best else None
+            if self.spec.improves(value, best) if self.spec else best is None or value > best:
                 self.best = (value, number, self.current.get("values", {}))
         shown = f" {_fmt(value)}" if value is not None else ""
         self._line(f"trial {number} {state.lower()}{shown} ({reason}); {self.finished}/{self.target} finished")

@@ -172,6 +172,12 @@ class StudySpec:
             return self.study.direction
         return {**COMMON_METRICS, **TASKS[self.task.type].metrics}.get(self.metric, "maximize")
 
+    def improves(self, value: float, best: float | None) -> bool:
+        """Whether `value` beats `best` (None: nothing to beat) in the study's direction."""
+        if best is None:
+            return True
+        return value > best if self.direction == "maximize" else value < best
+
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()

@@ -97,15 +97,19 @@ def sqlite_path(url: str) -> Path:
     return Path(make_url(url).database)
 
 
+def _files_root(url: str) -> Path:
+    """The folder for a database's files: beside an SQLite file, else ./studies."""
+    return sqlite_path(url).parent if url.startswith("sqlite") else Path("studies")
+
+
 def artifacts_dir(url: str, study_name: str) -> Path:
-    """Where a study's kept models live: beside an SQLite file, else under ./studies."""
-    root = sqlite_path(url).parent if url.startswith("sqlite") else Path("studies")
-    return root / study_name
+    """Where a study's kept models live."""
+    return _files_root(url) / study_name
 
 
 def cache_dir(url: str) -> Path:
-    root = sqlite_path(url).parent if url.startswith("sqlite") else Path("studies")
-    return root / ".cache"
+    """Where tokenized data is cached across trials and runs."""
+    return _files_root(url) / ".cache"
 
 
 def canonical(text: str) -> dict:

@@ -158,7 +158,7 @@ class Monitor(TrainerCallback):
 
     def __init__(self, job: TrialJob, channel: Channel, patience: int | None, keep_best: bool):
         self.metric = job.spec.metric
-        self.maximize = job.spec.direction == "maximize"
+        self.spec = job.spec
         self.channel = channel
         self.patience = patience
         self.keep_best = keep_best
@@ -184,7 +184,7 @@ class Monitor(TrainerCallback):
             raise KeyError(f"the evaluation reports no {self.metric} (it reports {reported})")
         step, value = state.global_step, float(metrics[self.metric])
         self.history.append([step, value])
-        if self.best is None or (value > self.best if self.maximize else value < self.best):
+        if self.spec.improves(value, self.best):
             self.best, self.best_step, self.flat = value, step, 0
             self.best_metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
             if self.keep_best and self.model is not None:
