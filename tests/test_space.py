@@ -110,7 +110,7 @@ def test_all_errors_of_a_file_are_reported():
         ("name: t\n  n_trials: 2.5", "input should be a valid integer"),
         ("name: t\n  timeout: soon", "study.timeout: must be a duration such as 15m"),
         ("name: t\n  timeout: -5", "study.timeout: must be above 0"),
-        ("name: t\n  direction: up", "study.direction: input should be 'maximize' or 'minimize'"),
+        ("name: t\n  direction: up", "study.direction: must be maximize or minimize (or a list of them, one per metric), but got 'up'"),
         ("name: t\n  storage: 'nonsense'", "study.storage: is not a database URL"),
         ("name: t\n  storage: 'sqlite://'", "in-memory SQLite database, which keeps nothing"),
         ("name: t\n  storage: 'redis://h/0'", "uses 'redis'; hpsearch stores studies in sqlite, postgresql or mysql"),

@@ -15,21 +15,34 @@ Kind = Literal["float", "int", "categorical"]
 Scale = Literal["linear", "log"]
 Target = Literal["training_args", "model_config", "model", "data", "loss", "optimizer", "generation", "callback"]
 
-# Where dropout-like knobs live in each architecture's config (model_type -> attribute names).
+# Where dropout-like knobs live in each architecture's config (model_type -> attribute names). An
+# architecture missing from a table has no such knob: a space that tunes it there is refused at the start.
+_BERT_LIKE = ("bert", "roberta", "xlm-roberta", "electra", "albert", "deberta", "deberta-v2", "camembert",
+              "mpnet", "ernie")
+_LLAMA_LIKE = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "olmo", "smollm3")
 DROPOUT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "bert": ("hidden_dropout_prob",),
-    "roberta": ("hidden_dropout_prob",),
+    **{kind: ("hidden_dropout_prob",) for kind in _BERT_LIKE},
     "distilbert": ("dropout",),
     "gpt2": ("resid_pdrop", "embd_pdrop"),
+    "gptj": ("resid_pdrop", "embd_pdrop"),
+    "gpt_neo": ("resid_dropout", "embed_dropout"),
+    "opt": ("dropout",),
+    "bart": ("dropout",),
     "t5": ("dropout_rate",),
+    "mt5": ("dropout_rate",),
 }
 ATTENTION_DROPOUT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "bert": ("attention_probs_dropout_prob",),
-    "roberta": ("attention_probs_dropout_prob",),
+    **{kind: ("attention_probs_dropout_prob",) for kind in _BERT_LIKE},
     "distilbert": ("attention_dropout",),
     "gpt2": ("attn_pdrop",),
-    "llama": ("attention_dropout",),
+    "gptj": ("attn_pdrop",),
+    "gpt_neo": ("attention_dropout",),
+    "opt": ("attention_dropout",),
+    "bart": ("attention_dropout",),
+    **{kind: ("attention_dropout",) for kind in _LLAMA_LIKE},
 }
+# The config attribute holding the number of layers, for model_size given as a layer count.
+LAYER_ATTRIBUTES = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 
 
 @dataclass(frozen=True)

@@ -189,12 +189,33 @@ def _run(spec, storage: str | None, force: bool) -> None:
     typer.echo(f"study {summary.study_name}: {summary.finished}/{summary.target} trials finished ({states}); "
                f"this run: {summary.ran} trials" + (" (stopped by its timeout)" if summary.stopped_by == "timeout"
                                                     else ""))
+    for warning in summary.warnings:
+        typer.echo(warning)
     if summary.best_value is not None:
         values = ", ".join(f"{k}={v}" for k, v in summary.best_params.items())
         typer.echo(f"best {spec.metric}: {summary.best_value:.4f} with {values}")
+    if summary.pareto:
+        _print_pareto(spec, summary.pareto)
     if summary.best_model_dir:
         typer.echo(f"best model: {summary.best_model_dir}")
     typer.echo(f"look at it: optuna-dashboard {redact(summary.storage)}")
+
+
+def _print_pareto(spec, front: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Pareto front: {len(front)} trials no other trial beats on every objective")
+    table.add_column("trial")
+    for objective in spec.objectives:
+        table.add_column(f"{objective.name} ({objective.direction[:3]})", justify="right")
+    names = sorted({name for _, _, params in front for name in params})
+    for name in names:
+        table.add_column(name, overflow="fold")
+    for number, values, params in front:
+        table.add_row(str(number), *(_short(v) for v in values), *(_short(params[n]) if n in params else "-"
+                                                                     for n in names))
+    Console().print(table)
 
 
 def _print_configurations(spec, configurations: list[dict]) -> None:

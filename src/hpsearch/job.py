@@ -33,3 +33,18 @@ def entry(conn, job: TrialJob) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def check_entry(conn, spec: Any) -> None:
+    """Process entry point: the space's problems against its model's config (transformers stays out of the
+    study process)."""
+    import os
+
+    from hpsearch.tasks.base import check_model
+
+    try:
+        conn.send(("done", check_model(spec)))
+    except BaseException as exc:  # noqa: BLE001 - the study process reports it
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    conn.close()
+    os._exit(0)

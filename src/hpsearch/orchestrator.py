@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.samplers._base import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 
-from hpsearch import faults
+from hpsearch import faults, objectives
 from hpsearch import study as studies
 from hpsearch.data import check_source
-from hpsearch.errors import HpsearchError, StorageError, StudyError
-from hpsearch.job import TrialJob, entry
+from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError
+from hpsearch.job import TrialJob, check_entry, entry
 from hpsearch.progress import Progress
 from hpsearch.space import StudySpec, redact
 from hpsearch.suggest import configuration, suggest
@@ -56,6 +57,8 @@ class RunSummary:
     states: dict[str, int] = field(default_factory=dict)
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
+    pareto: list[tuple[int, list[float], dict[str, Any]]] = field(default_factory=list)  # several objectives
+    warnings: list[str] = field(default_factory=list)
     best_model_dir: str | None = None
     notes: list[str] = field(default_factory=list)
     stopped_by: str = "budget"
@@ -119,6 +122,7 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     # Missing packages and files are the user's to fix: say so before any study is created or touched.
     check_source(spec.task.dataset, spec.base_dir)
     resolve_model(None, spec.task.model, spec.base_dir)
+    _check_model(spec)
     try:
         faults.parse(os.environ.get(faults.ENV))
     except ValueError as exc:
@@ -130,6 +134,25 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     except studies.DATABASE_ERRORS as exc:
         raise StorageError(f"cannot use storage {redact(url)!r}: {studies.storage_problem(exc)}") from None
     return _Loop(spec, study, url, progress or Progress(enabled=False), spec.study.n_jobs).run()
+
+
+def _check_model(spec: StudySpec) -> None:
+    """Refuse a space whose knobs the model lacks, before any study is touched (read in a worker process,
+    which also starts the fork server that the trials will need)."""
+    parent, child = worker_context().Pipe()
+    process = worker_context().Process(target=check_entry, args=(child, spec), daemon=True, name="check-model")
+    process.start()
+    child.close()
+    try:
+        kind, payload = parent.recv()
+    except (EOFError, OSError):
+        kind, payload = "error", _death_reason(process)
+    finally:
+        process.join(timeout=10)
+    if kind == "error":
+        raise StudyError(f"cannot read the model's configuration: {payload}")
+    if payload:
+        raise SpaceError(payload)
 
 
 class _Loop:
@@ -245,8 +268,11 @@ class _Loop:
             kind = message[0]
             if kind == "report":
                 _, step, value = message
-                run.trial.report(value, step)
-                run.conn.send("prune" if run.trial.should_prune() else "continue")
+                if self.spec.multi_objective:  # Optuna records and prunes single-objective trials only
+                    run.conn.send("continue")
+                else:
+                    run.trial.report(value, step)
+                    run.conn.send("prune" if run.trial.should_prune() else "continue")
                 self.progress.evaluation(run.trial.number, step, value)
             elif kind == "progress":
                 self.progress.step(run.trial.number, message[1], message[2])
@@ -273,16 +299,20 @@ class _Loop:
             for key, value in payload.items():
                 if key not in ("state", "value"):
                     trial.set_user_attr(key, value)
+            self._record_notes(payload.get("notes", []))
+            self._record_constraints(trial, payload)
             if payload["state"] == "pruned":
                 self.study.tell(trial, state=TrialState.PRUNED)
                 self.progress.trial_finished(trial.number, "PRUNED", payload["value"],
                                              f"pruned at step {payload['stop_step']}")
                 self.failures = []
                 return
-            if payload["value"] is not None:
-                self.study.tell(trial, payload["value"])
+            values = objectives.values(self.spec.objectives, payload)
+            if values is not None:
+                self.study.tell(trial, values)
                 self._keep_best_model(payload.get("model_dir"))
-                self.progress.trial_finished(trial.number, "COMPLETE", payload["value"], payload["stop_reason"])
+                self.progress.trial_finished(trial.number, "COMPLETE", values[0] if len(values) == 1 else values,
+                                             payload["stop_reason"])
                 self.failures = []
                 return
             payload = "the trial made no evaluation (is the training set empty?)"
@@ -324,9 +354,26 @@ class _Loop:
             optuna.storages.fail_stale_trials(self.study)
         self.next_heartbeat = time.monotonic() + self.study._storage.get_heartbeat_interval()
 
+    def _record_constraints(self, trial: optuna.Trial, payload: dict[str, Any]) -> None:
+        """Constraint values go where Optuna's samplers and best_trial read them; violators stay, infeasible."""
+        found = objectives.constraint_values(self.spec.study.constraints, payload)
+        if found is None or not self.spec.study.constraints:
+            return
+        self.study._storage.set_trial_system_attr(trial._trial_id, _CONSTRAINTS_KEY, found)
+        trial.set_user_attr("feasible", all(v <= 0 for v in found))
+
+    def _record_notes(self, notes: list[str]) -> None:
+        """A trial's warnings about the space (a capped sequence length, ...) also go on the study, once."""
+        known = list(self.study.user_attrs.get("warnings", []))
+        new = [note for note in notes if note.startswith("warning:") and note not in known]
+        if new:
+            self.study.set_user_attr("warnings", known + new)
+            for note in new:
+                self.progress.note(note)
+
     # -- models and summary ------------------------------------------------------------------------
     def _should_keep(self, value: float) -> bool:
-        if self.spec.study.save == "all":
+        if self.spec.study.save == "all" or self.spec.multi_objective:  # several objectives: decided after tell
             return True
         try:
             best = self.study.best_value
@@ -338,22 +385,36 @@ class _Loop:
         """With save: best, only the best trial's folder stays; the study records where it is."""
         if model_dir is None or self.spec.study.save != "best":
             return
-        if self.study.best_trial.user_attrs.get("model_dir") != model_dir:
+        best = self.study.best_trials if self.spec.multi_objective else [self._best_trial()]
+        keep = {t.user_attrs.get("model_dir") for t in best if t is not None}
+        if model_dir not in keep:
             shutil.rmtree(model_dir, ignore_errors=True)
             return
-        self.study.set_user_attr("best_model_dir", model_dir)
+        if not self.spec.multi_objective:
+            self.study.set_user_attr("best_model_dir", model_dir)
+        running = {str(r.job.save_dir) for r in self.running}
         for folder in Path(model_dir).parent.glob("trial-*"):
-            if folder != Path(model_dir) and not any(str(folder) == str(r.job.save_dir) for r in self.running):
+            if str(folder) not in keep and str(folder) not in running:
                 shutil.rmtree(folder, ignore_errors=True)
+
+    def _best_trial(self) -> optuna.trial.FrozenTrial | None:
+        try:
+            return self.study.best_trial
+        except ValueError:  # nothing complete (or nothing feasible) yet
+            return None
 
     def _summarize(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
         counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
         self.summary.states = {name: count for name, count in counts.items() if count}
         self.summary.finished = studies.finished_count(self.study)
-        try:
-            best = self.study.best_trial
-        except ValueError:
+        self.summary.warnings = list(self.study.user_attrs.get("warnings", []))
+        if self.spec.multi_objective:
+            front = sorted(self.study.best_trials, key=lambda t: t.number)
+            self.summary.pareto = [(t.number, list(t.values), t.params) for t in front]
+            return
+        best = self._best_trial()
+        if best is None:
             return
         self.summary.best_value, self.summary.best_params = best.value, best.params
         self.summary.best_model_dir = self.study.user_attrs.get("best_model_dir")

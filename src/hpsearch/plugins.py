@@ -45,6 +45,7 @@ def _check_hyperband(options: dict[str, Any]) -> None:
         raise ValueError(f"max_resource ({max_resource}) must be at least min_resource")
 
 
+SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
 _LAZY_CHECKS = {"hyperband": _check_hyperband}
 
 # Constructor arguments a YAML file cannot express (callables, objects) or that hpsearch fills itself.

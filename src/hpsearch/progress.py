@@ -10,6 +10,8 @@ from typing import Any
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
     return str(value)
 
 
@@ -35,8 +37,8 @@ class Progress:
         self.target, self.finished, self.finished_at_start = spec.study.n_trials, finished, finished
         self.spec = spec
         self.started = time.monotonic()
-        self._line(f"study {spec.study.name}: {finished}/{self.target} trials finished; "
-                   f"optimizing {spec.metric} ({spec.direction})")
+        goal = ", ".join(f"{o.name} ({o.direction})" for o in spec.objectives)
+        self._line(f"study {spec.study.name}: {finished}/{self.target} trials finished; optimizing {goal}")
         if self.enabled and self.live_mode:
             from rich.console import Console
             from rich.live import Live
@@ -64,7 +66,7 @@ class Progress:
         self.states[state] = self.states.get(state, 0) + 1
         if state in ("COMPLETE", "PRUNED"):
             self.finished += 1
-        if state == "COMPLETE" and value is not None:
+        if state == "COMPLETE" and value is not None and not isinstance(value, list):
             best = self.best[0] if self.best else None
             if self.spec.improves(value, best) if self.spec else best is None or value > best:
                 self.best = (value, number, self.current.get("values", {}))

@@ -19,11 +19,11 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hpsearch import catalog, plugins, source
+from hpsearch import catalog, objectives, plugins, source
 from hpsearch.assets import BUILTIN_DATASETS
 from hpsearch.entry import Entry, did_you_mean, parse_entry, unknown
 from hpsearch.errors import Problem, SpaceError
-from hpsearch.tasks import COMMON_METRICS, TASKS
+from hpsearch.tasks import TASKS
 
 DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
 STORAGE_ENV = "HPSEARCH_STORAGE"
@@ -83,13 +83,24 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+Direction = Literal["maximize", "minimize"]
+
+
+class Bound(_Model):
+    """One constraint: the recorded quantity must stay at most `max` and / or at least `min`."""
+
+    max: float | None = None
+    min: float | None = None
+
+
 class StudyConfig(_Model):
     """The `study:` section: what to optimize, where to store it, how to search and prune."""
 
     name: str = Field(pattern=NAME_PATTERN)
     storage: str | None = None
-    direction: Literal["maximize", "minimize"] | None = None
-    metric: str | None = None
+    direction: Direction | list[Direction] | None = None
+    metric: str | list[str] | None = None
+    constraints: dict[str, Bound] = Field(default_factory=dict)
     n_trials: int = Field(default=20, ge=1)
     timeout: float | None = None
     n_jobs: int = Field(default=1, ge=1, le=256)
@@ -98,6 +109,22 @@ class StudyConfig(_Model):
     pruner: dict[str, Any] = Field(default_factory=lambda: {"name": "median"})
     save: Literal["best", "all", "none"] = "best"
     seed: int = 0
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _direction(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else [value]:
+            if value is not None and item not in ("maximize", "minimize"):
+                raise ValueError(f"must be maximize or minimize (or a list of them, one per metric), but got {item!r}")
+        return value
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _metric(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        if value is not None and (not items or not all(isinstance(i, str) and i for i in items)):
+            raise ValueError(f"must be a metric name (or a list of them), but got {value!r}")
+        return value
 
     @field_validator("timeout", "trial_timeout", mode="before")
     @classmethod
@@ -163,14 +190,22 @@ class StudySpec:
     base_dir: str = "."
 
     @property
+    def objectives(self) -> tuple[objectives.Objective, ...]:
+        """What the study optimizes, in the file's order."""
+        return objectives.objectives(self.study.metric, self.study.direction, self.task.type)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
     def metric(self) -> str:
-        return self.study.metric or TASKS[self.task.type].default_metric
+        """The evaluation metric watched while training (pruning, early stopping, the kept model)."""
+        return objectives.watched(self.objectives, self.task.type).name
 
     @property
     def direction(self) -> str:
-        if self.study.direction:
-            return self.study.direction
-        return {**COMMON_METRICS, **TASKS[self.task.type].metrics}.get(self.metric, "maximize")
+        return objectives.watched(self.objectives, self.task.type).direction
 
     def improves(self, value: float, best: float | None) -> bool:
         """Whether `value` beats `best` (None: nothing to beat) in the study's direction."""
@@ -212,7 +247,11 @@ class StudySpec:
         return instance
 
     def pruner(self):
-        """A fresh pruner as the file asks."""
+        """A fresh pruner as the file asks (none with several objectives: Optuna cannot prune those)."""
+        if self.multi_objective:
+            import optuna
+
+            return optuna.pruners.NopPruner()
         instance, _ = plugins.build("pruner", plugins.PRUNERS, self.study.pruner)
         return instance
 
@@ -275,7 +314,7 @@ class _Checker:
         if task is not None:
             self._task(task)
         if study is not None and task is not None:
-            self._objective(study, task)
+            self._objective(study, task, data.get("study"))
         if task is not None:
             self._generation_only(task, fixed, space)
         self._overlap(fixed, space)
@@ -334,17 +373,21 @@ class _Checker:
             self.error(("task", "dataset", "name"),
                        unknown("built-in data set", ds.name, list(BUILTIN_DATASETS)) + " (path: or hub: for others)")
 
-    def _objective(self, study: StudyConfig, task: TaskConfig) -> None:
-        info = TASKS.get(task.type)
-        if info is None:
-            return
-        metrics = {**info.metrics, **COMMON_METRICS}
-        metric = study.metric or info.default_metric
-        if metric not in metrics:
-            self.error(("study", "metric"), unknown(f"metric of {task.type}", metric, list(metrics)))
-        elif study.direction and study.direction != metrics[metric]:
-            self.error(("study", "direction"), f"{metric} improves when it goes the other way: "
-                                               f"set direction: {metrics[metric]}")
+    def _objective(self, study: StudyConfig, task: TaskConfig, raw: dict) -> None:
+        pruner = raw.get("pruner")
+        pruner_name = pruner.get("name") if isinstance(pruner, dict) else pruner
+        for path, message in objectives.problems(study.metric, study.direction, study.constraints, task.type,
+                                                 pruner_name):
+            self.error(path, message)
+        sampler = raw.get("sampler")
+        sampler_name = sampler.get("name") if isinstance(sampler, dict) else sampler
+        if len(objectives.as_list(study.metric)) > 1 and sampler_name in plugins.SINGLE_OBJECTIVE_SAMPLERS:
+            self.error(("study", "sampler"), f"the {sampler_name} sampler handles one objective only (use tpe, "
+                                             "nsga2, gp, random or qmc for several)")
+        if len(objectives.as_list(study.metric)) > 1 and pruner_name is None:
+            self.error(("study", "metric"), "several objectives: pruning is off (Optuna cannot prune such "
+                                            "studies), so every trial trains to its end or its early stop",
+                       warning=True)
 
     def _fixed(self, raw: Any) -> dict[str, Any]:
         if raw is None:

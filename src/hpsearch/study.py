@@ -126,15 +126,16 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
         study = optuna.load_study(study_name=name, storage=storage, sampler=spec.sampler(), pruner=spec.pruner())
     except KeyError:
         study = optuna.create_study(study_name=name, storage=storage, sampler=spec.sampler(),
-                                    pruner=spec.pruner(), direction=spec.direction)
+                                    pruner=spec.pruner(), directions=[o.direction for o in spec.objectives])
         _store_spec(study, spec)
         return study
     stored = study.user_attrs.get(ATTR_SPEC)
     if stored is None:
         raise StudyError(f"study {name!r} exists but was not made by hpsearch (choose another study.name)")
-    if study.direction.name.lower() != spec.direction:
-        raise StudyError(f"study {name!r} {study.direction.name.lower()}s its metric; this file asks to "
-                         f"{spec.direction} (choose another study.name)")
+    stored_directions = [d.name.lower() for d in study.directions]
+    if stored_directions != [o.direction for o in spec.objectives]:
+        raise StudyError(f"study {name!r} has the directions {stored_directions}; this file asks for "
+                         f"{[o.direction for o in spec.objectives]} (choose another study.name)")
     if canonical(stored) != canonical(spec.text):
         if not force:
             diff = "\n".join(difflib.unified_diff(stored.splitlines(), spec.text.splitlines(), "stored", "this file",
@@ -156,6 +157,10 @@ def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
     study.set_user_attr("task", spec.task.type)
     study.set_user_attr("model", spec.task.model)
     study.set_user_attr("metric", spec.metric)
+    study.set_user_attr("objectives", [o.name for o in spec.objectives])
+    with warnings.catch_warnings():  # set_metric_names is marked experimental; the dashboard reads it
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.name for o in spec.objectives])
 
 
 def load_stored_spec(name: str, storage: optuna.storages.BaseStorage) -> StudySpec:

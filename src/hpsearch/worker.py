@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import datasets
@@ -27,6 +28,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from hpsearch import catalog, faults
 from hpsearch.job import TrialJob
 from hpsearch.tasks import TASKS
+from hpsearch.tasks.base import Setup
 
 # adamw: transformers' own default AdamW (the fused kernel on torch >= 2.8: about 15% faster a step on CPU)
 OPTIMIZERS = {"adamw": TrainingArguments.default_optim, "sgd": "sgd", "adafactor": "adafactor"}
@@ -199,8 +201,18 @@ class Monitor(TrainerCallback):
             control.should_training_stop = True
 
 
-def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
-    """Train one trial and return what the study records of it."""
+@dataclass
+class Prepared:
+    """A trial ready to train: its Trainer and what the task built for it."""
+
+    trainer: Trainer
+    setup: Setup
+    monitor: Monitor
+    args: TrainingArguments
+
+
+def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
+    """Build the trial's model, data and Trainer with its values, ready to train."""
     # 1. the process: threads, quiet libraries, reproducible seeds
     if job.threads:
         torch.set_num_threads(job.threads)
@@ -215,17 +227,24 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
     patience = config.get("early_stopping_patience")
     monitor = Monitor(job, channel, int(patience) if patience else None, keep_best=job.save_dir is not None)
     # 3. the Trainer, with no checkpoints on disk: only the kept model is ever written
+    args = training_arguments(job, config, output_dir)
+    fault = job.fault
+    trainer = _Trainer(
+        model=setup.model, args=args, train_dataset=setup.train_dataset, eval_dataset=setup.eval_dataset,
+        data_collator=setup.data_collator, compute_metrics=setup.compute_metrics,
+        compute_loss_func=setup.compute_loss_func,
+        callbacks=[monitor] + ([FaultInjector(fault)] if fault else []),
+    )
+    trainer.fault = fault
+    trainer.remove_callback(PrinterCallback)  # the study shows evaluations; the Trainer need not print them
+    return Prepared(trainer, setup, monitor, args)
+
+
+def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
+    """Train one trial and return what the study records of it."""
     with tempfile.TemporaryDirectory(prefix=f"hpsearch-trial{job.number}-") as output_dir:
-        args = training_arguments(job, config, output_dir)
-        fault = job.fault
-        trainer = _Trainer(
-            model=setup.model, args=args, train_dataset=setup.train_dataset, eval_dataset=setup.eval_dataset,
-            data_collator=setup.data_collator, compute_metrics=setup.compute_metrics,
-            compute_loss_func=setup.compute_loss_func,
-            callbacks=[monitor] + ([FaultInjector(fault)] if fault else []),
-        )
-        trainer.fault = fault
-        trainer.remove_callback(PrinterCallback)  # the study shows evaluations; the Trainer need not print them
+        prepared = prepare(job, channel, output_dir)
+        trainer, setup, monitor, args = prepared.trainer, prepared.setup, prepared.monitor, prepared.args
         started = time.perf_counter()
         trainer.train()
         # 4. the last steps count too: evaluate them unless the trial already stopped
@@ -233,6 +252,7 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
             trainer.evaluate()
         seconds = time.perf_counter() - started
     steps = trainer.state.global_step
+    # 16 per device x 4 accumulation = 64 examples per optimizer update
     effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
     result = {
         "state": "pruned" if monitor.stop == "pruned" else "complete",
@@ -247,13 +267,14 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
         "effective_batch_size": effective_batch,
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "n_parameters": sum(p.numel() for p in setup.model.parameters()),
+        "n_trainable_parameters": sum(p.numel() for p in setup.model.parameters() if p.requires_grad),
         "device": str(args.device),
         "threads": torch.get_num_threads(),
         "gpu": job.gpu,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "notes": setup.notes,
     }
-    # 5. keep the model of the trial's best evaluation, when the study wants it
+    # 5. keep the model of the trial's best evaluation, when the study wants it (a LoRA trial: its adapter)
     if job.save_dir is not None and result["state"] == "complete" and monitor.best_state is not None:
         if channel.ask("keep?", monitor.best) is True:
             setup.model.load_state_dict(monitor.best_state)

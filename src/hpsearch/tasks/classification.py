@@ -24,10 +24,15 @@ def setup(job: Any, config: dict[str, Any]) -> Setup:
                                id2label=dict(enumerate(splits.label_names)),
                                label2id={n: i for i, n in enumerate(splits.label_names)})
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # decoder-only tokenizers (GPT-2, Llama)
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(model_config, "pad_token_id", None) is None:  # a decoder's head reads the last non-pad token
+        model_config.pad_token_id = tokenizer.pad_token_id
     length = int(config.get("sequence_length", 128))
     limit = getattr(model_config, "max_position_embeddings", None)
     if limit and length > limit:
-        notes.append(f"sequence_length {length} capped at the model's {limit} positions")
+        notes.append(f"warning: sequence_length is capped at the model's {limit} positions "
+                     f"(max_position_embeddings); values above {limit} act as {limit}")
         length = limit
     train, evaluation = data.tokenized(splits, tokenizer, length, job.cache_dir)
     model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config, trust_remote_code=trust)
