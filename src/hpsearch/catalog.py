@@ -70,6 +70,8 @@ class Hyperparameter:
     generation_only: bool = False
     parent: tuple[str, tuple[str, ...]] | None = None
     checkpoints: bool = False  # choices may also name model checkpoints (model_size)
+    free_text: bool = False  # besides its choices, any text is a value (lora_target_modules: module names)
+    peft: bool = False  # acts only in a parameter-efficient (task.peft: lora) fine-tune
     note: str = ""
     aliases: tuple[str, ...] = field(default=(), repr=False)
 
@@ -81,6 +83,8 @@ class Hyperparameter:
     def check_value(self, value: Any) -> str | None:
         """Return why `value` is not a valid value of this hyperparameter, or None when it is."""
         if self.kind == "categorical":
+            if self.free_text and isinstance(value, str) and value.strip():
+                return None
             if value not in self.choices:
                 return f"must be one of {', '.join(map(str, self.choices))}, but got {value!r}"
             return None
@@ -259,7 +263,33 @@ SUB_PARAMETERS: tuple[Hyperparameter, ...] = (
     ),
 )
 
-CATALOG: dict[str, Hyperparameter] = {hp.name: hp for hp in CLASSIC + SUB_PARAMETERS}
+# Beyond the documented 19: LoRA's own knobs (task.peft: lora), with the ranges practitioners usually search.
+PEFT_PARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter(
+        "lora_r", "rank of the low-rank update added to each adapted weight", "int", "peft LoraConfig.r", "model",
+        8, scale="log", low=4, high=64, documented=False, domain=(1, None), peft=True,
+        note="beyond the documented 19; 4 .. 64 (log) is the conventional range", aliases=("rank", "r"),
+    ),
+    Hyperparameter(
+        "lora_alpha", "scale of the low-rank update (the update is multiplied by alpha / r)", "int",
+        "peft LoraConfig.lora_alpha", "model", 16, scale="log", low=8, high=64, documented=False,
+        domain=(1, None), peft=True, note="beyond the documented 19; 8 .. 64 (log) is the conventional range",
+    ),
+    Hyperparameter(
+        "lora_dropout", "dropout on the adapter's input while training", "float", "peft LoraConfig.lora_dropout",
+        "model", 0.05, low=0.0, high=0.3, documented=False, **_PROB, peft=True,
+        note="beyond the documented 19; 0 .. 0.3 is the conventional range",
+    ),
+    Hyperparameter(
+        "lora_target_modules", "which layers get an adapter", "categorical", "peft LoraConfig.target_modules",
+        "model", "default", choices=("default", "all-linear"), documented=False, free_text=True, peft=True,
+        note="beyond the documented 19; default: peft's choice for the architecture (BERT: query, value); "
+             "all-linear: every linear layer but the head; or module names, comma-separated ('query,key,value')",
+        aliases=("target_modules",),
+    ),
+)
+
+CATALOG: dict[str, Hyperparameter] = {hp.name: hp for hp in CLASSIC + SUB_PARAMETERS + PEFT_PARAMETERS}
 ALIASES: dict[str, str] = {alias: hp.name for hp in CATALOG.values() for alias in hp.aliases}
 
 

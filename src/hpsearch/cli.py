@@ -87,6 +87,7 @@ def ranges(
     table.add_column("meaning", max_width=60)
     for index, hp in enumerate(catalog.CATALOG.values(), start=1):
         number = str(index) if hp.parent is None else f"{hp.parent[0]}={'/'.join(hp.parent[1])}"
+        number = "peft=lora" if hp.peft else number  # beyond the documented 19
         kind = f"{hp.kind} {hp.scale}" if hp.kind != "categorical" else hp.kind
         table.add_row(number, hp.name, kind, _range_text(hp), str(hp.default), hp.acts_on,
                       hp.meaning + (f"; {hp.note}" if hp.note else ""))
@@ -98,7 +99,7 @@ def ranges(
 
 def _range_text(hp) -> str:
     if hp.choices:
-        return ", ".join(hp.choices)
+        return ", ".join(hp.choices) + (" (or names)" if hp.free_text else "")
     if hp.low is None:
         return "none documented"
     text = f"{hp.low:g} .. {hp.high:g}"

@@ -26,22 +26,23 @@ class DataError(HpsearchError):
 
 @dataclass(frozen=True)
 class TextSplits:
-    """Raw train / eval texts and integer labels, with the label names in id order."""
+    """Raw train / eval texts and their labels: class ids with the names in id order, or numbers (no names)."""
 
     train_texts: list[str]
-    train_labels: list[int]
+    train_labels: list[int] | list[float]
     eval_texts: list[str]
-    eval_labels: list[int]
+    eval_labels: list[int] | list[float]
     label_names: list[str]
     fingerprint: str
 
 
-def load_splits(dataset: Any, base_dir: str = ".") -> TextSplits:
+def load_splits(dataset: Any, base_dir: str = ".", numeric: bool = False) -> TextSplits:
     """Load the data set a `task.dataset` section names and split it into train / eval.
 
     Args:
         dataset: the validated DatasetConfig.
         base_dir: folder that relative `path:` values are read from (the space file's folder).
+        numeric: the labels are numbers to predict (regression), not classes.
     """
     import numpy as np
 
@@ -74,6 +75,12 @@ def load_splits(dataset: Any, base_dir: str = ".") -> TextSplits:
     if len(train) == 0 or len(evaluation) == 0:
         raise DataError(f"{source}: no rows left to train or evaluate on")
 
+    if numeric:
+        splits = dict(train_texts=[str(t) for t in train[text_col]], eval_texts=[str(t) for t in evaluation[text_col]],
+                      train_labels=_numbers(train[label_col], source, label_col),
+                      eval_labels=_numbers(evaluation[label_col], source, label_col), label_names=[])
+        digest = hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()[:16]
+        return TextSplits(**splits, fingerprint=digest)
     names = sorted({str(v) for v in train[label_col]} | {str(v) for v in evaluation[label_col]},
                    key=_label_order)
     ids = {name: i for i, name in enumerate(names)}
@@ -84,6 +91,17 @@ def load_splits(dataset: Any, base_dir: str = ".") -> TextSplits:
     )
     digest = hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()[:16]
     return TextSplits(**splits, fingerprint=digest)
+
+
+def _numbers(column, source: str, name: str) -> list[float]:
+    import pandas as pd
+
+    values = pd.to_numeric(column, errors="coerce")
+    if values.isna().any():
+        bad = column[values.isna()].iloc[0]
+        raise DataError(f"{source}: column {name!r} holds {bad!r}, not a number; sequence-regression predicts "
+                        "numbers (use sequence-classification for classes)")
+    return [float(v) for v in values]
 
 
 def check_source(dataset: Any, base_dir: str = ".") -> None:

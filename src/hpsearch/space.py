@@ -169,6 +169,7 @@ class TaskConfig(_Model):
     dataset: DatasetConfig = Field(default_factory=lambda: DatasetConfig(name="tweets-sentiment"))
     eval_every: int = Field(default=50, ge=1)
     trust_remote_code: bool = False  # run a Hub model's own Python code only when the file says so
+    peft: Literal["lora"] | None = None  # train LoRA adapters instead of every weight
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -317,6 +318,8 @@ class _Checker:
             self._objective(study, task, data.get("study"))
         if task is not None:
             self._generation_only(task, fixed, space)
+            self._losses(task, fixed, space)
+            self._peft(task, fixed, space)
         self._overlap(fixed, space)
         self._parents(fixed, space)
         ordered = self._conditions(space)
@@ -445,6 +448,29 @@ class _Checker:
                 if catalog.CATALOG[name].generation_only:
                     self.error((section, name), f"acts only when the task generates text, and {task.type} does "
                                                 "not (use task.type: generation, or remove it)")
+
+    def _losses(self, task: TaskConfig, fixed: dict, space: dict[str, Entry]) -> None:
+        """A loss must fit the task's labels: cross entropy for classes, mse / huber for numbers."""
+        info = TASKS.get(task.type)
+        if info is None or not info.losses:
+            return
+        fit = ", ".join(info.losses)
+        if "loss" in fixed and fixed["loss"] not in info.losses:
+            self.error(("fixed", "loss"), f"{fixed['loss']} does not fit {task.type} (it takes {fit})")
+        if "loss" in space:
+            wrong = [c for c in space["loss"].choices if c not in info.losses]
+            if wrong:
+                self.error(("space", "loss"), f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not fit "
+                                              f"{task.type} (it takes {fit})")
+
+    def _peft(self, task: TaskConfig, fixed: dict, space: dict) -> None:
+        if task.peft == "lora":
+            return
+        for section, names in (("fixed", fixed), ("space", space)):
+            for name in names:
+                if catalog.CATALOG[name].peft:
+                    self.error((section, name), "acts only in a LoRA fine-tune (add peft: lora under task:, or "
+                                                "remove it)")
 
     def _overlap(self, fixed: dict, space: dict) -> None:
         for name in set(fixed) & set(space):

@@ -190,7 +190,10 @@ class Monitor(TrainerCallback):
             self.best, self.best_step, self.flat = value, step, 0
             self.best_metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
             if self.keep_best and self.model is not None:
-                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+                # only what trains changes: a LoRA trial copies its adapters, not the frozen model
+                trained = {name for name, p in self.model.named_parameters() if p.requires_grad}
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+                                   if k in trained}
         else:
             self.flat += 1
         if self.channel.report(step, value):
@@ -277,7 +280,7 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
     # 5. keep the model of the trial's best evaluation, when the study wants it (a LoRA trial: its adapter)
     if job.save_dir is not None and result["state"] == "complete" and monitor.best_state is not None:
         if channel.ask("keep?", monitor.best) is True:
-            setup.model.load_state_dict(monitor.best_state)
+            setup.model.load_state_dict(monitor.best_state, strict=False)
             setup.model.save_pretrained(job.save_dir)
             setup.tokenizer.save_pretrained(job.save_dir)
             result["model_dir"] = str(job.save_dir)

@@ -18,6 +18,7 @@ class TaskInfo:
     metrics: dict[str, str]  # metric name -> the direction in which it improves
     generates: bool = False
     module: str | None = None  # "hpsearch.tasks.classification"; None while the type is declared only
+    losses: tuple[str, ...] = ()  # the catalogue's loss choices that fit its labels; the first is the default
 
     @property
     def default_metric(self) -> str:
@@ -33,6 +34,14 @@ TASKS: dict[str, TaskInfo] = {
         "label each text with one of a fixed set of classes",
         {"eval_accuracy": "maximize", "eval_f1": "maximize", "eval_loss": "minimize"},
         module="hpsearch.tasks.classification",
+        losses=("cross_entropy", "label_smoothed_cross_entropy", "focal", "class_weighted_cross_entropy"),
+    ),
+    "sequence-regression": TaskInfo(
+        "sequence-regression",
+        "predict a number (a score, a rating) for each text",
+        {"eval_mse": "minimize", "eval_mae": "minimize", "eval_r2": "maximize", "eval_loss": "minimize"},
+        module="hpsearch.tasks.regression",
+        losses=("mse", "huber"),
     ),
     "causal-lm": TaskInfo(
         "causal-lm",

@@ -13,16 +13,24 @@ from hpsearch.tasks.base import Setup, TrialSetupError, load_config, resolve_mod
 
 def setup(job: Any, config: dict[str, Any]) -> Setup:
     """Model, tokenized data, metrics and loss for one trial of `job` with hyperparameters `config`."""
+    splits = data.load_splits(job.spec.task.dataset, job.spec.base_dir)
+    names = splits.label_names
+    return build(job, config, splits, compute_metrics, loss_function(config, splits.train_labels, len(names)),
+                 num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+
+
+def build(job: Any, config: dict[str, Any], splits: data.TextSplits, compute_metrics, loss_func,
+          **config_overrides: Any) -> Setup:
+    """A pretrained encoder (or decoder) with a fresh head over `splits`, shaped by the trial's values."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
+    from hpsearch import lora
+
     task = job.spec.task
-    splits = data.load_splits(task.dataset, job.spec.base_dir)
     path = resolve_model(config.get("model_size"), task.model, job.spec.base_dir)
     notes: list[str] = []
     trust = task.trust_remote_code
-    model_config = load_config(path, config, notes, trust_remote_code=trust, num_labels=len(splits.label_names),
-                               id2label=dict(enumerate(splits.label_names)),
-                               label2id={n: i for i, n in enumerate(splits.label_names)})
+    model_config = load_config(path, config, notes, trust_remote_code=trust, **config_overrides)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # decoder-only tokenizers (GPT-2, Llama)
         tokenizer.pad_token = tokenizer.eos_token
@@ -35,7 +43,11 @@ def setup(job: Any, config: dict[str, Any]) -> Setup:
                      f"(max_position_embeddings); values above {limit} act as {limit}")
         length = limit
     train, evaluation = data.tokenized(splits, tokenizer, length, job.cache_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config, trust_remote_code=trust)
+    # a checkpoint that already has a head of another size (2 classes, now 3 or 1 score) gets a fresh one
+    model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config, trust_remote_code=trust,
+                                                               ignore_mismatched_sizes=True)
+    if task.peft == "lora":
+        model = lora.wrap(model, config, "SEQ_CLS", notes)
     return Setup(
         model=model,
         tokenizer=tokenizer,
@@ -43,7 +55,7 @@ def setup(job: Any, config: dict[str, Any]) -> Setup:
         eval_dataset=evaluation,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_metrics,
-        compute_loss_func=loss_function(config, splits.train_labels, len(splits.label_names)),
+        compute_loss_func=loss_func,
         notes=notes,
     )
 
@@ -90,6 +102,4 @@ def loss_function(config: dict[str, Any], train_labels: list[int], n_labels: int
             return (-(1 - log_p.exp()) ** gamma * log_p).mean()
 
         return focal
-    raise TrialSetupError(f"loss {loss!r} needs regression labels, which sequence-classification with class "
-                          "labels does not have (use cross_entropy, label_smoothed_cross_entropy, focal or "
-                          "class_weighted_cross_entropy)")
+    raise TrialSetupError(f"loss {loss!r} does not fit class labels (sequence-regression takes it)")
