@@ -121,3 +121,13 @@ def test_light_commands_do_not_import_torch(args):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in result.stderr, result.stderr
+
+
+def test_set_overrides_a_value_and_names_itself_when_wrong():
+    space = ROOT / "search_spaces" / "quickstart.yaml"
+    ok = hpsearch("run", space, "--dry-run", "--set", "study.n_trials=2", "--set", "fixed.max_steps=5")
+    assert ok.returncode == 0, ok.stderr
+    assert "2 sampled configurations" in ok.stdout and "max_steps=5" in ok.stdout
+    bad = hpsearch("validate", space, "--set", "fixed.max_steps=-1")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"{space} --set: fixed.max_steps: must be at least 1, but got -1"

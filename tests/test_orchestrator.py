@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 from hpsearch.errors import StudyError
 from hpsearch.orchestrator import run_study
 from hpsearch.space import load_space
-from hpsearch.study import ATTR_REASON, storage_for
+from hpsearch.study import ATTR_REASON, load_stored_spec, storage_for
 
 
 def trials(project, name="tiny"):
@@ -111,6 +111,17 @@ def test_a_different_space_is_refused_unless_forced(tiny_project):
     with pytest.raises(StudyError, match=r"(?s)different space.*--force.*dropout"):
         run_study(load_space(path))
     assert run_study(load_space(path).with_budget(n_trials=2), force=True).finished == 2
+
+
+def test_set_overrides_are_stored_with_the_study(tiny_project):
+    path = tiny_project(n_trials=1)
+    run_study(load_space(path, ["fixed.max_steps=10"]))
+    study, done = trials(tiny_project)
+    assert done[0].user_attrs["config"]["max_steps"] == 10
+    assert load_stored_spec("tiny", storage_for(tiny_project.storage)).fixed["max_steps"] == 10  # resume sees it
+    with pytest.raises(StudyError, match=r"(?s)different space.*\+--set fixed.max_steps=20"):
+        run_study(load_space(path, ["fixed.max_steps=20"]))
+    assert run_study(load_space(path, ["fixed.max_steps=10", "study.n_trials=2"])).finished == 2  # budget: free
 
 
 def test_budget_and_comments_may_change(tiny_project):

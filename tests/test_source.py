@@ -1,4 +1,6 @@
-from hpsearch.source import parse
+import pytest
+
+from hpsearch.source import override, parse
 
 
 def test_lines_of_keys_and_items():
@@ -53,3 +55,27 @@ def test_no_object_construction():
     assert "the tag tag:yaml.org,2002:python/object/apply:os.system is not allowed" in src.problems[0][2]
     scalar = parse("a: !!python/name:os.system\n")
     assert scalar.problems and "invalid value" in scalar.problems[0][2]
+
+
+@pytest.mark.parametrize(
+    "assignments, expected",
+    [
+        (["a.b=3"], {"a": {"b": 3, "c": 1}, "d": [1]}),
+        (["a.e.f=1e-5"], {"a": {"b": 2, "c": 1, "e": {"f": 1e-5}}, "d": [1]}),
+        (["d=[4, 5]", "a.c=x"], {"a": {"b": 2, "c": "x"}, "d": [4, 5]}),
+        (["d.x=1"], {"a": {"b": 2, "c": 1}, "d": {"x": 1}}),
+    ],
+)
+def test_overrides_set_values_by_key_path(assignments, expected):
+    source = parse("a:\n  b: 2\n  c: 1\nd: [1]\n")
+    override(source, assignments)
+    assert source.data == expected and not source.problems
+    assert source.line(("a", "c")) == (None if "a.c=x" in assignments else 3)
+
+
+@pytest.mark.parametrize("assignment, message", [("nonsense", "write KEY.PATH=VALUE"), ("a..b=1", "write KEY"),
+                                                 ("a.b=[1", "--set value '[1' is not YAML")])
+def test_bad_overrides_are_problems(assignment, message):
+    source = parse("a: {b: 2}\n")
+    override(source, [assignment])
+    assert message in source.problems[0][2]

@@ -31,6 +31,11 @@ StorageOption = Annotated[
 
 NTrialsOption = Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials for this run.")]
 TimeoutOption = Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="KEY.PATH=VALUE",
+                 help="Override a value of the file, e.g. --set space.max_steps.high=20 (repeatable)."),
+]
 NJobsOption = Annotated[int | None, typer.Option("--n-jobs", help="Trials at once (override study.n_jobs).")]
 
 
@@ -109,6 +114,7 @@ def _range_text(hp) -> str:
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Search-space files to check.")],
+    overrides: SetOption = None,
 ) -> None:
     """Check search-space files without training or touching any database."""
     from hpsearch.space import load_space
@@ -116,7 +122,7 @@ def validate(
     code = 0
     for file in files:
         try:
-            spec = load_space(file)
+            spec = load_space(file, overrides or [])
         except HpsearchError as exc:
             _report(exc)
             code = max(code, exc.exit_code)
@@ -134,6 +140,7 @@ def run(
     timeout: TimeoutOption = None,
     n_jobs: NJobsOption = None,
     storage: StorageOption = None,
+    overrides: SetOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sampled configurations; train nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue a study whose stored space differs.")] = False,
 ) -> None:
@@ -141,7 +148,7 @@ def run(
     from hpsearch.space import load_space
 
     try:
-        spec = load_space(file).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
+        spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
         _warn(spec)
         if dry_run:
             from hpsearch.suggest import sample

@@ -37,10 +37,17 @@ class Source:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     problems: list[tuple[Path, int | None, str]] = field(default_factory=list)
+    overridden: set[Path] = field(default_factory=set)  # key paths set on the command line (--set)
+
+    def from_command_line(self, path: Path) -> bool:
+        """Whether `path` (or a key above it) was set by --set rather than read from the file."""
+        return any(tuple(path)[: len(o)] == o for o in self.overridden)
 
     def line(self, path: Path) -> int | None:
-        """The line of `path`, or of its nearest ancestor that has one."""
+        """The line of `path`, or of its nearest ancestor that has one (None for a --set value)."""
         path = tuple(path)
+        if self.from_command_line(path):
+            return None
         while path:
             if path in self.lines:
                 return self.lines[path]
@@ -70,6 +77,32 @@ def parse(text: str) -> Source:
         source.lines[()] = node.start_mark.line + 1
         source.data = _build(loader, node, (), source)
     return source
+
+
+def override(source: Source, assignments: tuple[str, ...] | list[str]) -> None:
+    """Apply command-line `KEY.PATH=VALUE` assignments to the parsed data (VALUE read as YAML)."""
+    if assignments and source.data is None and not source.problems:
+        source.data = {}
+    for text in assignments:
+        key, sep, raw = text.partition("=")
+        path = tuple(part.strip() for part in key.split("."))
+        if not sep or not all(path):
+            source.problems.append(((), None, f"--set {text!r}: write KEY.PATH=VALUE, for example "
+                                              "--set space.max_steps.high=20"))
+            continue
+        value = parse(raw)
+        if value.problems:
+            source.problems.append((path, None, f"--set value {raw!r} is not YAML ({value.problems[0][2]})"))
+            continue
+        if not isinstance(source.data, dict):
+            continue  # the file itself is broken; its own problem says so
+        node = source.data
+        for part in path[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[path[-1]] = value.data
+        source.overridden.add(path)
 
 
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")

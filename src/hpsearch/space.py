@@ -189,6 +189,7 @@ class StudySpec:
     space: dict[str, Entry]  # ordered so that every entry comes after those its `when` names
     warnings: tuple[Problem, ...] = field(default=())
     base_dir: str = "."
+    overrides: tuple[str, ...] = ()  # --set KEY=VALUE assignments applied over the file's text
 
     @property
     def objectives(self) -> tuple[objectives.Objective, ...]:
@@ -216,7 +217,7 @@ class StudySpec:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()
+        return hashlib.sha256("\n".join((self.text, *self.overrides)).encode()).hexdigest()
 
     def storage_url(self, override: str | None = None) -> str:
         """--storage, then $HPSEARCH_STORAGE, then the file's study.storage, then the default."""
@@ -257,8 +258,8 @@ class StudySpec:
         return instance
 
 
-def load_space(path: str | os.PathLike) -> StudySpec:
-    """Read and validate a search-space file; SpaceError lists every problem."""
+def load_space(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> StudySpec:
+    """Read and validate a search-space file, with `KEY.PATH=VALUE` overrides; SpaceError lists every problem."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -270,13 +271,18 @@ def load_space(path: str | os.PathLike) -> StudySpec:
         raise SpaceError([Problem(file, None, "", f"is not UTF-8 text ({exc.reason}); save it as UTF-8")]) from None
     except OSError as exc:
         raise SpaceError([Problem(file, None, "", f"cannot be read: {exc.strerror}")]) from None
-    return load_text(text, file=file, base_dir=str(Path(path).parent))
+    return load_text(text, file=file, base_dir=str(Path(path).parent), overrides=overrides)
 
 
-def load_text(text: str, file: str = "<string>", base_dir: str = ".") -> StudySpec:
-    """Validate search-space YAML `text`; `file` names it in messages."""
-    checker = _Checker(file, source.parse(text))
+def load_text(text: str, file: str = "<string>", base_dir: str = ".",
+              overrides: tuple[str, ...] | list[str] = ()) -> StudySpec:
+    """Validate search-space YAML `text` (with --set `overrides` applied); `file` names it in messages."""
+    parsed = source.parse(text)
+    source.override(parsed, overrides)
+    checker = _Checker(file, parsed)
     spec = checker.check(text, base_dir)
+    if spec is not None:
+        spec = replace(spec, overrides=tuple(overrides))
     if checker.errors:
         raise SpaceError(checker.errors)
     return spec
@@ -291,10 +297,12 @@ class _Checker:
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
         for path, line, message in src.problems:
-            self.errors.append(Problem(file, line, _dotted(path), message))
+            where = "--set" if message.startswith("--set") else file
+            self.errors.append(Problem(where, line, _dotted(path), message.removeprefix("--set ")))
 
     def error(self, path: tuple, message: str, warning: bool = False) -> None:
-        problem = Problem(self.file, self.src.line(path), _dotted(path), message)
+        where = f"{self.file} --set" if self.src.from_command_line(path) else self.file
+        problem = Problem(where, self.src.line(path), _dotted(path), message)
         (self.warnings if warning else self.errors).append(problem)
 
     def check(self, text: str, base_dir: str) -> StudySpec | None:

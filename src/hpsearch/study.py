@@ -26,6 +26,7 @@ from hpsearch.errors import StorageError, StudyError
 from hpsearch.space import StudySpec, check_storage, load_text, redact
 
 ATTR_SPEC = "hpsearch:spec"
+ATTR_OVERRIDES = "hpsearch:overrides"  # the run's --set assignments, applied over the stored text
 ATTR_BASE_DIR = "hpsearch:base_dir"
 ATTR_OWNER = "hpsearch:owner"  # on a trial: {"host", "pid", "started"} of the process that drives it
 ATTR_RERUN = "hpsearch:rerun"  # on a failed trial: its values must run again (it was interrupted)
@@ -112,9 +113,11 @@ def cache_dir(url: str) -> Path:
     return _files_root(url) / ".cache"
 
 
-def canonical(text: str) -> dict:
-    """The space file's content without comments, layout, or the keys a run may change."""
-    data = source.parse(text).data or {}
+def canonical(text: str, overrides: tuple[str, ...] | list[str] = ()) -> dict:
+    """The space's content (--set overrides applied) without comments, layout, or the keys a run may change."""
+    parsed = source.parse(text)
+    source.override(parsed, overrides)
+    data = parsed.data or {}
     study = {k: v for k, v in (data.get("study") or {}).items() if k not in BUDGET_KEYS}
     return json.loads(json.dumps({**data, "study": study}, sort_keys=True, default=str))
 
@@ -136,10 +139,12 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
     if stored_directions != [o.direction for o in spec.objectives]:
         raise StudyError(f"study {name!r} has the directions {stored_directions}; this file asks for "
                          f"{[o.direction for o in spec.objectives]} (choose another study.name)")
-    if canonical(stored) != canonical(spec.text):
+    stored_overrides = study.user_attrs.get(ATTR_OVERRIDES, [])
+    if canonical(stored, stored_overrides) != canonical(spec.text, spec.overrides):
         if not force:
-            diff = "\n".join(difflib.unified_diff(stored.splitlines(), spec.text.splitlines(), "stored", "this file",
-                                                  lineterm="", n=1))
+            before = stored.splitlines() + [f"--set {o}" for o in stored_overrides]
+            after = spec.text.splitlines() + [f"--set {o}" for o in spec.overrides]
+            diff = "\n".join(difflib.unified_diff(before, after, "stored", "this file", lineterm="", n=1))
             raise StudyError(f"study {name!r} was made with a different space; rerun with --force to continue it "
                              f"with this one, or choose another study.name. The difference:\n{diff}")
         _store_spec(study, spec)
@@ -151,6 +156,7 @@ def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
     if spec.study.storage and redact(spec.study.storage) != spec.study.storage:
         text = text.replace(spec.study.storage, redact(spec.study.storage))  # never store a password
     study.set_user_attr(ATTR_SPEC, text)
+    study.set_user_attr(ATTR_OVERRIDES, list(spec.overrides))
     study.set_user_attr("hpsearch:sha256", spec.sha256)
     study.set_user_attr(ATTR_BASE_DIR, str(Path(spec.base_dir).resolve()))
     study.set_user_attr("hpsearch:version", __version__)
@@ -173,7 +179,8 @@ def load_stored_spec(name: str, storage: optuna.storages.BaseStorage) -> StudySp
     text = summary.user_attrs.get(ATTR_SPEC)
     if text is None:
         raise StudyError(f"study {name!r} was not made by hpsearch, so its space is unknown")
-    return load_text(text, file=f"{name} (stored)", base_dir=summary.user_attrs.get(ATTR_BASE_DIR, "."))
+    return load_text(text, file=f"{name} (stored)", base_dir=summary.user_attrs.get(ATTR_BASE_DIR, "."),
+                     overrides=summary.user_attrs.get(ATTR_OVERRIDES, []))
 
 
 # -- ownership and recovery -----------------------------------------------------------------------
