@@ -174,3 +174,30 @@ def test_missing_inputs_exit_2_before_any_database_exists(tiny_project):
     result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
     assert result.returncode == 2 and "model './nomodel': no such folder" in result.stderr
     assert not (tiny_project.root / "studies").exists()
+
+
+TRAINING_ENTRIES = {"learning_rate", "batch_size", "num_epochs", "dropout", "weight_decay", "sequence_length",
+                    "warmup_ratio", "gradient_accumulation_steps", "optimizer", "loss", "max_steps", "model_size",
+                    "max_grad_norm", "lr_scheduler", "attention_dropout", "early_stopping_patience"}
+
+
+def test_the_documented_space_runs_with_every_training_entry_sampled(tiny_project):
+    """search_spaces/documented.yaml itself, pointed at the tiny model and data by --set overrides."""
+    from test_cli import ROOT
+
+    root = tiny_project.root
+    result = subprocess.run(
+        COMMAND + ["run", str(ROOT / "search_spaces" / "documented.yaml"), "--n-trials", "3",
+                   "--storage", tiny_project.storage, "--set", f"task.model={root / 'model'}",
+                   "--set", f"task.dataset={{path: {root / 'data.csv'}, eval_size: 50}}",
+                   "--set", "space.model_size={choices: [1, 2]}", "--set", "space.max_steps={low: 4, high: 8}",
+                   "--set", "task.eval_every=4"],
+        capture_output=True, text=True, cwd=root, timeout=600)
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="documented", storage=storage_for(tiny_project.storage))
+    assert len(study.trials) >= 3
+    for trial in study.trials:
+        assert TRAINING_ENTRIES <= set(trial.params), TRAINING_ENTRIES - set(trial.params)
+    # 32 .. 1000 tokens on a model with 64 positions: capped, and the study says so once
+    assert any("sequence_length is capped at the model's 64 positions" in w for w in study.user_attrs["warnings"])
+    assert "sequence_length is capped" in result.stdout

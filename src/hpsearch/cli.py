@@ -234,11 +234,18 @@ def _print_configurations(spec, configurations: list[dict]) -> None:
     if spec.fixed:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
     table = Table(title=f"{spec.study.name}: {len(configurations)} sampled configurations (dry run)")
-    table.add_column("trial")
-    for name in spec.space:
-        table.add_column(name, overflow="fold")
-    for number, values in enumerate(configurations):
-        table.add_row(str(number), *(_short(values[n]) if n in values else "-" for n in spec.space))
+    if len(spec.space) > 8:  # a wide space reads better one hyperparameter a row, one trial a column
+        table.add_column("hyperparameter")
+        for number in range(len(configurations)):
+            table.add_column(f"trial {number}", overflow="fold")
+        for name in spec.space:
+            table.add_row(name, *(_short(values[name]) if name in values else "-" for values in configurations))
+    else:
+        table.add_column("trial")
+        for name in spec.space:
+            table.add_column(name, overflow="fold")
+        for number, values in enumerate(configurations):
+            table.add_row(str(number), *(_short(values[n]) if n in values else "-" for n in spec.space))
     console.print(table)
 
 
