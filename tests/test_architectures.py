@@ -141,3 +141,20 @@ def test_every_family_trains_a_classification_trial(models, kind, tiny_assets, t
                    {"max_steps": 10, "batch_size": 8, "learning_rate": 0.01, "sequence_length": 16}, None, None)
     result = run(job, Channel())
     assert result["state"] == "complete" and result["stop_step"] == 10 and len(result["history"]) == 2
+
+
+def test_model_size_may_name_checkpoints(models, tiny_assets, tmp_path):
+    shutil.copy(tiny_assets / "data.csv", tmp_path / "data.csv")
+    text = (f"study: {{name: t}}\ntask: {{model: {models['bert']}, dataset: {{path: data.csv, eval_size: 40}}, "
+            f"eval_every: 5}}\nspace:\n  model_size: {{choices: ['{models['bert']}', '{models['gpt2']}']}}\n")
+    spec = load_text(text, base_dir=str(tmp_path))
+    assert check_model(spec) == []
+    sizes = {}
+    for name in ("bert", "gpt2"):
+        config = {"model_size": str(models[name]), "max_steps": 5, "batch_size": 8, "sequence_length": 16}
+        sizes[name] = run(TrialJob(spec, 0, config, None, None), Channel())["n_parameters"]
+    from transformers import AutoModelForSequenceClassification
+
+    for name, count in sizes.items():
+        assert count == AutoModelForSequenceClassification.from_pretrained(str(models[name])).num_parameters()
+    assert sizes["bert"] != sizes["gpt2"]
