@@ -71,7 +71,10 @@ def test_huber_is_gentler_than_mse_on_large_errors():
     assert huber < mse
     wide = loss_function({"loss": "huber", "huber_delta": 20.0})(outputs, labels)
     assert wide.item() == pytest.approx(mse.item() / 2)  # below delta everywhere: half the squared error
-    assert loss_function({"loss": "mse"}) is None  # the model's own regression loss is the mse
+    assert loss_function({"loss": "mse"})(outputs, labels).item() == pytest.approx(mse.item())
+    # under gradient accumulation, the sum over the items of all accumulated batches
+    assert loss_function({"loss": "mse"})(outputs, labels, num_items_in_batch=4).item() == \
+        pytest.approx(mse.item() / 2)
 
 
 def test_regression_metrics():

@@ -41,8 +41,9 @@ def test_defaults_come_from_the_catalogue(tmp_path):
         ({"optimizer": "sgd", "momentum": 0.95}, "optim_args", "momentum=0.95"),
         ({"optimizer": "adafactor"}, "optim", "adafactor"),
         ({"beta1": 0.8, "beta2": 0.95, "epsilon": 1e-7}, "adam_beta2", 0.95),
-        ({"loss": "label_smoothed_cross_entropy", "label_smoothing": 0.2}, "label_smoothing_factor", 0.2),
-        ({"loss": "cross_entropy", "label_smoothing": 0.2}, "label_smoothing_factor", 0.0),
+        ({"lr_scheduler": "cosine_with_restarts", "lr_cycles": 3}, "lr_scheduler_kwargs", {"num_cycles": 3}),
+        ({"lr_scheduler": "polynomial"}, "lr_scheduler_kwargs", {"power": 2.0}),
+        ({"lr_scheduler": "linear", "lr_power": 3.0}, "lr_scheduler_kwargs", {}),
     ],
 )
 def test_values_reach_training_arguments(tmp_path, config, field, expected):

@@ -245,6 +245,20 @@ SUB_PARAMETERS: tuple[Hyperparameter, ...] = (
         parent=("optimizer", ("sgd",)),
     ),
     Hyperparameter(
+        "lr_cycles", "cosine waves over the training, each restarting at the peak learning rate", "int",
+        "TrainingArguments.lr_scheduler_kwargs num_cycles", "training_args", 2, low=2, high=5, documented=False,
+        domain=(1, None), parent=("lr_scheduler", ("cosine_with_restarts",)),
+        note="no documented range; 2 .. 5 is the conventional one (transformers' default, 1, never restarts)",
+        aliases=("num_cycles",),
+    ),
+    Hyperparameter(
+        "lr_power", "exponent of the polynomial decay of the learning rate (1 is the linear schedule)", "float",
+        "TrainingArguments.lr_scheduler_kwargs power", "training_args", 2.0, low=0.5, high=3.0, documented=False,
+        domain=(0.0, None), domain_open=(True, False), parent=("lr_scheduler", ("polynomial",)),
+        note="no documented range; 0.5 .. 3 is the conventional one (transformers' default, 1, is linear)",
+        aliases=("power",),
+    ),
+    Hyperparameter(
         "label_smoothing", "probability mass moved from the true label to the others", "float",
         "the label-smoothed cross-entropy loss", "loss", 0.1, low=0.0, high=0.3, documented=False, **_PROB,
         parent=("loss", ("label_smoothed_cross_entropy",)),

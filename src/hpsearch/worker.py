@@ -94,7 +94,10 @@ def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -
     """The trial's values as TrainingArguments (the knobs the Trainer owns)."""
     optimizer = value_of(config, "optimizer")
     batch = int(value_of(config, "batch_size"))
-    loss = value_of(config, "loss")
+    scheduler = value_of(config, "lr_scheduler")
+    # the schedules' own shape: transformers' defaults would make these two copies of cosine and linear
+    scheduler_kwargs = {"cosine_with_restarts": {"num_cycles": int(value_of(config, "lr_cycles"))},
+                        "polynomial": {"power": float(value_of(config, "lr_power"))}}.get(scheduler, {})
     return TrainingArguments(
         output_dir=output_dir,
         learning_rate=float(value_of(config, "learning_rate")),
@@ -110,10 +113,9 @@ def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -
         adam_beta1=float(value_of(config, "beta1")),
         adam_beta2=float(value_of(config, "beta2")),
         adam_epsilon=float(value_of(config, "epsilon")),
-        lr_scheduler_type=value_of(config, "lr_scheduler"),
+        lr_scheduler_type=scheduler,
+        lr_scheduler_kwargs=scheduler_kwargs,
         max_grad_norm=float(value_of(config, "max_grad_norm")),
-        label_smoothing_factor=float(value_of(config, "label_smoothing"))
-        if loss == "label_smoothed_cross_entropy" else 0.0,
         eval_strategy="steps",
         eval_steps=job.spec.task.eval_every,
         save_strategy="no",
@@ -130,6 +132,14 @@ class _Trainer(Trainer):
     """The Trainer, refusing to train on once the loss is NaN or infinite."""
 
     fault: faults.Fault | None = None
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        # inverse_sqrt decays over a timescale: the warmup, or transformers' 10,000 steps without one, which
+        # would keep a fine-tune's learning rate flat. A tenth of the training makes it decay.
+        args = self.args
+        if args.lr_scheduler_type == "inverse_sqrt" and args.get_warmup_steps(num_training_steps) == 0:
+            args.lr_scheduler_kwargs = {"timescale": max(1, num_training_steps // 10)}
+        return super().create_scheduler(num_training_steps, optimizer)
 
     def compute_loss(self, model, inputs, *args, **kwargs):
         result = super().compute_loss(model, inputs, *args, **kwargs)

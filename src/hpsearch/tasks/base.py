@@ -35,6 +35,15 @@ class Setup:
     notes: list[str] = field(default_factory=list)
 
 
+def reduce(each: Any, num_items_in_batch: Any = None) -> Any:
+    """One loss from per-example losses: their sum over the items of all accumulated batches, so that k
+    accumulated batches of b give the gradient of one batch of k x b (the Trainer does not divide a
+    `compute_loss_func` loss by k); their mean where no count is given (evaluation)."""
+    if num_items_in_batch is None:
+        return each.mean()
+    return each.sum() / num_items_in_batch
+
+
 class Task(Protocol):
     def setup(self, job: Any, config: dict[str, Any]) -> Setup:
         """Build the model, data and metrics of one trial with hyperparameters `config`."""

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from hpsearch import data
-from hpsearch.tasks.base import Setup, TrialSetupError, load_config, resolve_model
+from hpsearch.tasks.base import Setup, TrialSetupError, load_config, reduce, resolve_model
 
 
 def setup(job: Any, config: dict[str, Any]) -> Setup:
@@ -75,31 +75,42 @@ def compute_metrics(prediction) -> dict[str, float]:
 
 
 def loss_function(config: dict[str, Any], train_labels: list[int], n_labels: int):
-    """The Trainer's `compute_loss_func` for the trial's `loss`, or None for the model's own cross entropy.
+    """The Trainer's `compute_loss_func` for the trial's `loss`.
 
-    Label smoothing needs no function: it is TrainingArguments.label_smoothing_factor.
+    Every loss is computed here, the model's own cross entropy included: the model averages over its
+    batch, which under gradient accumulation would make the gradient k times too large (transformers
+    trusts a model whose forward takes **kwargs to divide by the items of all k batches; BERT's does not).
     """
     loss = config.get("loss", "cross_entropy")
+    functional = torch.nn.functional
     if loss in ("cross_entropy", "label_smoothed_cross_entropy"):
-        return None
+        smoothing = float(config.get("label_smoothing", 0.1)) if loss == "label_smoothed_cross_entropy" else 0.0
+
+        def cross_entropy(outputs, labels, num_items_in_batch=None):
+            each = functional.cross_entropy(outputs["logits"], labels, label_smoothing=smoothing, reduction="none")
+            return reduce(each, num_items_in_batch)
+
+        return cross_entropy
     if loss == "class_weighted_cross_entropy":
         counts = np.bincount(train_labels, minlength=n_labels).astype(float)
         # n / (k * count): a class seen half as often weighs twice as much; a class never seen weighs 0.
+        # Over the training set the weights average 1, so the loss keeps the scale of cross entropy.
         weights = torch.tensor(np.where(counts > 0, len(train_labels) / (n_labels * np.maximum(counts, 1)), 0.0),
                                dtype=torch.float32)
 
         def weighted(outputs, labels, num_items_in_batch=None):
             logits = outputs["logits"]
-            return torch.nn.functional.cross_entropy(logits, labels, weight=weights.to(logits.device))
+            each = weights.to(logits.device)[labels] * functional.cross_entropy(logits, labels, reduction="none")
+            return reduce(each, num_items_in_batch)
 
         return weighted
     if loss == "focal":
         gamma = float(config.get("focal_gamma", 2.0))
 
         def focal(outputs, labels, num_items_in_batch=None):
-            log_p = torch.nn.functional.log_softmax(outputs["logits"], dim=-1).gather(1, labels[:, None]).squeeze(1)
+            log_p = functional.log_softmax(outputs["logits"], dim=-1).gather(1, labels[:, None]).squeeze(1)
             # (1 - p)^gamma shrinks the loss of examples the model already gets right.
-            return (-(1 - log_p.exp()) ** gamma * log_p).mean()
+            return reduce(-(1 - log_p.exp()) ** gamma * log_p, num_items_in_batch)
 
         return focal
     raise TrialSetupError(f"loss {loss!r} does not fit class labels (sequence-regression takes it)")

@@ -1,7 +1,6 @@
 """Sequence regression: a pretrained encoder with a one-number head, trained with mse or huber loss.
 
-The labels are numbers (a rating, a score). transformers' `problem_type="regression"` makes the model's
-own loss the mean squared error; huber replaces it through the Trainer's `compute_loss_func`.
+The labels are numbers (a rating, a score); the model has `problem_type="regression"` and one output.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import numpy as np
 import torch
 
 from hpsearch import data
-from hpsearch.tasks.base import Setup
+from hpsearch.tasks.base import Setup, reduce
 from hpsearch.tasks.classification import build
 
 
@@ -35,14 +34,19 @@ def compute_metrics(prediction) -> dict[str, float]:
 
 
 def loss_function(config: dict[str, Any]):
-    """None for mse (the model's own regression loss); the Huber loss with the trial's delta for huber."""
-    if config.get("loss", "mse") == "mse":
-        return None
-    delta = float(config.get("huber_delta", 1.0))
+    """The Trainer's `compute_loss_func`: the squared error (mse) or the Huber loss with the trial's delta.
 
-    def huber(outputs, labels, num_items_in_batch=None):
-        # quadratic for errors below delta, linear above: outliers pull less than under mse
-        return torch.nn.functional.huber_loss(outputs["logits"].squeeze(-1), labels.to(outputs["logits"].dtype),
-                                              delta=delta)
+    Computed here rather than by the model so that gradient accumulation averages correctly (see reduce).
+    """
+    delta = float(config.get("huber_delta", 1.0)) if config.get("loss", "mse") == "huber" else None
 
-    return huber
+    def regression_loss(outputs, labels, num_items_in_batch=None):
+        predicted = outputs["logits"].squeeze(-1)
+        target = labels.to(predicted.dtype)
+        if delta is None:
+            each = torch.nn.functional.mse_loss(predicted, target, reduction="none")
+        else:  # quadratic for errors below delta, linear above: outliers pull less than under mse
+            each = torch.nn.functional.huber_loss(predicted, target, delta=delta, reduction="none")
+        return reduce(each, num_items_in_batch)
+
+    return regression_loss
