@@ -83,6 +83,10 @@ def test_the_study_process_stays_small_and_flat(tiny_project):
 def test_resume_of_an_unknown_study(tiny_project):
     tiny_project(n_trials=1)
     result = subprocess.run(COMMAND + ["resume", "nope"], cwd=tiny_project.root, capture_output=True, text=True)
+    assert result.returncode == 2 and "no study database at studies/hpsearch.db" in result.stderr
+    assert not (tiny_project.root / "studies").exists()  # looking created nothing
+    storage_for(tiny_project.storage)
+    result = subprocess.run(COMMAND + ["resume", "nope"], cwd=tiny_project.root, capture_output=True, text=True)
     assert result.returncode == 2 and "no study 'nope' in this database" in result.stderr
 
 

@@ -307,6 +307,18 @@ def test_adafactor_is_transformers_adafactor_with_factored_moments(folder, tmp_p
     assert not torch.allclose(after - before, -1e-2 * g.sign(), rtol=1e-2)  # not Adam's first step
 
 
+def test_adafactor_decay_rate_changes_its_second_step(folder, tmp_path):
+    config = {**BASE, **NO_DROPOUT, "optimizer": "adafactor", "learning_rate": 1e-2, "weight_decay": 0.0,
+              "max_steps": 2, "lr_scheduler": "constant"}
+    runs = {rate: trained(folder, tmp_path, {**config, "decay_rate": rate}, keep=True) for rate in (-0.8, -0.5)}
+    for rate, (trial, _) in runs.items():
+        assert all(g["decay_rate"] == rate for g in optimizer_of(trial.trainer).param_groups)
+    (_, slow), (_, fast) = runs.values()
+    # step 1: the decay 1 - 1^rate is 0 whatever the rate; step 2: 1 - 2^-0.8 against 1 - 2^-0.5
+    torch.testing.assert_close(slow.after[0], fast.after[0])
+    assert not torch.allclose(slow.after[1], fast.after[1])
+
+
 # --- loss (with label_smoothing, focal_gamma) ---------------------------------------------------------------
 
 def focal(gamma):

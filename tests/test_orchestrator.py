@@ -86,12 +86,13 @@ def test_early_stopping_after_patience_flat_evaluations(tiny_project):
 
 def test_a_failing_trial_is_recorded_and_three_in_a_row_stop_the_study(tiny_project):
     path = tiny_project(n_trials=5, extra="")
-    path.write_text(path.read_text().replace("  sequence_length: 16\n", "  sequence_length: 16\n  loss: mse\n"))
-    with pytest.raises(StudyError, match="3 trials in a row failed.*needs regression labels"):
+    text = path.read_text().replace("  sequence_length: 16\n", "  sequence_length: 16\n  lora_target_modules: q_proj\n")
+    path.write_text(text.replace("task:\n", "task:\n  peft: lora\n"))  # a module BERT does not have
+    with pytest.raises(StudyError, match="3 trials in a row failed.*no linear layer named q_proj"):
         run_study(load_space(path))
     _, done = trials(tiny_project)
     assert [t.state for t in done] == [TrialState.FAIL] * 3
-    assert "needs regression labels" in done[0].user_attrs[ATTR_REASON]
+    assert "no linear layer named q_proj" in done[0].user_attrs[ATTR_REASON]
     assert "Traceback" in done[0].user_attrs["traceback"]
 
 

@@ -245,6 +245,13 @@ SUB_PARAMETERS: tuple[Hyperparameter, ...] = (
         parent=("optimizer", ("sgd",)),
     ),
     Hyperparameter(
+        "decay_rate", "how fast Adafactor's second-moment estimate forgets: its decay is 1 - step^decay_rate",
+        "float", "Adafactor decay_rate", "optimizer", -0.8, low=-1.0, high=-0.5, documented=False,
+        domain=(None, 0.0), domain_open=(False, True), parent=("optimizer", ("adafactor",)),
+        note="no documented range; -1 .. -0.5 is the conventional one (closer to 0 forgets faster)",
+        aliases=("adafactor_decay_rate",),
+    ),
+    Hyperparameter(
         "lr_cycles", "cosine waves over the training, each restarting at the peak learning rate", "int",
         "TrainingArguments.lr_scheduler_kwargs num_cycles", "training_args", 2, low=2, high=5, documented=False,
         domain=(1, None), parent=("lr_scheduler", ("cosine_with_restarts",)),

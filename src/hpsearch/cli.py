@@ -173,7 +173,8 @@ def resume(
 
     try:
         url = storage or _default_storage()
-        spec = load_stored_spec(name, storage_for(url)).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
+        stored = load_stored_spec(name, storage_for(url, create=False))
+        spec = stored.with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
         _run(spec, url, force=False)
     except HpsearchError as exc:
         raise _fail(exc) from None

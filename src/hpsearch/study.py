@@ -39,14 +39,16 @@ HEARTBEAT_INTERVAL_S = 30  # running trials beat this often ...
 HEARTBEAT_GRACE_S = 120  # ... and one silent this long is failed by any worker and its values re-run once
 
 
-def storage_for(url: str) -> optuna.storages.RDBStorage:
-    """Open (and create) the database at `url`; SQLite gets WAL and a busy timeout."""
+def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
+    """Open the database at `url` (creating it unless `create` is False); SQLite gets WAL and a busy timeout."""
     problem = check_storage(url)
     if problem:
         raise StudyError(f"storage {redact(url)!r} {problem}")
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         path = sqlite_path(url)
+        if not create and not path.exists():
+            raise StudyError(f"no study database at {path} (run a study first, or name another with --storage)")
         path.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}}
     try:

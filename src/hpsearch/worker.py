@@ -133,6 +133,14 @@ class _Trainer(Trainer):
 
     fault: faults.Fault | None = None
 
+    adafactor: dict[str, float] = {}  # Adafactor's own options, which the Trainer's optim_args do not reach
+
+    def create_optimizer(self, *args, **kwargs):
+        optimizer = super().create_optimizer(*args, **kwargs)
+        for group in optimizer.param_groups if self.adafactor else ():
+            group.update(self.adafactor)  # Adafactor reads its options from each param group at every step
+        return optimizer
+
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         # inverse_sqrt decays over a timescale: the warmup, or transformers' 10,000 steps without one, which
         # would keep a fine-tune's learning rate flat. A tenth of the training makes it decay.
@@ -249,6 +257,8 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
         callbacks=[monitor] + ([FaultInjector(fault)] if fault else []),
     )
     trainer.fault = fault
+    if value_of(config, "optimizer") == "adafactor":
+        trainer.adafactor = {"decay_rate": float(value_of(config, "decay_rate"))}
     trainer.remove_callback(PrinterCallback)  # the study shows evaluations; the Trainer need not print them
     return Prepared(trainer, setup, monitor, args)
 
