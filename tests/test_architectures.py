@@ -11,6 +11,7 @@ from hpsearch.job import TrialJob
 from hpsearch.space import load_text
 from hpsearch.tasks.base import TrialSetupError, check_model, load_config
 from hpsearch.worker import run
+from tiny import Channel
 
 TOKENIZER_WORDS = 40
 
@@ -120,16 +121,6 @@ def test_llama_refuses_dropout_in_a_trial_too(models):
     with pytest.raises(TrialSetupError, match="llama models have no dropout"):
         load_config(str(models["llama"]), {"dropout": 0.2}, [])
 
-
-class Channel:
-    def report(self, step, value):
-        return False
-
-    def progress(self, step, total):
-        pass
-
-    def ask(self, *message):
-        return False
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "gpt2", "llama", "t5"])

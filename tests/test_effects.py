@@ -20,6 +20,7 @@ from transformers import TrainerCallback
 from hpsearch import worker
 from hpsearch.job import TrialJob
 from hpsearch.space import load_text
+from tiny import Channel
 
 TRAIN_ROWS = 150  # tiny_assets' 200 rows, less the 50 kept for evaluation
 TOKENS = 7  # every tiny row is 5 known words: [CLS] + 5 + [SEP]
@@ -29,22 +30,6 @@ PLAIN_SGD = {"optimizer": "sgd", "momentum": 0.0, "weight_decay": 0.0, "max_grad
              "lr_scheduler": "constant"}
 NO_DROPOUT = {"dropout": 0.0, "attention_dropout": 0.0}
 
-
-class Channel:
-    """The study's end of the pipe, as a trial sees it: never prunes, keeps no model."""
-
-    def __init__(self):
-        self.reports = []
-
-    def report(self, step, value):
-        self.reports.append((step, value))
-        return False
-
-    def progress(self, step, total):
-        pass
-
-    def ask(self, *message):
-        return False
 
 
 def flat(tensors) -> torch.Tensor:

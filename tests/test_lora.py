@@ -10,17 +10,7 @@ from hpsearch.lora import target_modules
 from hpsearch.space import load_text
 from hpsearch.tasks.base import TrialSetupError
 from hpsearch.worker import prepare, run
-
-
-class Channel:
-    def report(self, step, value):
-        return False
-
-    def progress(self, step, total):
-        pass
-
-    def ask(self, *message):
-        return True  # keep the model
+from tiny import Channel
 
 
 def job(folder, config, peft="lora", save_dir=None):
@@ -43,7 +33,7 @@ def adapters(model):
 
 def test_rank_alpha_dropout_and_targets_shape_the_adapters(folder, tmp_path):
     config = {"lora_r": 4, "lora_alpha": 32, "lora_dropout": 0.2, "lora_target_modules": "query,key,value"}
-    model = prepare(job(folder, config), Channel(), str(tmp_path / "out")).setup.model
+    model = prepare(job(folder, config), Channel(keep=True), str(tmp_path / "out")).setup.model
     found = adapters(model)
     assert {name.rsplit(".", 1)[-1] for name in found} == {"query", "key", "value"}
     layer = next(iter(found.values()))
@@ -55,8 +45,8 @@ def test_rank_alpha_dropout_and_targets_shape_the_adapters(folder, tmp_path):
 
 
 def test_default_and_all_linear_targets(folder, tmp_path):
-    default = adapters(prepare(job(folder, {}), Channel(), str(tmp_path / "a")).setup.model)
-    every = adapters(prepare(job(folder, {"lora_target_modules": "all-linear"}), Channel(),
+    default = adapters(prepare(job(folder, {}), Channel(keep=True), str(tmp_path / "a")).setup.model)
+    every = adapters(prepare(job(folder, {"lora_target_modules": "all-linear"}), Channel(keep=True),
                              str(tmp_path / "b")).setup.model)
     assert {n.rsplit(".", 1)[-1] for n in default} == {"query", "value"}  # peft's choice for BERT
     assert len(every) > len(default)
@@ -65,7 +55,7 @@ def test_default_and_all_linear_targets(folder, tmp_path):
 
 def test_a_lora_trial_learns_and_saves_only_the_adapter(folder, tmp_path):
     result = run(job(folder, {"lora_r": 8, "learning_rate": 0.05, "max_steps": 30}, save_dir=tmp_path / "kept"),
-                 Channel())
+                 Channel(keep=True))
     assert result["state"] == "complete" and result["n_trainable_parameters"] < result["n_parameters"] / 2
     saved = {p.name for p in (tmp_path / "kept").iterdir()}
     assert "adapter_config.json" in saved and "adapter_model.safetensors" in saved
@@ -81,7 +71,7 @@ def test_target_modules_forms():
 
 def test_unknown_target_modules_fail_the_trial_clearly(folder, tmp_path):
     with pytest.raises(TrialSetupError, match=r"no linear layer named q_proj in this bert model \(its linear layers: .*query"):
-        prepare(job(folder, {"lora_target_modules": "q_proj"}), Channel(), str(tmp_path / "out"))
+        prepare(job(folder, {"lora_target_modules": "q_proj"}), Channel(keep=True), str(tmp_path / "out"))
 
 
 def test_lora_entries_need_peft_lora():

@@ -15,7 +15,7 @@ from hpsearch.job import TrialJob
 from hpsearch.space import load_text
 from hpsearch.tasks.regression import compute_metrics, loss_function
 from hpsearch.worker import run
-from tiny import FILLER, WORDS
+from tiny import FILLER, WORDS, Channel
 
 
 def make_scores(path, rows=200, seed=0):
@@ -40,16 +40,6 @@ def folder(tmp_path, tiny_assets):
 SPACE = ("study: {{name: t, metric: eval_mse}}\ntask: {{type: sequence-regression, model: model, eval_every: 10, "
          "dataset: {{path: scores.csv, label_column: score, eval_size: 50}}}}\n{extra}")
 
-
-class Channel:
-    def report(self, step, value):
-        return False
-
-    def progress(self, step, total):
-        pass
-
-    def ask(self, *message):
-        return False
 
 
 @pytest.mark.parametrize("loss", ["mse", "huber"])

@@ -37,3 +37,21 @@ def make_csv(path: Path, rows: int = 200, seed: int = 0) -> Path:
         lines.append(f"{' '.join(words)},{label}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+class Channel:
+    """The study's end of a trial's pipe, as the trial sees it: records reports, never prunes."""
+
+    def __init__(self, keep: bool = False):
+        self.reports: list[tuple[int, float]] = []
+        self.keep = keep
+
+    def report(self, step, value):
+        self.reports.append((step, value))
+        return False
+
+    def progress(self, step, total):
+        pass
+
+    def ask(self, *message):
+        return self.keep  # "keep?": whether the trial saves its model
