@@ -105,7 +105,7 @@ def test_a_multi_objective_study_records_a_pareto_front(tiny_project):
 
 def test_constraint_violators_are_recorded_infeasible(tiny_project):
     path = tiny(tiny_project, "  constraints: {n_parameters: {max: 1}}\n", n_trials=2)
-    run_study(load_space(path))
+    assert run_study(load_space(path)).infeasible == 2
     study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
     assert all(t.state == TrialState.COMPLETE for t in study.trials)  # kept, not dropped
     assert all(t.user_attrs["feasible"] is False and t.system_attrs["constraints"][0] > 0 for t in study.trials)

@@ -200,9 +200,13 @@ def _run(spec, storage: str | None, force: bool) -> None:
                                                     else ""))
     for warning in summary.warnings:
         typer.echo(warning)
+    if summary.infeasible:
+        typer.echo(f"{summary.infeasible} complete trials break a constraint (infeasible: never the best)")
     if summary.best_value is not None:
         values = ", ".join(f"{k}={v}" for k, v in summary.best_params.items())
         typer.echo(f"best {spec.metric}: {summary.best_value:.4f} with {values}")
+    elif spec.study.constraints and summary.infeasible:
+        typer.echo("no trial meets the constraints yet")
     if summary.pareto:
         _print_pareto(spec, summary.pareto)
     if summary.best_model_dir:

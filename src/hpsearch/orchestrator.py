@@ -59,6 +59,7 @@ class RunSummary:
     best_params: dict[str, Any] = field(default_factory=dict)
     pareto: list[tuple[int, list[float], dict[str, Any]]] = field(default_factory=list)  # several objectives
     warnings: list[str] = field(default_factory=list)
+    infeasible: int = 0  # complete trials that break a constraint
     best_model_dir: str | None = None
     notes: list[str] = field(default_factory=list)
     stopped_by: str = "budget"
@@ -409,6 +410,8 @@ class _Loop:
         self.summary.states = {name: count for name, count in counts.items() if count}
         self.summary.finished = studies.finished_count(self.study)
         self.summary.warnings = list(self.study.user_attrs.get("warnings", []))
+        self.summary.infeasible = sum(t.user_attrs.get("feasible") is False for t in trials
+                                      if t.state == TrialState.COMPLETE)
         if self.spec.multi_objective:
             front = sorted(self.study.best_trials, key=lambda t: t.number)
             self.summary.pareto = [(t.number, list(t.values), t.params) for t in front]

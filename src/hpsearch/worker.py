@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,6 +242,7 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
     transformers.utils.logging.disable_progress_bar()
     datasets.disable_progress_bars()
     transformers.set_seed(job.spec.study.seed)
+    warnings.filterwarnings("ignore", category=FutureWarning)  # the libraries' deprecation notes: not the user's
     config = job.config
     # 2. the task builds model and data with the trial's values
     task = importlib.import_module(TASKS[job.spec.task.type].module)
