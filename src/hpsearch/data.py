@@ -44,37 +44,8 @@ def load_splits(dataset: Any, base_dir: str = ".", numeric: bool = False) -> Tex
         base_dir: folder that relative `path:` values are read from (the space file's folder).
         numeric: the labels are numbers to predict (regression), not classes.
     """
-    import numpy as np
-
-    train, evaluation, source = _read(dataset, base_dir)
     text_col, label_col = _columns(dataset)
-    for frame, split in ((train, "train"), (evaluation, "eval")):
-        if frame is None:
-            continue
-        missing = [c for c in (text_col, label_col) if c not in frame.columns]
-        if missing:
-            raise DataError(f"{source}: the {split} data has no column {missing[0]!r} (columns: "
-                            f"{', '.join(map(str, frame.columns))}; set task.dataset.text_column / label_column)")
-    train = train.dropna(subset=[text_col, label_col])
-    rng = np.random.RandomState(dataset.seed)
-    if evaluation is None:
-        order = rng.permutation(len(train))
-        eval_size = dataset.eval_size or max(1, len(train) // 5)
-        if eval_size >= len(train):
-            raise DataError(f"{source}: eval_size {eval_size} leaves no training rows (it has {len(train)})")
-        evaluation = train.iloc[order[:eval_size]]
-        train = train.iloc[order[eval_size:]]
-    else:
-        evaluation = evaluation.dropna(subset=[text_col, label_col])
-        if dataset.eval_size:
-            evaluation = evaluation.iloc[rng.permutation(len(evaluation))[: dataset.eval_size]]
-    if dataset.train_size:
-        if dataset.train_size > len(train):
-            raise DataError(f"{source}: train_size {dataset.train_size} exceeds the {len(train)} training rows")
-        train = train.iloc[rng.permutation(len(train))[: dataset.train_size]]
-    if len(train) == 0 or len(evaluation) == 0:
-        raise DataError(f"{source}: no rows left to train or evaluate on")
-
+    train, evaluation, source = frames(dataset, base_dir, (text_col, label_col))
     if numeric:
         splits = dict(train_texts=[str(t) for t in train[text_col]], eval_texts=[str(t) for t in evaluation[text_col]],
                       train_labels=_numbers(train[label_col], source, label_col),
@@ -91,6 +62,41 @@ def load_splits(dataset: Any, base_dir: str = ".", numeric: bool = False) -> Tex
     )
     digest = hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()[:16]
     return TextSplits(**splits, fingerprint=digest)
+
+
+def frames(dataset: Any, base_dir: str, columns: tuple[str, ...]):
+    """The train and eval rows (pandas frames) holding `columns`, split by the data set's seed, and a name
+    for messages. Rows missing one of the columns are dropped; eval_size / train_size subsample."""
+    import numpy as np
+
+    train, evaluation, source = _read(dataset, base_dir)
+    for frame, split in ((train, "train"), (evaluation, "eval")):
+        if frame is None:
+            continue
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"{source}: the {split} data has no column {missing[0]!r} (columns: "
+                            f"{', '.join(map(str, frame.columns))}; name the columns under task.dataset)")
+    train = train.dropna(subset=list(columns))
+    rng = np.random.RandomState(dataset.seed)
+    if evaluation is None:
+        order = rng.permutation(len(train))
+        eval_size = dataset.eval_size or max(1, len(train) // 5)
+        if eval_size >= len(train):
+            raise DataError(f"{source}: eval_size {eval_size} leaves no training rows (it has {len(train)})")
+        evaluation = train.iloc[order[:eval_size]]
+        train = train.iloc[order[eval_size:]]
+    else:
+        evaluation = evaluation.dropna(subset=list(columns))
+        if dataset.eval_size:
+            evaluation = evaluation.iloc[rng.permutation(len(evaluation))[: dataset.eval_size]]
+    if dataset.train_size:
+        if dataset.train_size > len(train):
+            raise DataError(f"{source}: train_size {dataset.train_size} exceeds the {len(train)} training rows")
+        train = train.iloc[rng.permutation(len(train))[: dataset.train_size]]
+    if len(train) == 0 or len(evaluation) == 0:
+        raise DataError(f"{source}: no rows left to train or evaluate on")
+    return train, evaluation, source
 
 
 def _numbers(column, source: str, name: str) -> list[float]:
@@ -134,6 +140,12 @@ def _columns(dataset: Any) -> tuple[str, str]:
     if dataset.name == "tweets-sentiment":
         return "text", "sentiment"
     return dataset.text_column, dataset.label_column
+
+
+def text_columns(dataset: Any) -> tuple[str, str]:
+    """The prompt and target columns of a generation data set (for the built-in tweets: text, sentiment)."""
+    text, label = _columns(dataset) if dataset.name else ("prompt", "target")
+    return dataset.prompt_column or text, dataset.target_column or label
 
 
 def _read(dataset: Any, base_dir: str):

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,19 +122,34 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
         raise StudyError(f"task.type {spec.task.type} is declared but cannot train yet (use sequence-classification)")
     # Missing packages and files are the user's to fix: say so before any study is created or touched.
     check_source(spec.task.dataset, spec.base_dir)
-    resolve_model(None, spec.task.model, spec.base_dir)
-    _check_model(spec)
     try:
         faults.parse(os.environ.get(faults.ENV))
     except ValueError as exc:
         raise StudyError(str(exc)) from None
     url = spec.storage_url(storage)
+    if spec.task.from_study:
+        spec = _with_model_of(spec, spec.task.from_study, url)
+    resolve_model(None, spec.task.model, spec.base_dir)
+    _check_model(spec)
     storage_ = studies.storage_for(url)
     try:
         study = studies.open_study(spec, storage_, force=force)
     except studies.DATABASE_ERRORS as exc:
         raise StorageError(f"cannot use storage {redact(url)!r}: {studies.storage_problem(exc)}") from None
     return _Loop(spec, study, url, progress or Progress(enabled=False), spec.study.n_jobs).run()
+
+
+def _with_model_of(spec: StudySpec, name: str, url: str) -> StudySpec:
+    """`spec` with task.model set to the kept model of study `name`'s best trial (same database)."""
+    try:
+        earlier = optuna.load_study(study_name=name, storage=studies.storage_for(url, create=False))
+    except KeyError:
+        raise StudyError(f"task.from_study: no study {name!r} in {redact(url)} (run it first)") from None
+    folder = earlier.user_attrs.get("best_model_dir")
+    if not folder or not Path(folder).exists():
+        raise StudyError(f"task.from_study: study {name!r} kept no model (it needs a complete trial and "
+                         "study.save: best or all)")
+    return replace(spec, task=spec.task.model_copy(update={"model": folder}))
 
 
 def _check_model(spec: StudySpec) -> None:

@@ -20,7 +20,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hpsearch import catalog, objectives, plugins, source
-from hpsearch.assets import BUILTIN_DATASETS
+from hpsearch.assets import BUILTIN_DATASETS, BUILTIN_MODELS
 from hpsearch.entry import Entry, did_you_mean, parse_entry, unknown
 from hpsearch.errors import Problem, SpaceError
 from hpsearch.tasks import TASKS
@@ -158,6 +158,8 @@ class DatasetConfig(_Model):
     eval_size: int | None = Field(default=None, ge=1)
     text_column: str = "text"
     label_column: str = "label"
+    prompt_column: str | None = None  # generation: default "prompt" (built-in tweets: text)
+    target_column: str | None = None  # generation: default "target" (built-in tweets: sentiment)
     seed: int = 0
 
 
@@ -170,6 +172,19 @@ class TaskConfig(_Model):
     eval_every: int = Field(default=50, ge=1)
     trust_remote_code: bool = False  # run a Hub model's own Python code only when the file says so
     peft: Literal["lora"] | None = None  # train LoRA adapters instead of every weight
+    # generation only: how prompts are shown, generated for and scored
+    prompt_template: str = "{prompt}"
+    max_new_tokens: int = Field(default=16, ge=1, le=4096)
+    num_samples: int = Field(default=1, ge=1, le=64)  # generations per prompt, averaged
+    eval_with: Literal["loss", "generation"] = "loss"  # what evaluations during training measure
+    from_study: str | None = Field(default=None, pattern=NAME_PATTERN)  # decode the best model of that study
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if "{prompt}" not in value:
+            raise ValueError(f"must contain {{prompt}} where the prompt goes, but got {value!r}")
+        return value
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -199,6 +214,13 @@ class StudySpec:
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
+
+    @property
+    def decode_only(self) -> bool:
+        """A generation study that tunes decoding alone: its trials generate and score, and train nothing."""
+        names = set(self.fixed) | set(self.space)
+        return TASKS[self.task.type].generates and bool(names) and all(
+            catalog.CATALOG[n].generation_only for n in names)
 
     @property
     def metric(self) -> str:
@@ -322,6 +344,7 @@ class _Checker:
         space = self._space(data.get("space"))
         if task is not None:
             self._task(task)
+            self._generation_task(task, data.get("task"), study, fixed, space)
         if study is not None and task is not None:
             self._objective(study, task, data.get("study"))
         if task is not None:
@@ -456,6 +479,36 @@ class _Checker:
                 if catalog.CATALOG[name].generation_only:
                     self.error((section, name), f"acts only when the task generates text, and {task.type} does "
                                                 "not (use task.type: generation, or remove it)")
+
+    def _generation_task(self, task: TaskConfig, raw: Any, study: StudyConfig | None, fixed: dict,
+                         space: dict) -> None:
+        info = TASKS.get(task.type)
+        if info is None or not isinstance(raw, dict):
+            return
+        own = ("prompt_template", "max_new_tokens", "num_samples", "eval_with", "from_study")
+        if not info.generates:
+            for key in own:
+                if key in raw:
+                    self.error(("task", key), "acts only for task.type: generation (remove it, or set the type)")
+            return
+        names = set(fixed) | set(space)
+        decode_only = bool(names) and all(catalog.CATALOG[n].generation_only for n in names)
+        if task.from_study and not decode_only:
+            self.error(("task", "from_study"), "decodes a trained model: the space may then hold only decoding "
+                                               "entries (temperature, top_p, top_k); move the others out")
+        if decode_only and not task.from_study and task.model in BUILTIN_MODELS:
+            self.error(("task", "model"), f"a decoding-only study trains nothing, and {task.model} was never "
+                                          "trained to generate: name a trained model (a path, or from_study:)",
+                       warning=True)
+        if study is not None and not decode_only and task.eval_with == "loss":
+            metric = objectives.watched(objectives.objectives(study.metric, study.direction, task.type),
+                                        task.type).name
+            pruner = study.pruner.get("name")
+            if metric != "eval_loss" and pruner != "none" and len(objectives.as_list(study.metric)) <= 1:
+                self.error(("task", "eval_with"), f"evaluations during training measure eval_loss, so the "
+                                                  f"{pruner} pruner never sees {metric} and will not prune (set "
+                                                  "eval_with: generation, or metric: eval_loss, or pruner: none)",
+                           warning=True)
 
     def _losses(self, task: TaskConfig, fixed: dict, space: dict[str, Entry]) -> None:
         """A loss must fit the task's labels: cross entropy for classes, mse / huber for numbers."""

@@ -177,9 +177,14 @@ class FaultInjector(TrainerCallback):
 class Monitor(TrainerCallback):
     """Reports each evaluation to the study, obeys the pruner, and stops after `patience` flat evaluations."""
 
-    def __init__(self, job: TrialJob, channel: Channel, patience: int | None, keep_best: bool):
-        self.metric = job.spec.metric
-        self.spec = job.spec
+    def __init__(self, job: TrialJob, channel: Channel, patience: int | None, keep_best: bool,
+                 metric: str | None = None, direction: str | None = None, extra_metrics=None):
+        # what evaluations during training follow: the study's watched metric, unless the task measures
+        # something cheaper then (a generation study evaluated by eval_loss: no pruning, see prepare)
+        self.metric = metric or job.spec.metric
+        self.maximize = (direction or job.spec.direction) == "maximize"
+        self.report = self.metric == job.spec.metric
+        self.extra_metrics = extra_metrics
         self.channel = channel
         self.patience = patience
         self.keep_best = keep_best
@@ -199,13 +204,15 @@ class Monitor(TrainerCallback):
         self.channel.progress(state.global_step, state.max_steps)
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        metrics = metrics or {}
+        metrics = metrics if metrics is not None else {}
+        if self.extra_metrics is not None and self.model is not None:
+            metrics.update(self.extra_metrics(self.model, metrics))
         if self.metric not in metrics:
             reported = ", ".join(k for k in metrics if k.startswith("eval_"))
             raise KeyError(f"the evaluation reports no {self.metric} (it reports {reported})")
         step, value = state.global_step, float(metrics[self.metric])
         self.history.append([step, value])
-        if self.spec.improves(value, self.best):
+        if self.best is None or (value > self.best if self.maximize else value < self.best):
             self.best, self.best_step, self.flat = value, step, 0
             self.best_metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
             if self.keep_best and self.model is not None:
@@ -215,7 +222,7 @@ class Monitor(TrainerCallback):
                                    if k in trained}
         else:
             self.flat += 1
-        if self.channel.report(step, value):
+        if self.report and self.channel.report(step, value):
             self.stop = "pruned"
             control.should_training_stop = True
         elif self.patience and self.flat >= self.patience:
@@ -248,7 +255,13 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
     task = importlib.import_module(TASKS[job.spec.task.type].module)
     setup = task.setup(job, config)
     patience = config.get("early_stopping_patience")
-    monitor = Monitor(job, channel, int(patience) if patience else None, keep_best=job.save_dir is not None)
+    watched: dict[str, Any] = {}
+    if setup.final_metrics is not None and job.spec.metric != "eval_loss":
+        # scored once at the end: evaluations during training follow eval_loss and are not reported
+        watched = {"metric": "eval_loss", "direction": "minimize"}
+    monitor = Monitor(job, channel, int(patience) if patience else None,
+                      keep_best=job.save_dir is not None or setup.final_metrics is not None,
+                      extra_metrics=setup.extra_metrics, **watched)
     # 3. the Trainer, with no checkpoints on disk: only the kept model is ever written
     args = training_arguments(job, config, output_dir)
     fault = job.fault
@@ -267,6 +280,8 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
 
 def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
     """Train one trial and return what the study records of it."""
+    if job.spec.decode_only:
+        return decode(job, channel)
     with tempfile.TemporaryDirectory(prefix=f"hpsearch-trial{job.number}-") as output_dir:
         prepared = prepare(job, channel, output_dir)
         trainer, setup, monitor, args = prepared.trainer, prepared.setup, prepared.monitor, prepared.args
@@ -276,12 +291,17 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
         if monitor.stop is None and (not monitor.history or monitor.history[-1][0] != trainer.state.global_step):
             trainer.evaluate()
         seconds = time.perf_counter() - started
+    if setup.final_metrics is not None and monitor.stop != "pruned":
+        # 5. a score too costly for every evaluation: once, on the model of the best evaluation
+        if monitor.best_state is not None:
+            setup.model.load_state_dict(monitor.best_state, strict=False)
+        monitor.best_metrics.update(setup.final_metrics(setup.model, monitor.best_metrics))
     steps = trainer.state.global_step
     # 16 per device x 4 accumulation = 64 examples per optimizer update
     effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps
     result = {
         "state": "pruned" if monitor.stop == "pruned" else "complete",
-        "value": monitor.best,
+        "value": monitor.best_metrics.get(job.spec.metric, monitor.best),
         "best_step": monitor.best_step,
         "stop_reason": monitor.stop or "completed",
         "stop_step": steps,
@@ -299,11 +319,50 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "notes": setup.notes,
     }
-    # 5. keep the model of the trial's best evaluation, when the study wants it (a LoRA trial: its adapter)
+    # 6. keep the model of the trial's best evaluation, when the study wants it (a LoRA trial: its adapter)
     if job.save_dir is not None and result["state"] == "complete" and monitor.best_state is not None:
-        if channel.ask("keep?", monitor.best) is True:
+        if channel.ask("keep?", result["value"]) is True:
             setup.model.load_state_dict(monitor.best_state, strict=False)
             setup.model.save_pretrained(job.save_dir)
             setup.tokenizer.save_pretrained(job.save_dir)
             result["model_dir"] = str(job.save_dir)
     return result
+
+
+def decode(job: TrialJob, channel: Channel) -> dict[str, Any]:
+    """A decoding-only trial: generate for each evaluation prompt and score it; nothing is trained.
+
+    Each prompt's score is reported as a step, so a pruner (Wilcoxon's, made for this) can stop a trial
+    whose scores fall behind the best trial's on the same prompts.
+    """
+    prepared = prepare(job, channel, tempfile.gettempdir())
+    scorer, model = prepared.setup.scorer, prepared.setup.model
+    history: list[list[float]] = []
+
+    def report(index: int, value: float) -> bool:
+        history.append([index, value])
+        channel.progress(index + 1, len(scorer.prompts))
+        return channel.report(index, value)
+
+    started = time.perf_counter()
+    metrics, pruned = scorer.score(model, report)
+    seconds = time.perf_counter() - started
+    return {
+        "state": "pruned" if pruned else "complete",
+        "value": metrics.get(job.spec.metric),
+        "best_step": len(history) - 1,
+        "stop_reason": "pruned" if pruned else "completed",
+        "stop_step": len(history),
+        "history": history,
+        "best_metrics": metrics,
+        "train_seconds": 0.0,
+        "decode_seconds": round(seconds, 3),
+        "samples_per_second": round(len(history) * scorer.num_samples / seconds, 2) if seconds else None,
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(model.device),
+        "threads": torch.get_num_threads(),
+        "gpu": job.gpu,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "notes": prepared.setup.notes,
+    }

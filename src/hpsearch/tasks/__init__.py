@@ -47,12 +47,16 @@ TASKS: dict[str, TaskInfo] = {
         "causal-lm",
         "continue text: a decoder-only model learns the next token",
         {"eval_loss": "minimize", "eval_perplexity": "minimize"},
+        module="hpsearch.tasks.causal_lm",
+        losses=("cross_entropy", "label_smoothed_cross_entropy"),
     ),
     "generation": TaskInfo(
         "generation",
         "answer prompts with generated text, scored against targets",
-        {"eval_exact_match": "maximize", "eval_token_f1": "maximize", "eval_chrf": "maximize",
+        {"eval_token_f1": "maximize", "eval_exact_match": "maximize", "eval_chrf": "maximize",
          "eval_loss": "minimize"},
         generates=True,
+        module="hpsearch.tasks.generation",
+        losses=("cross_entropy", "label_smoothed_cross_entropy"),
     ),
 }

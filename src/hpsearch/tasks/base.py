@@ -33,6 +33,10 @@ class Setup:
     compute_metrics: Callable | None
     compute_loss_func: Callable | None = None
     notes: list[str] = field(default_factory=list)
+    # metrics the Trainer's evaluation cannot compute: (model, metrics) -> more metrics
+    extra_metrics: Callable | None = None  # at every evaluation (perplexity; generation scores if the file asks)
+    final_metrics: Callable | None = None  # once, on the kept model, after training (generation scores)
+    scorer: Any = None  # generation: scores prompts one by one (a decoding-only trial's whole work)
 
 
 def reduce(each: Any, num_items_in_batch: Any = None) -> Any:
