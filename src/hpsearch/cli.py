@@ -205,6 +205,8 @@ def _run(spec, storage: str | None, force: bool) -> None:
     if summary.best_value is not None:
         values = ", ".join(f"{k}={v}" for k, v in summary.best_params.items())
         typer.echo(f"best {spec.metric}: {summary.best_value:.4f} with {values}")
+        if len(summary.best_metrics) > 1:
+            typer.echo("  its metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in summary.best_metrics.items()))
     elif spec.study.constraints and summary.infeasible:
         typer.echo("no trial meets the constraints yet")
     if summary.pareto:

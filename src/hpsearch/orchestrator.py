@@ -60,6 +60,7 @@ class RunSummary:
     pareto: list[tuple[int, list[float], dict[str, Any]]] = field(default_factory=list)  # several objectives
     warnings: list[str] = field(default_factory=list)
     infeasible: int = 0  # complete trials that break a constraint
+    best_metrics: dict[str, float] = field(default_factory=dict)  # the task's metrics of the best trial
     best_model_dir: str | None = None
     notes: list[str] = field(default_factory=list)
     stopped_by: str = "budget"
@@ -289,7 +290,8 @@ class _Loop:
                 else:
                     run.trial.report(value, step)
                     run.conn.send("prune" if run.trial.should_prune() else "continue")
-                self.progress.evaluation(run.trial.number, step, value)
+                if not self.spec.decode_only:  # a decoding trial reports each prompt: progress, not news
+                    self.progress.evaluation(run.trial.number, step, value)
             elif kind == "progress":
                 self.progress.step(run.trial.number, message[1], message[2])
             elif kind == "keep?":
@@ -435,6 +437,8 @@ class _Loop:
         if best is None:
             return
         self.summary.best_value, self.summary.best_params = best.value, best.params
+        known = TASKS[self.spec.task.type].metrics
+        self.summary.best_metrics = {k: v for k, v in best.user_attrs.get("best_metrics", {}).items() if k in known}
         self.summary.best_model_dir = self.study.user_attrs.get("best_model_dir")
 
 
