@@ -82,3 +82,46 @@ def tiny_project(tmp_path, tiny_assets, monkeypatch):
     write.root = tmp_path
     write.storage = f"sqlite:///{tmp_path}/studies/hpsearch.db"
     return write
+
+
+STORED_SPACE = """
+study:
+  name: {name}
+  n_trials: 8
+  sampler: {{name: random, seed: {seed}}}
+  pruner: {{name: median, n_startup_trials: 2, n_warmup_steps: 5}}
+task:
+  model: model
+  dataset: {{path: data.csv, eval_size: 50}}
+  eval_every: 5
+fixed:
+  max_steps: 30
+  batch_size: 16
+  sequence_length: 16
+space:
+  learning_rate: {{low: 1.0e-4, high: 3.0e-2, log: true}}
+  dropout: documented
+  optimizer: {{choices: [adamw, sgd]}}
+"""
+
+
+@pytest.fixture(scope="session")
+def stored_studies(tmp_path_factory, tiny_assets):
+    """A database holding two finished studies of real tiny trials (made once per test session).
+
+    Returns the folder; `.storage` is the database URL, `.names` the study names ("alpha", "beta").
+    """
+    import shutil
+    from types import SimpleNamespace
+
+    from hpsearch.orchestrator import run_study
+    from hpsearch.space import load_space
+
+    root = tmp_path_factory.mktemp("stored")
+    shutil.copytree(tiny_assets / "model", root / "model")
+    shutil.copy(tiny_assets / "data.csv", root / "data.csv")
+    storage = f"sqlite:///{root}/studies/hpsearch.db"
+    for name, seed in (("alpha", 0), ("beta", 1)):
+        (root / f"{name}.yaml").write_text(STORED_SPACE.format(name=name, seed=seed))
+        run_study(load_space(root / f"{name}.yaml"), storage=storage)
+    return SimpleNamespace(root=root, storage=storage, names=["alpha", "beta"])

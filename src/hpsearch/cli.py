@@ -260,5 +260,7 @@ def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+from hpsearch import cli_results  # noqa: E402,F401 - registers studies, show, best, compare, export, ...
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -1,0 +1,425 @@
+"""Studies -> tables: every study of a database, one study's progress and best trials, a winner to train
+with, several studies side by side, and one row per trial for export.
+
+Counting reads the database with one grouped query per table rather than loading every trial, so that
+listing a database of 10,000-trial studies stays under a second or two; only `show`, `best` and
+`compare` load the trials of the studies they look at.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.errors import StudyError, UsageError
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass
+class StudyRow:
+    """One study of a database, as `hpsearch studies` lists it."""
+
+    name: str
+    task: str | None
+    model: str | None
+    objectives: list[str]
+    directions: list[str]
+    states: dict[str, int]
+    best: list[float] | None
+    last_activity: datetime | None
+
+
+def load(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """The study `name`, or a StudyError listing the studies the database has."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = [s.study_name for s in storage.get_all_studies()]
+        raise StudyError(f"no study {name!r} in this database (it has: {', '.join(known) or 'none'})") from None
+
+
+def list_studies(storage: optuna.storages.BaseStorage) -> list[StudyRow]:
+    """Every study in the database with its state counts, best value and last activity."""
+    counts, last, best = _grouped(storage)
+    rows = []
+    for summary in storage.get_all_studies():  # the studies alone: get_all_study_summaries loads every trial
+        attrs = summary.user_attrs
+        directions = [d.name.lower() for d in summary.directions]
+        study_best = None
+        if len(directions) == 1 and summary._study_id in best:
+            low, high = best[summary._study_id]
+            study_best = [high if directions[0] == "maximize" else low]
+        rows.append(StudyRow(
+            name=summary.study_name, task=attrs.get("task"), model=attrs.get("model"),
+            objectives=attrs.get("objectives") or [attrs.get("metric", "value")], directions=directions,
+            states=counts.get(summary._study_id, {}), best=study_best, last_activity=last.get(summary._study_id),
+        ))
+    return rows
+
+
+def _grouped(storage) -> tuple[dict[int, dict[str, int]], dict[int, datetime], dict[int, tuple[float, float]]]:
+    """Per study id: trial counts by state, the latest start or finish, and the lowest and highest first
+    objective of the feasible complete trials; three grouped queries, no trial loaded."""
+    engine = getattr(storage, "engine", None)
+    if engine is None:  # not a relational database: count from the trials themselves
+        counts: dict[int, dict[str, int]] = {}
+        last: dict[int, datetime] = {}
+        best: dict[int, tuple[float, float]] = {}
+        for summary in storage.get_all_studies():
+            for trial in storage.get_all_trials(summary._study_id, deepcopy=False):
+                states = counts.setdefault(summary._study_id, {})
+                states[trial.state.name] = states.get(trial.state.name, 0) + 1
+                moment = trial.datetime_complete or trial.datetime_start
+                if moment and (summary._study_id not in last or moment > last[summary._study_id]):
+                    last[summary._study_id] = moment
+                if trial.state == TrialState.COMPLETE and trial.user_attrs.get("feasible") is not False:
+                    low, high = best.get(summary._study_id, (trial.values[0], trial.values[0]))
+                    best[summary._study_id] = (min(low, trial.values[0]), max(high, trial.values[0]))
+        return counts, last, best
+
+    from sqlalchemy import text
+
+    counts, last = {}, {}
+    with engine.connect() as connection:
+        for study_id, state, count in connection.execute(
+                text("SELECT study_id, state, count(*) FROM trials GROUP BY study_id, state")):
+            counts.setdefault(study_id, {})[getattr(state, "name", str(state))] = count
+        for study_id, moment in connection.execute(text(
+                "SELECT study_id, max(coalesce(datetime_complete, datetime_start)) FROM trials GROUP BY study_id")):
+            if isinstance(moment, str):
+                moment = datetime.fromisoformat(moment)
+            if moment is not None:  # stored as naive UTC, shown in local time as Optuna does
+                last[study_id] = moment.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
+        best = {study_id: (low, high) for study_id, low, high in connection.execute(text(
+            "SELECT t.study_id, min(v.value), max(v.value) FROM trials t JOIN trial_values v "
+            "ON v.trial_id = t.trial_id AND v.objective = 0 WHERE t.state = 'COMPLETE' AND t.trial_id NOT IN "
+            "(SELECT trial_id FROM trial_user_attributes WHERE key = 'feasible' AND value_json = 'false') "
+            "GROUP BY t.study_id")) if low is not None}
+    return counts, last, best
+
+
+def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """The complete trials, best first (feasible before infeasible), for a single-objective study."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+    return sorted(complete, key=lambda t: (t.user_attrs.get("feasible") is False, sign * t.value))
+
+
+def best_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The best trial, or with several objectives the Pareto front, in trial order."""
+    if len(study.directions) > 1:
+        return sorted(study.best_trials, key=lambda t: t.number)
+    try:
+        return [study.best_trial]
+    except ValueError:
+        return []
+
+
+@dataclass
+class Boundary:
+    """A searched range whose best trials crowd one of its ends."""
+
+    name: str
+    edge: str  # "low" or "high"
+    value: float
+    low: float
+    high: float
+    log: bool
+
+    def __str__(self) -> str:
+        wider = (self.low / 10 if self.log else self.low - (self.high - self.low)) if self.edge == "low" else (
+            self.high * 10 if self.log else self.high + (self.high - self.low))
+        return (f"{self.name}: the best trials sit at the {'lower' if self.edge == 'low' else 'upper'} edge of "
+                f"{_fmt(self.low)} .. {_fmt(self.high)} (best {_fmt(self.value)}); widen the range, e.g. "
+                f"{self.edge}: {_fmt(wider)}")
+
+
+def boundaries(study: optuna.Study, top: int = 5, share: float = 0.1) -> list[Boundary]:
+    """Numeric ranges whose `top` best trials all lie within `share` of one end (on its scale)."""
+    if len(study.directions) > 1:
+        return []
+    leaders = ranked(study)[:top]
+    if len(leaders) < 2:
+        return []
+    found = []
+    for name, dist in leaders[0].distributions.items():
+        if not isinstance(dist, (optuna.distributions.FloatDistribution, optuna.distributions.IntDistribution)):
+            continue
+        values = [t.params[name] for t in leaders if name in t.params]
+        if len(values) < 2 or dist.high <= dist.low:
+            continue
+        scale = (lambda v: math.log(v)) if dist.log else (lambda v: v)
+        span = scale(dist.high) - scale(dist.low)
+        position = [(scale(v) - scale(dist.low)) / span for v in values]
+        best = leaders[0].params.get(name)
+        if best is None:
+            continue
+        if all(p >= 1 - share for p in position):
+            found.append(Boundary(name, "high", best, dist.low, dist.high, dist.log))
+        elif all(p <= share for p in position):
+            found.append(Boundary(name, "low", best, dist.low, dist.high, dist.log))
+    return found
+
+
+@dataclass
+class Compute:
+    """What a study's trials cost, and what pruning saved."""
+
+    train_seconds: float = 0.0
+    samples: int = 0
+    saved_seconds: float = 0.0  # estimated: a pruned trial's remaining steps at its own pace
+    saved_samples: int = 0
+
+
+def compute(trials: list[FrozenTrial]) -> Compute:
+    spent = Compute()
+    for trial in trials:
+        attrs = trial.user_attrs
+        seconds = float(attrs.get("train_seconds") or 0.0)
+        steps = int(attrs.get("stop_step") or 0)
+        batch = int(attrs.get("effective_batch_size") or 0)
+        spent.train_seconds += seconds
+        spent.samples += steps * batch
+        planned = int((attrs.get("config") or {}).get("max_steps") or 0)
+        if trial.state == TrialState.PRUNED and planned > steps > 0:
+            spent.saved_seconds += seconds / steps * (planned - steps)
+            spent.saved_samples += (planned - steps) * batch
+    return spent
+
+
+@dataclass
+class Comparison:
+    name: str
+    objectives: list[str]
+    directions: list[str]
+    best: list[float] | None
+    best_params: dict[str, Any]
+    states: dict[str, int]
+    compute: Compute
+    importances: dict[str, float] = field(default_factory=dict)
+    importance_note: str = ""
+
+
+@dataclass
+class Light:
+    """What compare needs of one trial, read without building Optuna's full trial objects."""
+
+    number: int
+    state: TrialState
+    value: float | None  # the first objective
+    params: dict[str, Any]
+    distributions: dict[str, Any]
+    user_attrs: dict[str, Any]
+
+
+ATTRS_FOR_COMPARE = ("train_seconds", "stop_step", "effective_batch_size", "config", "feasible")
+
+
+def light_trials(storage: optuna.storages.BaseStorage, study: optuna.Study) -> list[Light]:
+    """Every trial of `study` with its first value, parameters and the attributes compare reads.
+
+    On a relational database this is four queries (10,000 trials in well under a second) instead of
+    Optuna's full trial objects (several seconds); elsewhere it reads the trials themselves.
+    """
+    import json
+
+    engine = getattr(storage, "engine", None)
+    if engine is None:
+        return [Light(t.number, t.state, t.values[0] if t.values else None, t.params, t.distributions,
+                      {k: t.user_attrs[k] for k in ATTRS_FOR_COMPARE if k in t.user_attrs})
+                for t in study.get_trials(deepcopy=False)]
+    from sqlalchemy import text
+
+    found: dict[int, Light] = {}
+    study_id = study._study_id
+    with engine.connect() as connection:
+        for trial_id, number, state in connection.execute(
+                text("SELECT trial_id, number, state FROM trials WHERE study_id = :s"), {"s": study_id}):
+            found[trial_id] = Light(number, TrialState[getattr(state, "name", str(state))], None, {}, {}, {})
+        for trial_id, value in connection.execute(text(
+                "SELECT v.trial_id, v.value FROM trial_values v JOIN trials t ON t.trial_id = v.trial_id "
+                "WHERE t.study_id = :s AND v.objective = 0"), {"s": study_id}):
+            found[trial_id].value = value
+        for trial_id, name, value, distribution in connection.execute(text(
+                "SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json FROM trial_params p "
+                "JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = :s"), {"s": study_id}):
+            dist = optuna.distributions.json_to_distribution(distribution)
+            found[trial_id].params[name] = dist.to_external_repr(value)
+            found[trial_id].distributions[name] = dist
+        keys = ", ".join(f"'{k}'" for k in ATTRS_FOR_COMPARE)
+        for trial_id, key, value in connection.execute(text(
+                "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a JOIN trials t "
+                f"ON t.trial_id = a.trial_id WHERE t.study_id = :s AND a.key IN ({keys})"), {"s": study_id}):
+            found[trial_id].user_attrs[key] = json.loads(value)
+    return sorted(found.values(), key=lambda t: t.number)
+
+
+def compare(storage: optuna.storages.BaseStorage, names: list[str]) -> list[Comparison]:
+    """Each study's best, trial counts, compute spent and saved, and which hyperparameters mattered."""
+    if not names:
+        raise UsageError("name at least one study to compare")
+    rows = []
+    for name in names:
+        study = load(storage, name)
+        trials = light_trials(storage, study)
+        states: dict[str, int] = {}
+        for trial in trials:
+            states[trial.state.name] = states.get(trial.state.name, 0) + 1
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        if len(study.directions) > 1:
+            leaders = best_trials(study)
+            best, params = (list(leaders[0].values), leaders[0].params) if leaders else (None, {})
+        else:
+            feasible = [t for t in complete if t.user_attrs.get("feasible") is not False]
+            maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+            winner = (max if maximize else min)(feasible, key=lambda t: t.value, default=None)
+            best, params = ([winner.value], winner.params) if winner else (None, {})
+        importances, note = _importances(complete, study.directions[0])
+        rows.append(Comparison(
+            name=name, objectives=study.user_attrs.get("objectives") or [study.user_attrs.get("metric", "value")],
+            directions=[d.name.lower() for d in study.directions], best=best, best_params=params,
+            states=states, compute=compute([t for t in trials if t.state in FINISHED]),
+            importances=importances, importance_note=note,
+        ))
+    return rows
+
+
+def _importance_module():
+    """optuna.importance, imported without scikit-learn where it is not yet loaded.
+
+    The package imports its fANOVA evaluator eagerly, and that imports scikit-learn (2.5 s here) when it
+    is installed; the default evaluator, PED-ANOVA, needs none of it. Hiding sklearn.ensemble during the
+    import makes Optuna's own try_import defer it, so `hpsearch compare` answers in about a second.
+    """
+    import sys
+
+    if "optuna.importance" in sys.modules or "sklearn.ensemble" in sys.modules:
+        return sys.modules.get("optuna.importance") or __import__("optuna.importance").importance
+    sys.modules["sklearn.ensemble"] = None  # type: ignore[assignment]  # an import of it now fails fast
+    try:
+        import optuna.importance as module
+    finally:
+        del sys.modules["sklearn.ensemble"]
+    return module
+
+
+IMPORTANCE_SAMPLE = 1000  # more trials cost time and change the ranking little
+
+
+def _importances(complete: list[Light], direction) -> tuple[dict[str, float], str]:
+    """Optuna's parameter importances of the first objective (on at most 1,000 trials), or why there are none."""
+    if len(complete) < 4:
+        return {}, f"too few complete trials ({len(complete)}) to weigh the hyperparameters"
+    import random
+    import warnings
+
+    sample = random.Random(0).sample(complete, IMPORTANCE_SAMPLE) if len(complete) > IMPORTANCE_SAMPLE else complete
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        scratch = optuna.create_study(direction=direction)
+        scratch.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.value)
+                            for t in sample])
+        try:
+            found = _importance_module().get_param_importances(scratch)  # Optuna's default evaluator (PED-ANOVA)
+        except (RuntimeError, ValueError) as exc:
+            return {}, f"importances unavailable: {exc}"
+    note = f"(on {IMPORTANCE_SAMPLE} of {len(complete)} trials)" if len(complete) > IMPORTANCE_SAMPLE else ""
+    return dict(found), note
+
+
+def rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One flat row per trial: number, state, values, parameters, metrics and the recorded attributes."""
+    objectives = study.user_attrs.get("objectives") or ["value"]
+    found = []
+    for trial in study.get_trials(deepcopy=False):
+        row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
+        for index, name in enumerate(objectives):
+            row[f"value_{name}"] = trial.values[index] if trial.values and index < len(trial.values) else None
+        row["datetime_start"] = trial.datetime_start.isoformat() if trial.datetime_start else None
+        row["datetime_complete"] = trial.datetime_complete.isoformat() if trial.datetime_complete else None
+        row["duration_seconds"] = trial.duration.total_seconds() if trial.duration else None
+        for name, value in trial.params.items():
+            row[f"param_{name}"] = value
+        for name, value in trial.user_attrs.items():
+            if name in ("config", "history", "traceback", "versions", "notes", "hpsearch:owner"):
+                continue
+            if isinstance(value, dict):
+                for key, inner in value.items():
+                    row[f"{name}.{key}"] = inner
+            else:
+                row[name] = value
+        row["n_evaluations"] = len(trial.user_attrs.get("history", []))
+        found.append(row)
+    return found
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def trial_record(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+    """What a user needs of a winning trial: its values, every value it used, its metrics."""
+    objectives = study.user_attrs.get("objectives") or [study.user_attrs.get("metric", "value")]
+    return {
+        "study": study.study_name,
+        "trial": trial.number,
+        "objectives": dict(zip(objectives, trial.values or [], strict=False)),
+        "searched": dict(trial.params),
+        "config": dict(trial.user_attrs.get("config", trial.params)),
+        "metrics": dict(trial.user_attrs.get("best_metrics", {})),
+        "model_dir": trial.user_attrs.get("model_dir"),
+    }
+
+
+def best_text(study: optuna.Study, leaders: list[FrozenTrial], format: str) -> str:
+    """The best trial (or the Pareto front) as YAML or JSON, or its TrainingArguments as JSON."""
+    import json
+
+    if format == "args":
+        from hpsearch.arguments import trainer_kwargs
+
+        config = leaders[0].user_attrs.get("config", leaders[0].params)
+        kwargs = {"output_dir": f"{study.study_name}-trial-{leaders[0].number}", **trainer_kwargs(config)}
+        return json.dumps(kwargs, indent=2) + "\n"
+    records = [trial_record(study, t) for t in leaders]
+    data: Any = records[0] if len(study.directions) == 1 else {"pareto_front": records}
+    if format == "json":
+        return json.dumps(data, indent=2, default=str) + "\n"
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def not_trainer_arguments(config: dict[str, Any]) -> dict[str, Any]:
+    """The values of `config` that are not TrainingArguments fields (model config, data, loss, LoRA)."""
+    from hpsearch import catalog
+
+    return {k: v for k, v in config.items() if k in catalog.CATALOG and catalog.CATALOG[k].target in (
+        "model_config", "model", "data", "loss", "callback", "generation") and k != "early_stopping_patience"} | (
+        {"early_stopping_patience": config["early_stopping_patience"]} if "early_stopping_patience" in config
+        else {})
+
+
+def export(study: optuna.Study, format: str, path) -> int:
+    """Write one row per trial to `path` as csv, json or parquet; returns the number of rows."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows(study))
+    path = str(path)
+    try:
+        if format == "csv":
+            frame.to_csv(path, index=False)
+        elif format == "json":
+            frame.to_json(path, orient="records", indent=2)
+        else:
+            frame.to_parquet(path, index=False)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return len(frame)

@@ -1,0 +1,124 @@
+"""studies, show, best, compare and export on a stored study of real tiny trials, end to end."""
+
+import json
+import subprocess
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from hpsearch import results
+from hpsearch.study import storage_for
+from test_cli import COMMAND
+
+
+def hpsearch(*args, cwd=None):
+    return subprocess.run(COMMAND + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def load(stored, name="alpha"):
+    return optuna.load_study(study_name=name, storage=storage_for(stored.storage))
+
+
+def test_studies_lists_every_study_with_counts(stored_studies):
+    rows = {r.name: r for r in results.list_studies(storage_for(stored_studies.storage))}
+    assert set(rows) == {"alpha", "beta"}
+    study = load(stored_studies)
+    alpha = rows["alpha"]
+    assert sum(alpha.states.values()) == len(study.trials)
+    assert alpha.states.get("COMPLETE", 0) == len(study.get_trials(states=(TrialState.COMPLETE,)))
+    assert alpha.best == [study.best_value] and alpha.task == "sequence-classification"
+    assert alpha.last_activity is not None
+    result = hpsearch("studies", "--storage", stored_studies.storage)
+    assert result.returncode == 0 and "alpha" in result.stdout and "beta" in result.stdout
+
+
+def test_show_prints_the_space_progress_and_best_trials(stored_studies):
+    result = hpsearch("show", "alpha", "--storage", stored_studies.storage, "--top", "3")
+    assert result.returncode == 0, result.stderr
+    study = load(stored_studies)
+    assert "optimizing eval_accuracy (maximize)" in result.stdout
+    assert "learning_rate" in result.stdout and f"{study.best_trial.number}" in result.stdout
+    assert "the 3 best trials" in result.stdout
+
+
+def test_best_as_yaml_json_and_training_arguments(stored_studies, tmp_path):
+    study = load(stored_studies)
+    as_yaml = yaml.safe_load(hpsearch("best", "alpha", "--storage", stored_studies.storage).stdout)
+    assert as_yaml["trial"] == study.best_trial.number
+    assert as_yaml["searched"] == study.best_trial.params
+    assert as_yaml["config"]["max_steps"] == 30 and as_yaml["objectives"]["eval_accuracy"] == study.best_value
+    as_json = json.loads(hpsearch("best", "alpha", "--storage", stored_studies.storage, "-f", "json").stdout)
+    assert as_json == as_yaml
+    out = tmp_path / "args.json"
+    result = hpsearch("best", "alpha", "--storage", stored_studies.storage, "-f", "args", "-o", out)
+    assert result.returncode == 0 and "dropout=" in result.stderr  # a model-config value, not a Trainer field
+    from transformers import TrainingArguments
+
+    arguments = TrainingArguments(**json.loads(out.read_text()))  # ready to train with
+    assert arguments.learning_rate == study.best_trial.params["learning_rate"] and arguments.max_steps == 30
+
+
+def test_compare_shows_compute_and_importances(stored_studies):
+    rows = results.compare(storage_for(stored_studies.storage), ["alpha", "beta"])
+    for row in rows:
+        study = load(stored_studies, row.name)
+        finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        assert row.compute.train_seconds == pytest.approx(sum(t.user_attrs["train_seconds"] for t in finished))
+        assert row.compute.samples == sum(t.user_attrs["stop_step"] * 16 for t in finished)
+        pruned = [t for t in finished if t.state == TrialState.PRUNED]
+        assert (row.compute.saved_samples > 0) == bool(pruned)
+        assert set(row.importances) <= {"learning_rate", "dropout", "optimizer"}
+    result = hpsearch("compare", "alpha", "beta", "--storage", stored_studies.storage)
+    assert result.returncode == 0 and "saved by pruning" in result.stdout and "importance" in result.stdout
+
+
+@pytest.mark.parametrize("format", ["csv", "json", "parquet"])
+def test_export_writes_one_row_per_trial(stored_studies, tmp_path, format):
+    out = tmp_path / f"alpha.{format}"
+    result = hpsearch("export", "alpha", "--storage", stored_studies.storage, "-f", format, "-o", out)
+    assert result.returncode == 0, result.stderr
+    frame = {"csv": pd.read_csv, "json": pd.read_json, "parquet": pd.read_parquet}[format](out)
+    study = load(stored_studies)
+    assert len(frame) == len(study.trials)
+    assert {"number", "state", "value_eval_accuracy", "param_learning_rate", "train_seconds",
+            "best_metrics.eval_accuracy"} <= set(frame.columns)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "nope"], "error: no study 'nope' in this database (it has: alpha, beta)"),
+        (["best", "alpha", "-f", "xml"], "error: --format must be yaml, json or args, but got 'xml'"),
+        (["export", "alpha", "-f", "xls"], "error: --format must be csv, json or parquet, but got 'xls'"),
+    ],
+)
+def test_bad_requests_are_one_line_exit_2(stored_studies, args, message):
+    result = hpsearch(*args, "--storage", stored_studies.storage)
+    assert result.returncode == 2 and result.stderr.strip() == message
+
+
+def test_a_missing_database_is_named_and_not_created(tmp_path):
+    result = hpsearch("studies", cwd=tmp_path)
+    assert result.returncode == 2 and "no study database at studies/hpsearch.db" in result.stderr
+    assert not (tmp_path / "studies").exists()
+
+
+def boundary_study(values, low=1e-5, high=1e-3):
+    study = optuna.create_study(direction="maximize")
+    dist = optuna.distributions.FloatDistribution(low, high, log=True)
+    for lr, score in values:
+        study.add_trial(optuna.trial.create_trial(params={"learning_rate": lr}, distributions={"learning_rate": dist},
+                                                  value=score))
+    return study
+
+
+def test_boundary_warnings_name_the_edge_and_a_wider_range():
+    crowded = boundary_study([(9e-4, 0.9), (9.5e-4, 0.88), (8e-4, 0.87), (1e-5, 0.2), (3e-5, 0.3)])
+    found = results.boundaries(crowded, top=3)
+    assert [(b.name, b.edge) for b in found] == [("learning_rate", "high")]
+    assert "upper edge of 1e-05 .. 0.001" in str(found[0]) and "high: 0.01" in str(found[0])
+    spread = boundary_study([(1e-4, 0.9), (9e-4, 0.88), (2e-5, 0.87), (3e-4, 0.2)])
+    assert results.boundaries(spread, top=3) == []
