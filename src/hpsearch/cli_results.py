@@ -239,3 +239,45 @@ def dashboard(
         board.serve(storage or _default_storage(), host, port)
     except HpsearchError as exc:
         raise _fail(exc) from None
+
+
+@app.command()
+def confirm(
+    name: NameArgument,
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", help="How many of the best configurations to re-run.")] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="Other seeds to train each one under.")] = 3,
+) -> None:
+    """Re-run the best configurations under other seeds and name the one that wins beyond the noise."""
+    from rich.table import Table
+
+    from hpsearch import confirm as confirming
+    from hpsearch import results
+    from hpsearch.study import load_stored_spec
+
+    try:
+        storage_ = _open(storage)
+        study = results.load(storage_, name)
+        spec = load_stored_spec(name, storage_)
+        verdict = confirming.confirm(study, spec, top, seeds, progress=lambda line: typer.echo(line, err=True))
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted; the finished runs are recorded, and hpsearch confirm {name} goes on from them",
+                   err=True)
+        raise typer.Exit(130) from None
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"{name}: the top {len(verdict.confirmed)} configurations under {seeds + 1} seeds")
+    for column in ("trial", f"mean {spec.metric}", "spread (sd)", "runs"):
+        table.add_column(column)
+    for item in verdict.confirmed:
+        table.add_row(str(item.number), f"{item.mean:.4f}", f"{item.spread:.4f}",
+                      ", ".join(f"{v:.4f}" for v in item.values.values()))
+    _console().print(table)
+    first, second = verdict.confirmed[0], verdict.confirmed[1]
+    if verdict.winner is not None:
+        typer.echo(f"trial {verdict.winner} wins beyond the noise (Welch's t-test against trial {second.number}: "
+                   f"p = {verdict.p_value:.3f})")
+    else:
+        detail = f"p = {verdict.p_value:.2f}" if verdict.p_value is not None else "; ".join(verdict.notes)
+        typer.echo(f"no configuration wins beyond the noise: trials {first.number} and {second.number} are within "
+                   f"it ({detail}); either will do, or run more seeds (--seeds)")
