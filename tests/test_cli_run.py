@@ -63,7 +63,7 @@ def test_run_then_resume_from_the_database_alone(tiny_project):
     first = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert "2/2 trials finished" in first.stdout and "best eval_accuracy" in first.stdout
-    assert "optuna-dashboard sqlite:///studies/hpsearch.db" in first.stdout
+    assert "look at it: hpsearch show tiny, or hpsearch dashboard" in first.stdout
     path.unlink()  # resume needs only the database
     resumed = subprocess.run(COMMAND + ["resume", "tiny", "--n-trials", "3"], cwd=tiny_project.root,
                              capture_output=True, text=True)

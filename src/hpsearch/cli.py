@@ -213,7 +213,8 @@ def _run(spec, storage: str | None, force: bool) -> None:
         _print_pareto(spec, summary.pareto)
     if summary.best_model_dir:
         typer.echo(f"best model: {summary.best_model_dir}")
-    typer.echo(f"look at it: optuna-dashboard {redact(summary.storage)}")
+    storage_flag = "" if summary.storage == _default_storage() else f" --storage {redact(summary.storage)}"
+    typer.echo(f"look at it: hpsearch show {summary.study_name}{storage_flag}, or hpsearch dashboard{storage_flag}")
 
 
 def _print_pareto(spec, front: list) -> None:

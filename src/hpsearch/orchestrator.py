@@ -429,6 +429,11 @@ class _Loop:
         self.summary.warnings = list(self.study.user_attrs.get("warnings", []))
         self.summary.infeasible = sum(t.user_attrs.get("feasible") is False for t in trials
                                       if t.state == TrialState.COMPLETE)
+        from hpsearch import artifacts  # the best trials' model and curve, for the dashboard
+
+        for note in artifacts.register_best(self.study, self.url):
+            self.progress.note(note)
+            self.summary.notes.append(note)
         if self.spec.multi_objective:
             front = sorted(self.study.best_trials, key=lambda t: t.number)
             self.summary.pareto = [(t.number, list(t.values), t.params) for t in front]
