@@ -56,7 +56,7 @@ def build(url: str, name: str, n_trials: int, seed: int) -> None:
         state = TrialState.PRUNED if roll < 0.4 else TrialState.FAIL if roll < 0.45 else TrialState.COMPLETE
         steps = 20 if state == TrialState.PRUNED else 60
         history = [[s, rng.uniform(0.3, 0.8)] for s in range(20, steps + 1, 20)]
-        attrs = {"config": {**params, "max_steps": 60}, "history": history, "stop_step": steps,
+        attrs = {"config": {**params, "max_steps": 60}, "history": history, "stop_step": steps, "planned_steps": 60,
                  "train_seconds": steps * 0.8, "effective_batch_size": 16,
                  "best_metrics": {"eval_accuracy": max(v for _, v in history)}, "stop_reason": "completed"}
         trials.append(optuna.trial.create_trial(

@@ -186,7 +186,7 @@ def compute(trials: list[FrozenTrial]) -> Compute:
         batch = int(attrs.get("effective_batch_size") or 0)
         spent.train_seconds += seconds
         spent.samples += steps * batch
-        planned = int((attrs.get("config") or {}).get("max_steps") or 0)
+        planned = int(attrs.get("planned_steps") or (attrs.get("config") or {}).get("max_steps") or 0)
         if trial.state == TrialState.PRUNED and planned > steps > 0:
             spent.saved_seconds += seconds / steps * (planned - steps)
             spent.saved_samples += (planned - steps) * batch
@@ -218,7 +218,7 @@ class Light:
     user_attrs: dict[str, Any]
 
 
-ATTRS_FOR_COMPARE = ("train_seconds", "stop_step", "effective_batch_size", "config", "feasible")
+ATTRS_FOR_COMPARE = ("train_seconds", "stop_step", "effective_batch_size", "feasible", "planned_steps")
 
 
 def light_trials(storage: optuna.storages.BaseStorage, study: optuna.Study) -> list[Light]:
@@ -239,24 +239,31 @@ def light_trials(storage: optuna.storages.BaseStorage, study: optuna.Study) -> l
     found: dict[int, Light] = {}
     study_id = study._study_id
     with engine.connect() as connection:
-        for trial_id, number, state in connection.execute(
-                text("SELECT trial_id, number, state FROM trials WHERE study_id = :s"), {"s": study_id}):
+        def query(sql: str):
+            return connection.execute(text(sql), {"s": study_id})
+
+        for trial_id, number, state in query("SELECT trial_id, number, state FROM trials WHERE study_id = :s"):
             found[trial_id] = Light(number, TrialState[getattr(state, "name", str(state))], None, {}, {}, {})
-        for trial_id, value in connection.execute(text(
-                "SELECT v.trial_id, v.value FROM trial_values v JOIN trials t ON t.trial_id = v.trial_id "
-                "WHERE t.study_id = :s AND v.objective = 0"), {"s": study_id}):
+        for trial_id, value in query("SELECT v.trial_id, v.value FROM trial_values v JOIN trials t "
+                                     "ON t.trial_id = v.trial_id WHERE t.study_id = :s AND v.objective = 0"):
             found[trial_id].value = value
-        for trial_id, name, value, distribution in connection.execute(text(
+        distributions: dict[str, Any] = {}  # a study has a few distinct ones: parse each once
+        for trial_id, name, value, distribution in query(
                 "SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json FROM trial_params p "
-                "JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = :s"), {"s": study_id}):
-            dist = optuna.distributions.json_to_distribution(distribution)
+                "JOIN trials t ON t.trial_id = p.trial_id WHERE t.study_id = :s"):
+            dist = distributions.get(distribution)
+            if dist is None:
+                dist = distributions[distribution] = optuna.distributions.json_to_distribution(distribution)
             found[trial_id].params[name] = dist.to_external_repr(value)
             found[trial_id].distributions[name] = dist
         keys = ", ".join(f"'{k}'" for k in ATTRS_FOR_COMPARE)
-        for trial_id, key, value in connection.execute(text(
+        for trial_id, key, value in query(
                 "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a JOIN trials t "
-                f"ON t.trial_id = a.trial_id WHERE t.study_id = :s AND a.key IN ({keys})"), {"s": study_id}):
-            found[trial_id].user_attrs[key] = json.loads(value)
+                f"ON t.trial_id = a.trial_id WHERE t.study_id = :s AND a.key IN ({keys})"):
+            try:
+                found[trial_id].user_attrs[key] = float(value)  # most are plain numbers: 10x faster than json
+            except ValueError:
+                found[trial_id].user_attrs[key] = json.loads(value)
     return sorted(found.values(), key=lambda t: t.number)
 
 
@@ -309,11 +316,11 @@ def _importance_module():
     return module
 
 
-IMPORTANCE_SAMPLE = 1000  # more trials cost time and change the ranking little
+IMPORTANCE_SAMPLE = 500  # more trials cost time and change the ranking little
 
 
 def _importances(complete: list[Light], direction) -> tuple[dict[str, float], str]:
-    """Optuna's parameter importances of the first objective (on at most 1,000 trials), or why there are none."""
+    """Optuna's parameter importances of the first objective (on at most 500 trials), or why there are none."""
     if len(complete) < 4:
         return {}, f"too few complete trials ({len(complete)}) to weigh the hyperparameters"
     import random

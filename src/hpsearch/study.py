@@ -56,6 +56,7 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
             storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                skip_table_creation=not create,  # a database only read is never altered
                 grace_period=HEARTBEAT_GRACE_S,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
     except ImportError as exc:

@@ -279,6 +279,7 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
         "best_step": monitor.best_step,
         "stop_reason": monitor.stop or "completed",
         "stop_step": steps,
+        "planned_steps": trainer.state.max_steps,  # what the trial would have trained without a stop
         "history": monitor.history,
         "best_metrics": monitor.best_metrics,
         "train_seconds": round(seconds, 3),
