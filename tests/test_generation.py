@@ -1,7 +1,6 @@
 """causal-lm and generation: a tiny decoder learns a task in seconds, so decoding choices measurably matter."""
 
 import math
-import random
 import shutil
 
 import optuna
@@ -16,7 +15,7 @@ from hpsearch.space import load_space, load_text
 from hpsearch.study import storage_for
 from hpsearch.tasks.generation import decoding
 from hpsearch.worker import run
-from tiny import FILLER, WORDS, Channel
+from tiny import Channel, make_csv
 
 
 def make_decoder(folder, tiny_assets):
@@ -33,14 +32,7 @@ def make_decoder(folder, tiny_assets):
 
 def make_pairs(path, rows=240, seed=0):
     """Prompts of sentiment words among fillers; the target names the sentiment."""
-    rng = random.Random(seed)
-    lines = ["prompt,target"]
-    for _ in range(rows):
-        label = rng.choice(["good", "bad"])
-        words = rng.sample(FILLER, 2) + rng.sample(WORDS[label], 3)
-        rng.shuffle(words)
-        lines.append(f"{' '.join(words)},{label}")
-    path.write_text("\n".join(lines) + "\n")
+    make_csv(path, rows, seed, header="prompt,target")
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,10 @@ def make_model(folder: Path, layers: int = 2, hidden: int = 16) -> Path:
     return folder
 
 
-def make_csv(path: Path, rows: int = 200, seed: int = 0) -> Path:
+def make_csv(path: Path, rows: int = 200, seed: int = 0, header: str = "text,label") -> Path:
     """Sentences whose label is told by three sentiment words among filler words."""
     rng = random.Random(seed)
-    lines = ["text,label"]
+    lines = [header]
     for _ in range(rows):
         label = rng.choice(["good", "bad"])
         words = rng.sample(FILLER, 2) + rng.sample(WORDS[label], 3)
