@@ -132,6 +132,8 @@ def test_every_family_trains_a_classification_trial(models, kind, tiny_assets, t
                    {"max_steps": 10, "batch_size": 8, "learning_rate": 0.01, "sequence_length": 16}, None, None)
     result = run(job, Channel())
     assert result["state"] == "complete" and result["stop_step"] == 10 and len(result["history"]) == 2
+    seconds = result["history_seconds"]  # the compute each evaluation had cost: the anytime curves' x axis
+    assert len(seconds) == 2 and 0 < seconds[0] < seconds[1] <= result["train_seconds"]
 
 
 def test_model_size_may_name_checkpoints(models, tiny_assets, tmp_path):

@@ -163,6 +163,8 @@ class Monitor(TrainerCallback):
         self.patience = patience
         self.keep_best = keep_best
         self.history: list[list[float]] = []
+        self.seconds: list[float] = []  # since training began, at each evaluation (its own cost included)
+        self.started = time.perf_counter()
         self.best: float | None = None
         self.best_step = 0
         self.best_metrics: dict[str, float] = {}
@@ -173,6 +175,7 @@ class Monitor(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.model = model
+        self.started = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
         self.channel.progress(state.global_step, state.max_steps)
@@ -186,6 +189,7 @@ class Monitor(TrainerCallback):
             raise KeyError(f"the evaluation reports no {self.metric} (it reports {reported})")
         step, value = state.global_step, float(metrics[self.metric])
         self.history.append([step, value])
+        self.seconds.append(round(time.perf_counter() - self.started, 3))
         if self.best is None or (value > self.best if self.maximize else value < self.best):
             self.best, self.best_step, self.flat = value, step, 0
             self.best_metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
@@ -281,6 +285,7 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
         "stop_step": steps,
         "planned_steps": trainer.state.max_steps,  # what the trial would have trained without a stop
         "history": monitor.history,
+        "history_seconds": monitor.seconds,  # compute spent by each evaluation: anytime curves, replays
         "best_metrics": monitor.best_metrics,
         "train_seconds": round(seconds, 3),
         "samples_per_second": round(steps * effective_batch / seconds, 2) if seconds else None,
