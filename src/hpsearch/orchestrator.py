@@ -250,8 +250,8 @@ class _Loop:
             self.free.append(slot)
             studies.fail_trial(study, trial, "interrupted before it started", rerun=True)
             raise
-        trial.set_user_attr("worker_pid", process.pid)
-        trial.set_user_attr("study_process_rss_mb", _rss_mb())
+        studies.set_user_attrs(self.study, trial._trial_id, {"worker_pid": process.pid,
+                                                             "study_process_rss_mb": _rss_mb()})
         self.running.append(_Running(trial, job, process, parent, slot, time.monotonic()))
         self.progress.trial_started(trial.number, values)
         if self._heartbeats():
@@ -314,9 +314,8 @@ class _Loop:
         trial, (kind, payload) = run.trial, run.outcome
         self.summary.ran += 1
         if kind == "done":
-            for key, value in payload.items():
-                if key not in ("state", "value"):
-                    trial.set_user_attr(key, value)
+            studies.set_user_attrs(self.study, trial._trial_id,
+                                   {k: v for k, v in payload.items() if k not in ("state", "value")})
             self._record_notes(payload.get("notes", []))
             self._record_constraints(trial, payload)
             if payload["state"] == "pruned":

@@ -213,6 +213,22 @@ def owner_alive(owner: dict[str, Any]) -> bool:
     return started is None or started == _process_start(pid)
 
 
+def set_user_attrs(study: optuna.Study, trial_id: int, attrs: dict[str, Any]) -> None:
+    """Record several user attributes on a trial in one transaction where the database allows (one commit
+    instead of one per key: a trial's result is about fifteen of them), else one by one."""
+    storage = getattr(study._storage, "_backend", study._storage)  # through Optuna's cache, to the database
+    if not isinstance(storage, optuna.storages.RDBStorage) or not hasattr(storage, "_set_trial_attr_without_commit"):
+        for key, value in attrs.items():
+            study._storage.set_trial_user_attr(trial_id, key, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        for key, value in attrs.items():
+            storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+
+
 def fail_trial(study: optuna.Study, trial: FrozenTrial | optuna.Trial, reason: str, rerun: bool) -> None:
     """Record why a trial failed and mark it FAIL; `rerun` queues its values for the next run."""
     trial_id = trial._trial_id

@@ -66,7 +66,9 @@ def main(conn, job: TrialJob) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = job.gpu
     gc.freeze()  # the libraries inherited from the fork server never need collecting (saves ~0.3 s a trial)
     try:
+        begun = time.time()
         result = run(job, Channel(conn))
+        result["worker_started"] = begun  # the overhead benchmark's breakdown: process start = this - ask
         conn.send(("done", result))
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the study as the trial's reason
         message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
@@ -261,6 +263,7 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
     if job.spec.decode_only:
         return decode(job, channel)
     with tempfile.TemporaryDirectory(prefix=f"hpsearch-trial{job.number}-") as output_dir:
+        begun = time.perf_counter()
         prepared = prepare(job, channel, output_dir)
         trainer, setup, monitor, args = prepared.trainer, prepared.setup, prepared.monitor, prepared.args
         started = time.perf_counter()
@@ -288,6 +291,7 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
         "history_seconds": monitor.seconds,  # compute spent by each evaluation: anytime curves, replays
         "best_metrics": monitor.best_metrics,
         "train_seconds": round(seconds, 3),
+        "setup_seconds": round(started - begun, 3),  # data, tokenization, model load, Trainer
         "samples_per_second": round(steps * effective_batch / seconds, 2) if seconds else None,
         "effective_batch_size": effective_batch,
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -1,0 +1,159 @@
+"""Overhead per trial with zero-cost trials: hpsearch's whole machinery against a plain Optuna script.
+
+Each trial reports 10 evaluations and trains nothing, so all that is timed is the search itself: in hpsearch,
+the study process, a process per trial from the fork server, the pipe, the pruner's answers and what hpsearch
+records on the study; in the baseline, `study.optimize` on an objective that suggests the same values and
+reports the same 10 numbers, in one process. Both on a fresh SQLite database opened the same way
+(hpsearch's storage_for: WAL, busy timeout, heartbeats). Arms interleaved A B A B.
+
+    python benchmarks/orchestration.py            # 3 runs per arm of 40 trials
+    python benchmarks/orchestration.py --quick    # 2 runs per arm of 15 trials
+
+Prints the median seconds per trial of each arm (whole run and a trial from ask to tell) and their ratio
+last (goal at most 1.2); writes benchmarks/results/orchestration.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPORTS = 10
+
+
+def zero_cost_entry(conn, job) -> None:
+    """Stands in for hpsearch.job.entry in the trial process: 10 reports through the real pipe, no training."""
+    value = 0.5 + 0.4 * job.config.get("dropout", 0.3)
+    history, state = [], "complete"
+    for step in range(1, REPORTS + 1):
+        history.append([step, value])
+        conn.send(("report", step, value))
+        if conn.recv() == "prune":
+            state = "pruned"
+            break
+    conn.send(("done", {"state": state, "value": value, "best_metrics": {"eval_accuracy": value},
+                        "history": history, "stop_step": len(history), "stop_reason": "completed",
+                        "train_seconds": 0.0, "best_step": len(history)}))
+    conn.close()
+    os._exit(0)
+
+
+SPACE = """study:
+  name: zero
+  n_trials: {n}
+  sampler: {{name: tpe, seed: 0}}
+  pruner: median
+  save: none
+task:
+  model: {model}
+  dataset: {{path: {csv}}}
+space:
+  learning_rate: {{low: 1.0e-5, high: 1.0e-3, log: true}}
+  dropout: documented
+"""
+
+
+def arm_hpsearch(url: str, n: int, folder: Path) -> None:
+    import orchestration  # this module, by its importable name: the fork server resolves the entry by it
+
+    from hpsearch import orchestrator
+    from hpsearch.space import load_text
+
+    assets = folder.parent / "assets"  # built once by main(), outside the timed runs
+    text = SPACE.format(n=n, model=assets / "model", csv=assets / "data.csv")
+    orchestrator.entry = orchestration.zero_cost_entry
+    orchestrator.run_study(load_text(text, base_dir=str(folder)), url)
+
+
+def arm_optuna(url: str, n: int, folder: Path) -> None:
+    import optuna
+
+    from hpsearch.study import storage_for
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial):
+        trial.suggest_float("learning_rate", 1e-5, 1e-3, log=True)
+        value = 0.5 + 0.4 * trial.suggest_float("dropout", 0.1, 0.5)
+        for step in range(1, REPORTS + 1):
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return value
+
+    study = optuna.create_study(study_name="zero", storage=storage_for(url), direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner())
+    study.optimize(objective, n_trials=n)
+
+
+def run_arm(arm: str, n: int, folder: Path) -> tuple[float, list[float]]:
+    """Run one arm in a fresh process; its wall time and each trial's ask-to-tell seconds."""
+    import optuna
+
+    url = f"sqlite:///{folder}/study.db"
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, __file__, "--arm", arm, "--url", url, "--n", str(n),
+                             "--folder", str(folder)], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"arm {arm} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = optuna.load_study(study_name="zero", storage=url).get_trials(deepcopy=False)
+    if len(trials) != n:
+        sys.exit(f"arm {arm} ran {len(trials)} trials, not {n}")
+    return seconds, [t.duration.total_seconds() for t in trials if t.duration is not None]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--arm", choices=("hpsearch", "optuna"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.arm:
+        (arm_hpsearch if options.arm == "hpsearch" else arm_optuna)(options.url, options.n, options.folder)
+        return
+    n, repeats = (15, 2) if options.quick else (40, 3)
+    whole: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
+    each: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        from tiny import make_csv, make_model
+
+        make_model(Path(tmp) / "assets" / "model")
+        make_csv(Path(tmp) / "assets" / "data.csv", rows=60)
+        for repeat in range(repeats):
+            for arm in ("optuna", "hpsearch"):
+                folder = Path(tmp) / f"{arm}-{repeat}"
+                folder.mkdir()
+                seconds, durations = run_arm(arm, n, folder)
+                whole[arm].append(seconds / n)
+                each[arm].extend(durations[1:])
+                print(f"run {repeat} {arm:8s} {seconds:6.2f} s for {n} trials; ask to tell median "
+                      f"{statistics.median(durations[1:]) * 1000:.0f} ms", flush=True)
+    figures = {"trials_per_run": n, "runs_per_arm": repeats, "reports_per_trial": REPORTS}
+    for label, data in (("whole_run_s_per_trial", whole), ("ask_to_tell_s", each)):
+        base, ours = statistics.median(data["optuna"]), statistics.median(data["hpsearch"])
+        figures[label] = {"optuna": base, "hpsearch": ours, "ratio": ours / base}
+        print(f"median {label}: plain Optuna {base * 1000:.0f} ms, hpsearch {ours * 1000:.0f} ms; "
+              f"ratio {ours / base:.2f}")
+    from record import write
+
+    write("orchestration", figures, quick=options.quick)
+    ratio = figures["whole_run_s_per_trial"]["ratio"]
+    print(f"zero-cost trials, hpsearch / plain Optuna, wall time per trial (start included): ratio = {ratio:.2f} "
+          f"(goal at most 1.2: {'met' if ratio <= 1.2 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent / "src"))
+    main()

@@ -1,0 +1,277 @@
+"""Search efficiency, replayed: how much compute each sampler + pruner needs to find a good configuration.
+
+A table of real learning curves (benchmarks/curves/table.json: ~100 random configurations of the built-in
+task, each evaluated at every checkpoint up to the full budget, with the seconds each checkpoint had cost)
+is replayed for every arm and seed: the arm's sampler proposes a configuration, the nearest recorded one
+answers (normalised distance: log scale for log ranges, a mismatched choice counts 1), its curve is
+reported checkpoint by checkpoint to the arm's pruner, and trials finish in the order their simulated
+compute would finish on WORKERS parallel workers. Compute is worker-seconds (WORKERS x the simulated
+clock). A trial's value is its best evaluation, as hpsearch records it.
+
+    python benchmarks/search_efficiency.py                      # replay the shipped table: 20 seeds per arm
+    python benchmarks/search_efficiency.py --quick              # 5 seeds per arm
+    python benchmarks/search_efficiency.py --record sqlite:////work/curves.db   # rebuild the table from a
+                                                                # study of benchmarks/curves/space.yaml
+
+Prints, per arm, the median compute until the best-so-far reaches 97% of the table's best, as a ratio to
+random search without pruning (the ratio of hpsearch's default last); draws the anytime curves (median
+best-so-far against compute) into docs/anytime.png; writes benchmarks/results/search_efficiency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TABLE = HERE / "curves" / "table.json"
+PICTURE = HERE.parent / "docs" / "anytime.png"
+WORKERS = 4
+TARGET = 0.97
+BUDGET_TRIALS = 100  # an arm that has not reached the target after this many full trials' compute stops
+
+
+def record_table(url: str, name: str = "curves") -> dict:
+    """The table from a finished study of benchmarks/curves/space.yaml: every complete trial's curve."""
+    import optuna
+
+    from hpsearch import results
+    from hpsearch.study import storage_for
+
+    study = results.load(storage_for(url, create=False), name)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"
+              and t.user_attrs.get("history_seconds") and len(t.user_attrs["history"]) == len(
+                  t.user_attrs["history_seconds"])]
+    if not trials:
+        raise SystemExit(f"no complete trial with history_seconds in study {name!r} at {url}")
+    steps = [s for s, _ in trials[0].user_attrs["history"]]
+    configs = []
+    for trial in trials:
+        history = trial.user_attrs["history"]
+        if [s for s, _ in history] != steps:
+            continue  # a curve cut short (it cannot happen without pruning or early stopping, but check)
+        configs.append({"number": trial.number, "params": trial.params,
+                        "values": [v for _, v in history], "seconds": trial.user_attrs["history_seconds"]})
+    distributions = {k: optuna.distributions.distribution_to_json(d) for k, d in trials[0].distributions.items()}
+    return {"study": name, "metric": study.user_attrs.get("metric", "eval_accuracy"),
+            "direction": study.direction.name.lower(), "steps": steps, "distributions": distributions,
+            "configs": configs}
+
+
+@dataclass
+class Table:
+    steps: list[int]
+    distributions: dict
+    configs: list[dict]
+    maximize: bool
+
+    @classmethod
+    def load(cls, path: Path) -> Table:
+        import optuna
+
+        data = json.loads(path.read_text())
+        return cls(data["steps"], {k: optuna.distributions.json_to_distribution(v)
+                                   for k, v in data["distributions"].items()},
+                   data["configs"], data["direction"] == "maximize")
+
+    def best(self) -> float:
+        finals = [self.value(c, len(self.steps) - 1) for c in self.configs]
+        return max(finals) if self.maximize else min(finals)
+
+    def value(self, config: dict, index: int) -> float:
+        """The trial's value after checkpoint `index`: its best evaluation so far."""
+        seen = config["values"][: index + 1]
+        return max(seen) if self.maximize else min(seen)
+
+    def full_seconds(self) -> float:
+        return statistics.mean(c["seconds"][-1] for c in self.configs)
+
+    def nearest(self, params: dict) -> dict:
+        """The recorded configuration nearest to `params`."""
+        def coordinate(name, value):
+            dist = self.distributions[name]
+            if hasattr(dist, "choices"):
+                return None
+            low, high, x = dist.low, dist.high, value
+            if getattr(dist, "log", False):
+                low, high, x = math.log(low), math.log(high), math.log(x)
+            return (x - low) / (high - low) if high > low else 0.0
+
+        def distance(config):
+            total = 0.0
+            for name, value in params.items():
+                a, b = coordinate(name, value), coordinate(name, config["params"][name])
+                total += (value != config["params"][name]) if a is None else (a - b) ** 2
+            return total
+
+        return min(self.configs, key=distance)
+
+
+def arms(seed: int) -> dict:
+    """Each arm's sampler and pruner, built fresh for one seed; hpsearch's default through hpsearch itself."""
+    import optuna
+
+    from hpsearch.space import load_text
+
+    default = load_text("study: {name: replay}\ntask: {dataset: {path: d.csv}}\n")  # nothing chosen: defaults
+    default = replace(default, study=default.study.model_copy(
+        update={"sampler": {**default.study.sampler, "seed": seed}}))
+    tpe = lambda: optuna.samplers.TPESampler(seed=seed)  # noqa: E731
+    return {
+        "random, no pruning": (optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()),
+        "TPE, no pruning": (tpe(), optuna.pruners.NopPruner()),
+        "TPE + median": (tpe(), optuna.pruners.MedianPruner()),
+        "TPE + successive halving": (tpe(), optuna.pruners.SuccessiveHalvingPruner()),
+        "TPE + Hyperband": (tpe(), optuna.pruners.HyperbandPruner()),
+        "hpsearch default": (default.sampler(), default.pruner()),
+    }
+
+
+def replay(table: Table, sampler, pruner, target: float) -> tuple[float | None, list[tuple[float, float]]]:
+    """One study replayed on the table. Returns the compute at which the best-so-far first reached `target`
+    (None if never within the budget) and the anytime curve [(compute, best so far), ...]."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=sampler, pruner=pruner,
+                                direction="maximize" if table.maximize else "minimize")
+    budget = BUDGET_TRIALS * table.full_seconds()
+    events: list = []  # (clock, order, trial, config, checkpoint index)
+    order = 0
+
+    def start(clock: float) -> None:
+        nonlocal order
+        trial = study.ask(table.distributions)
+        config = table.nearest(trial.params)
+        heapq.heappush(events, (clock + config["seconds"][0], order, trial, config, 0))
+        order += 1
+
+    for _ in range(WORKERS):
+        start(0.0)
+    best, reached, curve = None, None, []
+    while events:
+        clock, _, trial, config, index = heapq.heappop(events)
+        compute = clock * WORKERS
+        if compute > budget:
+            break
+        trial.report(config["values"][index], table.steps[index])
+        last = index == len(table.steps) - 1
+        if last or trial.should_prune():
+            if last:
+                value = table.value(config, index)
+                study.tell(trial, value)
+                if best is None or (value > best if table.maximize else value < best):
+                    best = value
+                    curve.append((compute, best))
+                    if reached is None and (best >= target if table.maximize else best <= target):
+                        reached = compute
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            if reached is not None:
+                break
+            start(clock)
+        else:
+            step_cost = config["seconds"][index + 1] - config["seconds"][index]
+            heapq.heappush(events, (clock + step_cost, order, trial, config, index + 1))
+            order += 1
+    return reached, curve
+
+
+def best_at(curve: list[tuple[float, float]], compute: float) -> float | None:
+    value = None
+    for moment, best in curve:
+        if moment <= compute:
+            value = best
+    return value
+
+
+def draw(table: Table, curves: dict[str, list], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    unit = table.full_seconds()
+    grid = [unit * i / 4 for i in range(1, 4 * 40 + 1)]  # up to 40 full trials' compute
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, runs in curves.items():
+        xs, ys = [], []
+        for compute in grid:
+            values = [best_at(run, compute) for run in runs]
+            if sum(v is not None for v in values) * 2 > len(values):  # a median exists
+                filled = [v if v is not None else -math.inf for v in values]
+                xs.append(compute / unit)
+                ys.append(statistics.median(filled))
+        ax.plot(xs, ys, label=label, lw=2 if label == "hpsearch default" else 1.2)
+    ax.axhline(table.best() * TARGET, color="grey", ls="--", lw=0.8, label=f"{TARGET:.0%} of the table's best")
+    ax.set_xlabel("compute (full trials' worth of training)")
+    ax.set_ylabel("best so far (median over seeds)")
+    ax.set_title(f"Anytime curves: replay of {len(table.configs)} recorded learning curves, {WORKERS} workers")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"anytime curves: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5 seeds per arm instead of 20")
+    parser.add_argument("--seeds", type=int)
+    parser.add_argument("--record", metavar="URL", help="rebuild the table from the study 'curves' at URL first")
+    parser.add_argument("--table", type=Path, default=TABLE)
+    options = parser.parse_args()
+    if options.record:
+        data = record_table(options.record)
+        options.table.write_text(json.dumps(data) + "\n")
+        print(f"recorded {len(data['configs'])} curves into {options.table}")
+    table = Table.load(options.table)
+    seeds = options.seeds or (5 if options.quick else 20)
+    target = table.best() * TARGET if table.maximize else table.best() / TARGET
+    unit = table.full_seconds()
+    print(f"table: {len(table.configs)} configurations, checkpoints {table.steps}, best {table.best():.4f}, "
+          f"target {target:.4f}; a full trial costs {unit:.1f} s on average; {WORKERS} workers, {seeds} seeds")
+    reached: dict[str, list] = {}
+    curves: dict[str, list] = {}
+    for seed in range(seeds):  # arms interleaved within each seed
+        for label, (sampler, pruner) in arms(seed).items():
+            compute, curve = replay(table, sampler, pruner, target)
+            reached.setdefault(label, []).append(compute)
+            curves.setdefault(label, []).append(curve)
+    censored = BUDGET_TRIALS * unit  # a seed that never reached the target counts as the whole budget
+
+    def median(label):
+        return statistics.median(c if c is not None else censored for c in reached[label])
+
+    base = median("random, no pruning")
+    figures = {"table": str(options.table.relative_to(HERE.parent)) if options.table.is_relative_to(HERE.parent)
+               else str(options.table), "configs": len(table.configs), "seeds": seeds, "workers": WORKERS,
+               "target": target, "full_trial_seconds": unit, "arms": {}}
+    print(f"\n{'arm':26s} {'reached':>8s} {'median compute to target':>26s} {'ratio to random':>16s}")
+    for label in reached:
+        hits = sum(c is not None for c in reached[label])
+        ratio = median(label) / base
+        figures["arms"][label] = {"reached": hits, "median_compute_s": median(label), "ratio": ratio,
+                                  "median_full_trials": median(label) / unit}
+        print(f"{label:26s} {hits:>5d}/{seeds:<2d} {median(label):>12.0f} s ({median(label) / unit:5.1f} trials)"
+              f" {ratio:>16.2f}")
+    PICTURE.parent.mkdir(exist_ok=True)
+    draw(table, curves, PICTURE)
+    sys.path.insert(0, str(HERE))
+    from record import write
+
+    write("search_efficiency", figures, quick=options.quick)
+    ratio = figures["arms"]["hpsearch default"]["ratio"]
+    print(f"hpsearch default / random without pruning, compute to {TARGET:.0%} of the best: ratio = {ratio:.2f} "
+          f"(goal at most 0.33: {'met' if ratio <= 1 / 3 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent / "src"))
+    main()
