@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+BREAKDOWN: list[dict[str, float]] = []  # hpsearch's trials after the first, over every run
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 
@@ -70,12 +71,33 @@ def trial_seconds(storage: str, study_name: str) -> list[float]:
     return [t.duration.total_seconds() for t in study.trials if t.duration is not None]
 
 
+def breakdown(storage: str) -> list[dict[str, float]]:
+    """Where each hpsearch trial's wall time (ask to tell) went, from what the trial recorded: the process
+    start (ask to the worker's first line), setup (data, tokenization, model load, Trainer), training (its
+    evaluations included) and the rest (result sent back, stored, the study told)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = []
+    for trial in optuna.load_study(study_name="bench", storage=storage).trials:
+        attrs = trial.user_attrs
+        if trial.duration is None or "worker_started" not in attrs:
+            continue
+        wall = trial.duration.total_seconds()
+        start = attrs["worker_started"] - trial.datetime_start.timestamp()
+        rows.append({"wall": wall, "process start": start, "setup": attrs["setup_seconds"],
+                     "training": attrs["train_seconds"],
+                     "rest": wall - start - attrs["setup_seconds"] - attrs["train_seconds"]})
+    return rows
+
+
 def run_hpsearch(cfg: dict, folder: Path) -> float:
     space = folder / "space.yaml"
     space.write_text(SPACE.format(storage=f"sqlite:///{folder}/hp.db", **cfg))
     started = time.perf_counter()
     _check(subprocess.run([sys.executable, "-m", "hpsearch", "run", str(space)], capture_output=True, text=True,
                           cwd=folder))
+    BREAKDOWN.extend(breakdown(f"sqlite:///{folder}/hp.db")[1:])  # the first trial also waits for the fork server
     return time.perf_counter() - started, trial_seconds(f"sqlite:///{folder}/hp.db", "bench")
 
 
@@ -122,10 +144,25 @@ def main() -> None:
                       f"{', '.join(f'{t:.2f}' for t in trials[1:])})", flush=True)
     print(f"\nworkload: {'tiny model' if options.quick else 'MiniLM-L6 on tweets'}, {cfg['n_trials']} trials of "
           f"{cfg['max_steps']} steps, {repeats} runs per arm, interleaved")
-    for label, data in (("whole run, start included", times), ("a trial after the first (ask to tell)", steady)):
+    figures = {"workload": "tiny" if options.quick else "minilm-l6", "n_trials": cfg["n_trials"],
+               "max_steps": cfg["max_steps"], "runs_per_arm": repeats}
+    for key, label, data in (("whole_run", "whole run, start included", times),
+                             ("steady", "a trial after the first (ask to tell)", steady)):
         base, ours = statistics.median(data["baseline"]), statistics.median(data["hpsearch"])
+        figures[key] = {"baseline": base, "hpsearch": ours, "ratio": ours / base}
         print(f"median s/trial, {label}: baseline {base:.2f}, hpsearch {ours:.2f}; "
               f"ratio hpsearch/baseline = {ours / base:.3f}")
+    parts = {k: statistics.median(row[k] for row in BREAKDOWN) for k in BREAKDOWN[0]} if BREAKDOWN else {}
+    if parts:
+        not_training = 1 - statistics.median(row["training"] / row["wall"] for row in BREAKDOWN)
+        figures["breakdown_median_s"], figures["not_training_share"] = parts, not_training
+        print("hpsearch trial breakdown (medians, s): " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+        print(f"share of a trial's wall time that is not training: {not_training:.1%} "
+              f"(goal under 5%: {'met' if not_training < 0.05 else 'NOT met'})")
+    from record import write
+
+    write("overhead", figures, quick=options.quick)
+    print(f"ratio hpsearch/baseline, a trial after the first = {figures['steady']['ratio']:.3f}")
 
 if __name__ == "__main__":
     main()

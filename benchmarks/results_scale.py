@@ -10,7 +10,6 @@ the ratio hpsearch / baseline last. Goal: each command under 2 s on 10,000 trial
 """
 
 import argparse
-import json
 import random
 import statistics
 import subprocess
@@ -105,7 +104,10 @@ def main() -> None:
                 mine.append(timed(ours))
                 print(f"run {run} {label:8s} baseline {base[-1]:.2f} s, hpsearch {mine[-1]:.2f} s")
             record["commands"][label] = {"hpsearch": statistics.median(mine), "baseline": statistics.median(base)}
-        print(json.dumps(record))
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from record import write
+
+        write("results_scale", record, quick=options.quick)
         for label, figures in record["commands"].items():
             print(f"{label}: median hpsearch {figures['hpsearch']:.2f} s, baseline (summaries + every trial loaded) "
                   f"{figures['baseline']:.2f} s; ratio hpsearch/baseline = "

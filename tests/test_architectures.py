@@ -1,6 +1,8 @@
 """dropout, attention_dropout and model_size act on every architecture family hpsearch supports, and a
 space that tunes a knob the architecture lacks is refused before any trial."""
 
+import io
+import pickle
 import re
 import shutil
 
@@ -134,6 +136,14 @@ def test_every_family_trains_a_classification_trial(models, kind, tiny_assets, t
     assert result["state"] == "complete" and result["stop_step"] == 10 and len(result["history"]) == 2
     seconds = result["history_seconds"]  # the compute each evaluation had cost: the anytime curves' x axis
     assert len(seconds) == 2 and 0 < seconds[0] < seconds[1] <= result["train_seconds"]
+    PlainOnly(io.BytesIO(pickle.dumps(result))).load()  # the study process unpickles it without importing torch
+
+
+class PlainOnly(pickle.Unpickler):
+    """Refuses every class: a trial's result must be plain data (a torch object would import torch)."""
+
+    def find_class(self, module, name):
+        raise AssertionError(f"a trial's result holds a {module}.{name}")
 
 
 def test_model_size_may_name_checkpoints(models, tiny_assets, tmp_path):

@@ -86,6 +86,12 @@ def _die_with_parent() -> None:
             pass
 
 
+def versions() -> dict[str, str]:
+    """The library versions a trial ran with, as plain strings: torch's own version object would make the
+    study process import torch (180 MB) just to unpickle the result."""
+    return {"torch": str(torch.__version__), "transformers": str(transformers.__version__)}
+
+
 def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -> TrainingArguments:
     """The trial's values as TrainingArguments (the knobs the Trainer owns), for a run with no checkpoints."""
     kwargs = trainer_kwargs(config, adamw=TrainingArguments.default_optim)
@@ -300,7 +306,7 @@ def run(job: TrialJob, channel: Channel) -> dict[str, Any]:
         "device": str(args.device),
         "threads": torch.get_num_threads(),
         "gpu": job.gpu,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "versions": versions(),
         "notes": setup.notes,
     }
     # 6. keep the model of the trial's best evaluation, when the study wants it (a LoRA trial: its adapter)
@@ -347,6 +353,6 @@ def decode(job: TrialJob, channel: Channel) -> dict[str, Any]:
         "device": str(model.device),
         "threads": torch.get_num_threads(),
         "gpu": job.gpu,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "versions": versions(),
         "notes": prepared.setup.notes,
     }
