@@ -14,10 +14,8 @@ benchmarks/results/memory.json.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +45,7 @@ def main() -> None:
     n_trials = 30 if options.quick else 100
     sys.path.insert(0, str(HERE.parent / "tests"))
     import optuna
+    from record import hpsearch_run, write
 
     from tiny import make_csv, make_model
 
@@ -55,11 +54,7 @@ def main() -> None:
         space = folder / "space.yaml"
         space.write_text(SPACE.format(folder=folder, n_trials=n_trials, model=make_model(folder / "model"),
                                       csv=make_csv(folder / "data.csv", rows=200)))
-        started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(space)], capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        if result.returncode != 0:
-            sys.exit(f"hpsearch run failed:\n{result.stderr[-3000:]}")
+        seconds = hpsearch_run(space)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         trials = sorted(optuna.load_study(study_name="memory", storage=f"sqlite:///{folder}/study.db").trials,
                         key=lambda t: t.number)
@@ -68,8 +63,6 @@ def main() -> None:
     print(f"{len(trials)} trials in {seconds:.0f} s; study process RSS by trial (MB): "
           + ", ".join(f"{r:.0f}" for r in rss[:: max(1, len(rss) // 10)]) + f", last {rss[-1]:.0f}")
     figures = {"n_trials": len(trials), "rss_mb": rss, "growth_mb": growth, "peak_mb": max(rss)}
-    from record import write
-
     write("memory", figures, quick=options.quick)
     print(f"study process memory growth from trial 5 to trial {len(trials)}: {growth:+.1f} MB "
           f"(goal under 50 MB: {'met' if growth < 50 else 'NOT met'})")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,12 +56,9 @@ def scaling_run(folder: Path, n_jobs: int, quick: bool) -> float:
                         steps=40, layers=", model_size: 2", n_trials=8)
     space = folder / "space.yaml"
     space.write_text(SPACE.format(storage=f"sqlite:///{folder}/study.db", **workload))
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(space), "--n-jobs", str(n_jobs)],
-                            capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"hpsearch run --n-jobs {n_jobs} failed:\n{result.stderr[-3000:]}")
+    from record import hpsearch_run
+
+    seconds = hpsearch_run(space, "--n-jobs", str(n_jobs))
     return workload["n_trials"] / seconds * 3600
 
 

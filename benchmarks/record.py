@@ -35,3 +35,17 @@ def write(name: str, figures: dict, quick: bool = False) -> Path:
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     print(f"record: {path}")
     return path
+
+
+def hpsearch_run(space: Path, *flags: str, cwd: Path | None = None) -> float:
+    """Run `hpsearch run SPACE FLAGS...` in a fresh process and return its wall time; exit on failure."""
+    import subprocess
+    import sys
+
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(space), *flags], capture_output=True,
+                            text=True, cwd=cwd)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"hpsearch run {space} {' '.join(flags)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return seconds

@@ -34,7 +34,7 @@ TABLE = HERE / "curves" / "table.json"
 PICTURE = HERE.parent / "docs" / "anytime.png"
 WORKERS = 4
 TARGET = 0.97
-BUDGET_TRIALS = 100  # an arm that has not reached the target after this many full trials' compute stops
+BUDGET_TRIALS = 40  # every replay runs this many full trials' worth of compute (the anytime curves' span)
 
 
 def record_table(url: str, name: str = "curves") -> dict:
@@ -72,13 +72,36 @@ class Table:
     maximize: bool
 
     @classmethod
-    def load(cls, path: Path) -> Table:
+    def load(cls, path: Path, raw_seconds: bool = False) -> Table:
         import optuna
 
         data = json.loads(path.read_text())
-        return cls(data["steps"], {k: optuna.distributions.json_to_distribution(v)
-                                   for k, v in data["distributions"].items()},
-                   data["configs"], data["direction"] == "maximize")
+        table = cls(data["steps"], {k: optuna.distributions.json_to_distribution(v)
+                                    for k, v in data["distributions"].items()},
+                    data["configs"], data["direction"] == "maximize")
+        if not raw_seconds:
+            table.smooth_seconds()
+        return table
+
+    def smooth_seconds(self) -> None:
+        """Each checkpoint's cost as the median over the configurations of the same batch size.
+
+        The recorded seconds carry the machine's noise (a trial recorded while other work ran took up to 5x
+        longer), and a replay must not reward a sampler for landing on quietly recorded trials; what a
+        checkpoint costs depends on the batch size, not on the other hyperparameters searched here.
+        """
+        groups: dict = {}
+        for config in self.configs:
+            steps = [b - a for a, b in zip([0.0] + config["seconds"][:-1], config["seconds"], strict=True)]
+            groups.setdefault(config["params"].get("batch_size"), []).append(steps)
+        cost = {key: [statistics.median(column) for column in zip(*rows, strict=True)] for key, rows in groups.items()}
+        for config in self.configs:
+            config["recorded_seconds"] = config["seconds"]
+            total, cumulative = 0.0, []
+            for step_cost in cost[config["params"].get("batch_size")]:
+                total += step_cost
+                cumulative.append(total)
+            config["seconds"] = cumulative
 
     def best(self) -> float:
         finals = [self.value(c, len(self.steps) - 1) for c in self.configs]
@@ -173,14 +196,69 @@ def replay(table: Table, sampler, pruner, target: float) -> tuple[float | None, 
                         reached = compute
             else:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            if reached is not None:
-                break
             start(clock)
         else:
             step_cost = config["seconds"][index + 1] - config["seconds"][index]
             heapq.heappush(events, (clock + step_cost, order, trial, config, index + 1))
             order += 1
     return reached, curve
+
+
+LIVE_ARMS = {  # the same arms as the replay, as `sampler:` / `pruner:` of the space file (None: hpsearch's default)
+    "random, no pruning": ("{name: random, seed: SEED}", "none"),
+    "TPE, no pruning": ("{name: tpe, seed: SEED}", "none"),
+    "TPE + median": ("{name: tpe, seed: SEED}", "median"),
+    "TPE + successive halving": ("{name: tpe, seed: SEED}", "successive_halving"),
+    "TPE + Hyperband": ("{name: tpe, seed: SEED}", "hyperband"),
+    "hpsearch default": (None, None),
+}
+
+
+def live(table: Table, n_trials: int, seeds: int, chosen: list[str]) -> dict:
+    """The arms as real `hpsearch run`s of benchmarks/curves/space.yaml: compute (the trials' training and
+    evaluation seconds, in the order they finished) until the best value reaches the replay's target."""
+    import re
+    import subprocess
+    import tempfile
+
+    import optuna
+
+    target = table.best() * TARGET if table.maximize else table.best() / TARGET
+    text = (HERE / "curves" / "space.yaml").read_text()
+    found: dict[str, list] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/live.db"
+        for seed in range(seeds):
+            for label in chosen:
+                sampler, pruner = LIVE_ARMS[label]
+                name = f"live-{re.sub(r'[^a-z]+', '-', label.lower()).strip('-')}-{seed}"
+                arm = re.sub(r"  name: curves", f"  name: {name}", text)
+                arm = re.sub(r"  n_trials: \d+", f"  n_trials: {n_trials}", arm)
+                arm = re.sub(r"  sampler: .*\n", "" if sampler is None else
+                             f"  sampler: {sampler.replace('SEED', str(seed))}\n", arm)
+                arm = re.sub(r"  pruner: .*\n", "" if pruner is None else f"  pruner: {pruner}\n", arm)
+                space = Path(tmp) / f"{name}.yaml"
+                space.write_text(arm)
+                result = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(space), "--storage", url],
+                                        capture_output=True, text=True)
+                if result.returncode != 0:
+                    sys.exit(f"live arm {label} failed:\n{result.stderr[-3000:]}")
+                optuna.logging.set_verbosity(optuna.logging.WARNING)
+                trials = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+                spent, best, reached = 0.0, None, None
+                for trial in sorted(trials, key=lambda t: t.datetime_complete or t.datetime_start):
+                    spent += trial.user_attrs.get("train_seconds", 0.0)
+                    if trial.state.name == "COMPLETE" and (best is None or trial.value > best):
+                        best = trial.value
+                        if reached is None and best >= target:
+                            reached = spent
+                found.setdefault(label, []).append({"compute_to_target": reached, "best": best, "compute": spent,
+                                                    "states": {s: sum(t.state.name == s for t in trials)
+                                                               for s in ("COMPLETE", "PRUNED", "FAIL")}})
+                outcome = f"reached at {reached:.0f} s" if reached is not None else "not reached"
+                print(f"live seed {seed} {label:26s} best {best or float('nan'):.4f}, compute {spent:.0f} s, "
+                      f"target {outcome}", flush=True)
+    return found
 
 
 def best_at(curve: list[tuple[float, float]], compute: float) -> float | None:
@@ -198,7 +276,7 @@ def draw(table: Table, curves: dict[str, list], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     unit = table.full_seconds()
-    grid = [unit * i / 4 for i in range(1, 4 * 40 + 1)]  # up to 40 full trials' compute
+    grid = [unit * i / 4 for i in range(1, 4 * BUDGET_TRIALS + 1)]
     fig, ax = plt.subplots(figsize=(8, 5))
     for label, runs in curves.items():
         xs, ys = [], []
@@ -226,12 +304,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int)
     parser.add_argument("--record", metavar="URL", help="rebuild the table from the study 'curves' at URL first")
     parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("--live", type=int, metavar="N_TRIALS",
+                        help="also run the arms live (real trials, N_TRIALS each; 1 seed, --live-seeds for more)")
+    parser.add_argument("--live-seeds", type=int, default=1)
+    parser.add_argument("--live-arms", help="semicolon-separated arm names for the live run (default: all)")
+    parser.add_argument("--raw-seconds", action="store_true",
+                        help="use each checkpoint's recorded seconds (default: the median for its batch size)")
     options = parser.parse_args()
     if options.record:
         data = record_table(options.record)
         options.table.write_text(json.dumps(data) + "\n")
         print(f"recorded {len(data['configs'])} curves into {options.table}")
-    table = Table.load(options.table)
+    table = Table.load(options.table, options.raw_seconds)
     seeds = options.seeds or (5 if options.quick else 20)
     target = table.best() * TARGET if table.maximize else table.best() / TARGET
     unit = table.full_seconds()
@@ -263,6 +347,19 @@ def main() -> None:
               f" {ratio:>16.2f}")
     PICTURE.parent.mkdir(exist_ok=True)
     draw(table, curves, PICTURE)
+    if options.live:
+        chosen = options.live_arms.split(";") if options.live_arms else list(LIVE_ARMS)
+        found = live(table, options.live, options.live_seeds, chosen)
+        figures["live"] = {"n_trials": options.live, "seeds": options.live_seeds, "arms": found}
+        print(f"\nlive, {options.live} trials per arm: compute until the best reached {target:.4f} "
+              "(a run that never reached it counts as all it spent)")
+        live_median = {label: statistics.median(r["compute_to_target"] if r["compute_to_target"] is not None
+                                                else r["compute"] for r in runs) for label, runs in found.items()}
+        for label, runs in found.items():
+            hits = sum(r["compute_to_target"] is not None for r in runs)
+            ratio = (f"{live_median[label] / live_median['random, no pruning']:.2f}"
+                     if "random, no pruning" in live_median else "-")
+            print(f"{label:26s} reached {hits}/{len(runs)}, median {live_median[label]:.0f} s, ratio to random {ratio}")
     sys.path.insert(0, str(HERE))
     from record import write
 

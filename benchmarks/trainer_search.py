@@ -106,11 +106,9 @@ def arm_hpsearch(cfg: dict, folder: Path) -> dict:
     url = f"sqlite:///{folder}/study.db"
     space = folder / "space.yaml"
     space.write_text(SPACE.format(storage=url, **cfg))
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(space)], capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.exit(f"hpsearch failed:\n{result.stderr[-3000:]}")
+    from record import hpsearch_run
+
+    seconds = hpsearch_run(space)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name="versus", storage=url)
     trials = sorted(study.trials, key=lambda t: t.number)
