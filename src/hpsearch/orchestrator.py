@@ -182,20 +182,25 @@ class _Loop:
             self.progress.note(note)
         deadline = time.monotonic() + spec.study.timeout if spec.study.timeout else None
         previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
-        stopping = False
+        stopping, elsewhere = False, 0
         try:
             self.progress.begin(spec, studies.finished_count(self.study))
             while True:
                 if not stopping and self.free:  # counting trials reads the database: only when a slot is free
-                    finished = studies.finished_count(self.study)
+                    # the budget counts every machine's trials: finished ones, and those running elsewhere
+                    finished, running = studies.budget_counts(self.study)
+                    elsewhere = len(running - {r.trial.number for r in self.running})
                     if finished >= spec.study.n_trials:
                         stopping = True
                     elif deadline is not None and time.monotonic() >= deadline:
                         self.summary.stopped_by, stopping = "timeout", True
-                    while not stopping and self.free and finished + len(self.running) < spec.study.n_trials:
+                    while not stopping and self.free and finished + elsewhere + len(self.running) < spec.study.n_trials:
                         self._launch()
                 if not self.running:
-                    break
+                    if stopping or not elsewhere:
+                        break
+                    self._idle()  # the last trials run elsewhere: stay, to re-run any whose machine vanishes
+                    continue
                 self._wait()
             # a run killed while claiming a trial leaves it unowned; the next run that lasts long enough sees it
             for note in studies.recover(self.study):
@@ -350,6 +355,15 @@ class _Loop:
         return numbers
 
     # -- heartbeats: for trials of other machines sharing the study ---------------------------------
+    def _idle(self) -> None:
+        """Wait while only other machines' trials run; fail those whose machine stopped beating."""
+        due = time.monotonic() >= self.next_heartbeat
+        time.sleep(1.0)
+        self._beat()
+        if due:  # a trial asked for but never claimed has no heartbeat: recover() fails it after its grace
+            for note in studies.recover(self.study):
+                self.progress.note(note)
+
     def _heartbeats(self) -> bool:
         interval = getattr(self.study._storage, "get_heartbeat_interval", None)
         return interval is not None and interval() is not None
