@@ -173,17 +173,53 @@ def resume(
     timeout: TimeoutOption = None,
     n_jobs: NJobsOption = None,
     storage: StorageOption = None,
+    gpus: GpusOption = None,
 ) -> None:
     """Continue a study from what the database holds, without its YAML file."""
+    _continue(name, storage, gpus, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help="The study's name.")],
+    storage: StorageOption = None,
+    n_jobs: NJobsOption = None,
+    timeout: TimeoutOption = None,
+    gpus: GpusOption = None,
+) -> None:
+    """Join a study from another machine: run its trials, from the space stored in the database, within its budget."""
+    _continue(name, storage, gpus, timeout=timeout, n_jobs=n_jobs)
+
+
+def _continue(name: str, storage: str | None, gpus: str | None, **budget) -> None:
+    """Run study `name` from the spec its database holds (resume and worker); the stored spec is not changed."""
     from hpsearch.study import load_stored_spec, storage_for
 
     try:
         url = storage or _default_storage()
-        stored = load_stored_spec(name, storage_for(url, create=False))
-        spec = stored.with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
-        _run(spec, url, force=False)
+        spec = load_stored_spec(name, storage_for(url, create=False)).with_budget(**budget)
+        _run(spec, url, force=False, gpus=gpus)
     except HpsearchError as exc:
         raise _fail(exc) from None
+
+
+@app.command()
+def copy(
+    name: Annotated[str, typer.Argument(help="The study's name.")],
+    source: Annotated[str, typer.Option("--from", help="The database URL that holds the study.")],
+    destination: Annotated[str, typer.Option("--to", help="The database URL to copy it into.")],
+) -> None:
+    """Copy a study with all its trials to another database (kept models and other files stay where they are)."""
+    from hpsearch.space import redact
+    from hpsearch.study import copy as copy_study
+
+    try:
+        count = copy_study(name, source, destination)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"copied study {name} ({count} trials) from {redact(source)} to {redact(destination)}; files "
+               "(kept models, cached data) were not copied: they stay beside the source")
+    typer.echo(f"continue it there: hpsearch worker {name} --storage {redact(destination)}")
 
 
 def _default_storage() -> str:
