@@ -125,3 +125,34 @@ def stored_studies(tmp_path_factory, tiny_assets):
         (root / f"{name}.yaml").write_text(STORED_SPACE.format(name=name, seed=seed))
         run_study(load_space(root / f"{name}.yaml"), storage=storage)
     return SimpleNamespace(root=root, storage=storage, names=["alpha", "beta"])
+
+
+POSTGRES_ENV, REQUIRE_POSTGRES_ENV = "HPSEARCH_TEST_POSTGRES", "HPSEARCH_REQUIRE_POSTGRES"
+
+
+@pytest.fixture
+def postgres():
+    """The URL of a fresh, empty PostgreSQL database of its own, dropped after the test.
+
+    $HPSEARCH_TEST_POSTGRES names a server and a role that may create databases; without it the test
+    skips, unless $HPSEARCH_REQUIRE_POSTGRES=1 (CI), where it fails instead.
+    """
+    import os
+    import uuid
+
+    import sqlalchemy
+
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        reason = f"${POSTGRES_ENV} is not set (a postgresql:// URL of a role that may create databases)"
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"{reason}, and ${REQUIRE_POSTGRES_ENV}=1 demands the PostgreSQL tests")
+        pytest.skip(reason)
+    name = f"hpsearch_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sqlalchemy.make_url(url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()

@@ -28,7 +28,8 @@ def test_ranges_table_and_json():
     assert table.returncode == 0 and "learning_rate" in table.stdout and "early_stopping_patience" in table.stdout
     assert "the other way round" in table.stdout
     data = json.loads(hpsearch("ranges", "--format", "json").stdout)
-    assert len([d for d in data if d["parent"] is None and not d["peft"]]) == 19
+    assert len([d for d in data if d["parent"] is None and not d["peft"] and not d["gpu"]]) == 19
+    assert {d["name"] for d in data if d["gpu"]} == {"precision"}
     assert {d["name"] for d in data if d["peft"]} == {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"}
     assert {d["name"]: (d["low"], d["high"]) for d in data}["top_k"] == (1, 10)
 

@@ -45,3 +45,19 @@ def test_another_hosts_stale_trial_is_failed_and_run_again(tiny_project):
     assert len(retry) == 1 and retry[0].params == trials[trial.number].params
     assert retry[0].state == TrialState.COMPLETE
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_heartbeat_settings_come_from_the_environment(monkeypatch):
+    import pytest
+
+    from hpsearch.errors import StudyError
+    from hpsearch.study import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, heartbeat_settings
+
+    monkeypatch.delenv("HPSEARCH_HEARTBEAT", raising=False)
+    assert heartbeat_settings() == (HEARTBEAT_INTERVAL_S, HEARTBEAT_GRACE_S)
+    monkeypatch.setenv("HPSEARCH_HEARTBEAT", "1,4")
+    assert heartbeat_settings() == (1, 4)
+    for text in ("1", "5,2", "a,b", "0,3", "1,2,3"):
+        monkeypatch.setenv("HPSEARCH_HEARTBEAT", text)
+        with pytest.raises(StudyError, match="must be INTERVAL,GRACE"):
+            heartbeat_settings()

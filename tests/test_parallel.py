@@ -6,22 +6,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.orchestrator import plan_slots, run_study, visible_gpus
+from hpsearch.orchestrator import run_study
 from hpsearch.space import load_space
 from hpsearch.study import storage_for
-
-
-def test_slots_share_threads_and_give_each_trial_a_gpu():
-    assert plan_slots(2, cpus=8, gpus=[]) == [{"threads": 4, "gpu": None}] * 2
-    assert plan_slots(3, cpus=2, gpus=[]) == [{"threads": 1, "gpu": None}] * 3
-    assert [s["gpu"] for s in plan_slots(4, cpus=16, gpus=["0", "1", "2", "3"])] == ["0", "1", "2", "3"]
-
-
-def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    assert visible_gpus() == ["2", "3"]
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert visible_gpus() == []
 
 
 def test_n_jobs_runs_trials_at_once_in_separate_processes(tiny_project):

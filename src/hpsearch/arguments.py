@@ -39,4 +39,10 @@ def trainer_kwargs(config: dict[str, Any], adamw: str = FUSED_ADAMW) -> dict[str
         "lr_scheduler_type": scheduler,
         "lr_scheduler_kwargs": scheduler_kwargs,
         "max_grad_norm": float(value_of(config, "max_grad_norm")),
+        **_mixed_precision(value_of(config, "precision")),
     }
+
+
+def _mixed_precision(precision: str) -> dict[str, bool]:
+    """bf16=True or fp16=True for mixed precision (checked against the GPUs when the run starts); fp32: nothing."""
+    return {} if precision == "fp32" else {precision: True}

@@ -72,6 +72,7 @@ class Hyperparameter:
     checkpoints: bool = False  # choices may also name model checkpoints (model_size)
     free_text: bool = False  # besides its choices, any text is a value (lora_target_modules: module names)
     peft: bool = False  # acts only in a parameter-efficient (task.peft: lora) fine-tune
+    gpu: bool = False  # some of its choices need a GPU (precision)
     note: str = ""
     aliases: tuple[str, ...] = field(default=(), repr=False)
 
@@ -310,7 +311,19 @@ PEFT_PARAMETERS: tuple[Hyperparameter, ...] = (
     ),
 )
 
-CATALOG: dict[str, Hyperparameter] = {hp.name: hp for hp in CLASSIC + SUB_PARAMETERS + PEFT_PARAMETERS}
+# Beyond the documented 19: the arithmetic a GPU trains in (bf16 and fp16 need one; checked at the start of a run).
+DEVICE_PARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter(
+        "precision", "number format of training's arithmetic: fp32, or mixed precision with bf16 / fp16",
+        "categorical", "TrainingArguments.bf16 / fp16", "training_args", "fp32", choices=("fp32", "bf16", "fp16"),
+        documented=False, gpu=True, note="beyond the documented 19; bf16 needs a GPU of compute capability 8.0 or more "
+        "(A100, RTX 30xx and later), fp16 any GPU", aliases=("mixed_precision",),
+    ),
+)
+
+CATALOG: dict[str, Hyperparameter] = {
+    hp.name: hp for hp in CLASSIC + SUB_PARAMETERS + PEFT_PARAMETERS + DEVICE_PARAMETERS
+}
 ALIASES: dict[str, str] = {alias: hp.name for hp in CATALOG.values() for alias in hp.aliases}
 
 

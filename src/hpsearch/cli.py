@@ -37,6 +37,11 @@ SetOption = Annotated[
                  help="Override a value of the file, e.g. --set space.max_steps.high=20 (repeatable)."),
 ]
 NJobsOption = Annotated[int | None, typer.Option("--n-jobs", help="Trials at once (override study.n_jobs).")]
+GpusOption = Annotated[
+    str | None,
+    typer.Option("--gpus", metavar="0,1,...", help="GPUs to use, one trial on each at a time (default: every "
+                 "visible one; none: the CPU)."),
+]
 
 
 @app.callback()
@@ -92,7 +97,7 @@ def ranges(
     table.add_column("meaning", max_width=60)
     for index, hp in enumerate(catalog.CATALOG.values(), start=1):
         number = str(index) if hp.parent is None else f"{hp.parent[0]}={'/'.join(hp.parent[1])}"
-        number = "peft=lora" if hp.peft else number  # beyond the documented 19
+        number = "peft=lora" if hp.peft else "gpu" if hp.gpu else number  # beyond the documented 19
         kind = f"{hp.kind} {hp.scale}" if hp.kind != "categorical" else hp.kind
         table.add_row(number, hp.name, kind, _range_text(hp), str(hp.default), hp.acts_on,
                       hp.meaning + (f"; {hp.note}" if hp.note else ""))
@@ -143,6 +148,7 @@ def run(
     overrides: SetOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sampled configurations; train nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue a study whose stored space differs.")] = False,
+    gpus: GpusOption = None,
 ) -> None:
     """Run (or continue) the study a search-space file declares."""
     from hpsearch.space import load_space
@@ -155,7 +161,7 @@ def run(
 
             _print_configurations(spec, sample(spec, spec.study.n_trials))
             return
-        _run(spec, storage, force)
+        _run(spec, storage, force, gpus)
     except HpsearchError as exc:
         raise _fail(exc) from None
 
@@ -167,17 +173,53 @@ def resume(
     timeout: TimeoutOption = None,
     n_jobs: NJobsOption = None,
     storage: StorageOption = None,
+    gpus: GpusOption = None,
 ) -> None:
     """Continue a study from what the database holds, without its YAML file."""
+    _continue(name, storage, gpus, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help="The study's name.")],
+    storage: StorageOption = None,
+    n_jobs: NJobsOption = None,
+    timeout: TimeoutOption = None,
+    gpus: GpusOption = None,
+) -> None:
+    """Join a study from another machine: run its trials, from the space stored in the database, within its budget."""
+    _continue(name, storage, gpus, timeout=timeout, n_jobs=n_jobs)
+
+
+def _continue(name: str, storage: str | None, gpus: str | None, **budget) -> None:
+    """Run study `name` from the spec its database holds (resume and worker); the stored spec is not changed."""
     from hpsearch.study import load_stored_spec, storage_for
 
     try:
         url = storage or _default_storage()
-        stored = load_stored_spec(name, storage_for(url, create=False))
-        spec = stored.with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
-        _run(spec, url, force=False)
+        spec = load_stored_spec(name, storage_for(url, create=False)).with_budget(**budget)
+        _run(spec, url, force=False, gpus=gpus)
     except HpsearchError as exc:
         raise _fail(exc) from None
+
+
+@app.command()
+def copy(
+    name: Annotated[str, typer.Argument(help="The study's name.")],
+    source: Annotated[str, typer.Option("--from", help="The database URL that holds the study.")],
+    destination: Annotated[str, typer.Option("--to", help="The database URL to copy it into.")],
+) -> None:
+    """Copy a study with all its trials to another database (kept models and other files stay where they are)."""
+    from hpsearch.space import redact
+    from hpsearch.study import copy as copy_study
+
+    try:
+        count = copy_study(name, source, destination)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"copied study {name} ({count} trials) from {redact(source)} to {redact(destination)}; files "
+               "(kept models, cached data) were not copied: they stay beside the source")
+    typer.echo(f"continue it there: hpsearch worker {name} --storage {redact(destination)}")
 
 
 def _default_storage() -> str:
@@ -188,12 +230,12 @@ def _default_storage() -> str:
     return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
-def _run(spec, storage: str | None, force: bool) -> None:
+def _run(spec, storage: str | None, force: bool, gpus: str | None = None) -> None:
     from hpsearch.orchestrator import run_study
     from hpsearch.progress import Progress
     from hpsearch.space import redact
 
-    summary = run_study(spec, storage=storage, force=force, progress=Progress())
+    summary = run_study(spec, storage=storage, force=force, progress=Progress(), devices=gpus)
     states = ", ".join(f"{k.lower()} {v}" for k, v in summary.states.items())
     typer.echo(f"study {summary.study_name}: {summary.finished}/{summary.target} trials finished ({states}); "
                f"this run: {summary.ran} trials" + (" (stopped by its timeout)" if summary.stopped_by == "timeout"

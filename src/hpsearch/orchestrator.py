@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ import optuna
 from optuna.samplers._base import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 
-from hpsearch import faults, objectives
+from hpsearch import faults, gpus, objectives
 from hpsearch import study as studies
 from hpsearch.data import check_source
 from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError
@@ -93,34 +92,20 @@ def worker_context():
     return _context
 
 
-def visible_gpus() -> list[str]:
-    """The GPUs trials may use, found without importing torch: $CUDA_VISIBLE_DEVICES, else nvidia-smi."""
-    declared = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if declared is not None:
-        return [d.strip() for d in declared.split(",") if d.strip() and d.strip() != "-1"]
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
-
-
-def plan_slots(n_jobs: int, cpus: int | None = None, gpus: list[str] | None = None) -> list[dict[str, Any]]:
-    """What each of n_jobs concurrent trials gets: an equal share of CPU threads, and a GPU of its own."""
-    cpus = cpus or os.cpu_count() or 1
-    gpus = visible_gpus() if gpus is None else gpus
-    threads = max(1, cpus // n_jobs)
-    return [{"threads": threads, "gpu": gpus[i % len(gpus)] if gpus else None} for i in range(n_jobs)]
-
-
 def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
-              progress: Progress | None = None) -> RunSummary:
-    """Run (or continue) the study `spec` declares until it has n_trials finished trials or time runs out."""
+              progress: Progress | None = None, devices: str | None = None) -> RunSummary:
+    """Run (or continue) the study `spec` declares until it has n_trials finished trials or time runs out.
+
+    `devices` is --gpus: the GPUs to use ("0,1"; "none"), by default every visible one, one trial per GPU.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if TASKS[spec.task.type].module is None:
         raise StudyError(f"task.type {spec.task.type} is declared but cannot train yet (use sequence-classification)")
+    chosen = gpus.choose(devices)
+    gpus.check_precision(_precisions(spec), chosen)
+    n_jobs = spec.study.n_jobs
+    if chosen and "n_jobs" not in spec.study.model_fields_set:
+        n_jobs = len(chosen)  # n_jobs unset: every GPU in use
     # Missing packages and files are the user's to fix: say so before any study is created or touched.
     check_source(spec.task.dataset, spec.base_dir)
     try:
@@ -137,7 +122,14 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
         study = studies.open_study(spec, storage_, force=force)
     except studies.DATABASE_ERRORS as exc:
         raise StorageError(f"cannot use storage {redact(url)!r}: {studies.storage_problem(exc)}") from None
-    return _Loop(spec, study, url, progress or Progress(enabled=False), spec.study.n_jobs).run()
+    slots = gpus.plan_slots(n_jobs, gpus=[g.id for g in chosen])
+    return _Loop(spec, study, url, progress or Progress(enabled=False), slots).run()
+
+
+def _precisions(spec: StudySpec) -> set[str]:
+    """Every precision the study's trials may train in."""
+    entry = spec.space.get("precision")
+    return set(entry.choices) if entry is not None else {spec.fixed.get("precision", "fp32")}
 
 
 def _with_model_of(spec: StudySpec, name: str, url: str) -> StudySpec:
@@ -173,10 +165,11 @@ def _check_model(spec: StudySpec) -> None:
 
 
 class _Loop:
-    def __init__(self, spec: StudySpec, study: optuna.Study, url: str, progress: Progress, n_jobs: int):
+    def __init__(self, spec: StudySpec, study: optuna.Study, url: str, progress: Progress,
+                 slots: list[dict[str, Any]]):
         self.spec, self.study, self.url, self.progress = spec, study, url, progress
-        self.slots = plan_slots(n_jobs)
-        self.free = list(range(n_jobs))
+        self.slots = slots
+        self.free = list(range(len(slots)))
         self.running: list[_Running] = []
         self.failures: list[str] = []
         self.summary = RunSummary(spec.study.name, url, target=spec.study.n_trials)
@@ -189,20 +182,25 @@ class _Loop:
             self.progress.note(note)
         deadline = time.monotonic() + spec.study.timeout if spec.study.timeout else None
         previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
-        stopping = False
+        stopping, elsewhere = False, 0
         try:
             self.progress.begin(spec, studies.finished_count(self.study))
             while True:
                 if not stopping and self.free:  # counting trials reads the database: only when a slot is free
-                    finished = studies.finished_count(self.study)
+                    # the budget counts every machine's trials: finished ones, and those running elsewhere
+                    finished, running = studies.budget_counts(self.study)
+                    elsewhere = len(running - {r.trial.number for r in self.running})
                     if finished >= spec.study.n_trials:
                         stopping = True
                     elif deadline is not None and time.monotonic() >= deadline:
                         self.summary.stopped_by, stopping = "timeout", True
-                    while not stopping and self.free and finished + len(self.running) < spec.study.n_trials:
+                    while not stopping and self.free and finished + elsewhere + len(self.running) < spec.study.n_trials:
                         self._launch()
                 if not self.running:
-                    break
+                    if stopping or not elsewhere:
+                        break
+                    self._idle()  # the last trials run elsewhere: stay, to re-run any whose machine vanishes
+                    continue
                 self._wait()
             # a run killed while claiming a trial leaves it unowned; the next run that lasts long enough sees it
             for note in studies.recover(self.study):
@@ -356,6 +354,15 @@ class _Loop:
         return numbers
 
     # -- heartbeats: for trials of other machines sharing the study ---------------------------------
+    def _idle(self) -> None:
+        """Wait while only other machines' trials run; fail those whose machine stopped beating."""
+        due = time.monotonic() >= self.next_heartbeat
+        time.sleep(1.0)
+        self._beat()
+        if due:  # a trial asked for but never claimed has no heartbeat: recover() fails it after its grace
+            for note in studies.recover(self.study):
+                self.progress.note(note)
+
     def _heartbeats(self) -> bool:
         interval = getattr(self.study._storage, "get_heartbeat_interval", None)
         return interval is not None and interval() is not None

@@ -32,11 +32,14 @@ ATTR_OWNER = "hpsearch:owner"  # on a trial: {"host", "pid", "started"} of the p
 ATTR_RERUN = "hpsearch:rerun"  # on a failed trial: its values must run again (it was interrupted)
 ATTR_RETRY_OF = "hpsearch:retry_of"  # on a queued trial: the number of the trial it re-runs
 ATTR_REASON = "fail_reason"
+ATTR_STALE = "hpsearch:stale"  # on a queued trial: why the trial it re-runs failed (its heartbeat went stale)
 BUDGET_KEYS = ("n_trials", "timeout", "storage", "n_jobs", "trial_timeout")  # may change between runs of one study
 UNOWNED_GRACE_S = 300  # a RUNNING trial without an owner record is failed only after this long ...
 UNCLAIMED_GRACE_SQLITE_S = 5  # ... or this long on SQLite, where every writer is on this machine
 HEARTBEAT_INTERVAL_S = 30  # running trials beat this often ...
 HEARTBEAT_GRACE_S = 120  # ... and one silent this long is failed by any worker and its values re-run once
+SPEC_WAIT_S = 10  # machines started together: the one that creates the study stores its space within this
+HEARTBEAT_ENV = "HPSEARCH_HEARTBEAT"  # "INTERVAL,GRACE" in seconds, e.g. "1,4" in tests; the default above
 
 
 def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
@@ -44,6 +47,7 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
     problem = check_storage(url)
     if problem:
         raise StudyError(f"storage {redact(url)!r} {problem}")
+    interval, grace = heartbeat_settings()
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         path = sqlite_path(url)
@@ -52,17 +56,28 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs = {"connect_args": {"timeout": 60}}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                skip_table_creation=not create,  # a database only read is never altered
-                grace_period=HEARTBEAT_GRACE_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+        for attempt in range(3):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
+                    storage = optuna.storages.RDBStorage(
+                        url, engine_kwargs=engine_kwargs, heartbeat_interval=interval,
+                        skip_table_creation=not create,  # a database only read is never altered
+                        grace_period=grace,
+                        heartbeat_stale_trial_callback=RetryStaleTrial(grace))
+                break
+            except DATABASE_ERRORS as exc:  # machines started together race to create the tables: one wins
+                text = storage_problem(exc).lower()
+                if attempt == 2 or not create or ("already exists" not in text and "duplicate key" not in text):
+                    raise
+                time.sleep(1 + attempt)
     except ImportError as exc:
         raise StudyError(f"storage {redact(url)!r} needs a database driver: {exc} "
                          "(pip install -e \".[postgres]\")") from exc
     except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors, Optuna's schema check: all one message
+        if not create and _no_tables(exc):
+            raise StudyError(f"no study in {redact(url)}: the database holds no Optuna tables (start the study "
+                             "there with hpsearch run FILE --storage URL, or copy one in with hpsearch copy)") from None
         raise StorageError(f"cannot open storage {redact(url)!r}: {storage_problem(exc)}") from None
     if url.startswith("sqlite"):
         try:
@@ -71,6 +86,44 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
         except Exception as exc:  # noqa: BLE001
             raise StorageError(f"cannot use storage {redact(url)!r}: {storage_problem(exc)}") from None
     return storage
+
+
+class RetryStaleTrial(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry (once) of a trial whose heartbeat went stale; the retry records why it runs.
+
+    Optuna calls this after the trial is FAIL, when it can no longer be written: the reason goes on the retry.
+    """
+
+    def __init__(self, grace: int):
+        super().__init__(max_retry=1)
+        self.grace = grace
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        owner = trial.user_attrs.get(ATTR_OWNER) or {}
+        trial.user_attrs[ATTR_STALE] = (f"trial {trial.number} failed: its machine ({owner.get('host', 'unknown')}) "
+                                        f"sent no heartbeat for {self.grace} s")
+        super().__call__(study, trial)  # the queued copy takes `trial`'s user attributes
+
+
+def heartbeat_settings() -> tuple[int, int]:
+    """The heartbeat's interval and grace period in seconds: $HPSEARCH_HEARTBEAT ("30,120"), else the defaults."""
+    text = os.environ.get(HEARTBEAT_ENV)
+    if not text:
+        return HEARTBEAT_INTERVAL_S, HEARTBEAT_GRACE_S
+    try:
+        interval, grace = (int(part) for part in text.split(","))
+    except ValueError:
+        interval = grace = 0
+    if not 0 < interval < grace:
+        raise StudyError(f"${HEARTBEAT_ENV} must be INTERVAL,GRACE in whole seconds with the interval below the "
+                         f"grace, such as {HEARTBEAT_INTERVAL_S},{HEARTBEAT_GRACE_S}, but got {text!r}")
+    return interval, grace
+
+
+def _no_tables(exc: BaseException) -> bool:
+    """Whether `exc` says the database lacks Optuna's tables (an empty database, opened without creating them)."""
+    text = storage_problem(exc).lower()
+    return ("version_info" in text or "studies" in text) and ("does not exist" in text or "no such table" in text)
 
 
 DATABASE_ERRORS = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
@@ -131,11 +184,14 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
     try:
         study = optuna.load_study(study_name=name, storage=storage, sampler=spec.sampler(), pruner=spec.pruner())
     except KeyError:
-        study = optuna.create_study(study_name=name, storage=storage, sampler=spec.sampler(),
-                                    pruner=spec.pruner(), directions=[o.direction for o in spec.objectives])
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, sampler=spec.sampler(),
+                                        pruner=spec.pruner(), directions=[o.direction for o in spec.objectives])
+        except optuna.exceptions.DuplicatedStudyError:  # another machine created it a moment ago: join it
+            return open_study(spec, storage, force)
         _store_spec(study, spec)
         return study
-    stored = study.user_attrs.get(ATTR_SPEC)
+    stored = _stored_spec_text(study)
     if stored is None:
         raise StudyError(f"study {name!r} exists but was not made by hpsearch (choose another study.name)")
     stored_directions = [d.name.lower() for d in study.directions]
@@ -152,6 +208,15 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
                              f"with this one, or choose another study.name. The difference:\n{diff}")
         _store_spec(study, spec)
     return study
+
+
+def _stored_spec_text(study: optuna.Study) -> str | None:
+    """The study's stored space; for a study another machine has only just created, wait for it a moment."""
+    deadline = time.monotonic() + SPEC_WAIT_S
+    while (text := study.user_attrs.get(ATTR_SPEC)) is None and time.monotonic() < deadline \
+            and not study.get_trials(deepcopy=False):
+        time.sleep(0.5)
+    return text
 
 
 def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
@@ -281,3 +346,42 @@ def recover(study: optuna.Study) -> list[str]:
 def finished_count(study: optuna.Study) -> int:
     """Trials that count towards n_trials: complete and pruned."""
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def budget_counts(study: optuna.Study) -> tuple[int, set[int]]:
+    """The finished trials (complete and pruned) of every machine, and the numbers of those running, in one read."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    running = {t.number for t in trials if t.state == TrialState.RUNNING}
+    return len(trials) - len(running), running
+
+
+# -- moving a study between databases ---------------------------------------------------------------
+def copy(name: str, source: str, destination: str) -> int:
+    """Copy study `name` with all its trials and hpsearch's attributes from one database to another.
+
+    Returns the number of trials copied. Files (kept models, the data cache) stay where they are.
+    """
+    if source == destination:
+        raise StudyError(f"--from and --to are the same database ({redact(source)}); name another --to")
+    load_stored_spec(name, storage_for(source, create=False))  # an hpsearch study, or a one-line refusal
+    target = storage_for(destination)
+    if _has_study(target, name):
+        raise StudyError(f"study {name!r} already exists in {redact(destination)}; copy never overwrites "
+                         f"(delete it there first: optuna delete-study --study-name {name} --storage URL)")
+    try:
+        optuna.copy_study(from_study_name=name, from_storage=storage_for(source, create=False), to_storage=target)
+    except optuna.exceptions.DuplicatedStudyError:  # created there while we copied
+        raise StudyError(f"study {name!r} appeared in {redact(destination)} during the copy; nothing "
+                         "was overwritten") from None
+    except DATABASE_ERRORS as exc:
+        raise StorageError(f"copying study {name!r} to {redact(destination)} failed: {storage_problem(exc)} (delete "
+                           f"the partial copy there: optuna delete-study --study-name {name})") from None
+    return len(optuna.load_study(study_name=name, storage=target).get_trials(deepcopy=False))
+
+
+def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
