@@ -261,15 +261,27 @@ class _Loop:
         multiprocessing.connection.wait(handles, timeout=1.0)
         limit = self.spec.study.trial_timeout
         for run in list(self.running):
-            self._serve(run)
-            if run.outcome is None and limit and time.monotonic() - run.started > limit:
-                _stop(run.process)
-                run.outcome = ("error", f"exceeded the trial time limit of {limit:g} s (study.trial_timeout)")
-            if run.outcome is not None:
-                self.running.remove(run)
-                self.free.append(run.slot)
-                self._finish(run)
+            try:
+                self._serve(run)
+                if run.outcome is None and limit and time.monotonic() - run.started > limit:
+                    _stop(run.process)
+                    run.outcome = ("error", f"exceeded the trial time limit of {limit:g} s (study.trial_timeout)")
+                if run.outcome is not None:
+                    self.running.remove(run)
+                    self.free.append(run.slot)
+                    self._finish(run)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another machine failed it: its beat went stale
+                self._disown(run)
         self._beat()
+
+    def _disown(self, run: _Running) -> None:
+        """Drop a trial that another machine has failed (its heartbeat was late); it re-runs as a retry."""
+        _stop(run.process)
+        if run in self.running:
+            self.running.remove(run)
+            self.free.append(run.slot)
+        self.progress.note(f"trial {run.trial.number} was failed by another machine (no heartbeat within the "
+                           "grace period); its values run again as a retry")
 
     def _serve(self, run: _Running) -> None:
         """Answer every message a worker has sent; notice when it died without a result."""
