@@ -33,11 +33,11 @@ def _start(*args: str) -> subprocess.Popen:
 
 
 def _get(port: int, path: str) -> bytes:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
         return answer.read()
 
 
-def _wait_until_served(process: subprocess.Popen, port: int, timeout: float = 60) -> dict:
+def _wait_until_served(process: subprocess.Popen, port: int, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -80,7 +80,7 @@ def test_serves_the_studies_and_their_artifacts_until_ctrl_c(stored_studies):
         assert b"<html" in _get(port, "/dashboard/").lower()
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=90)
     assert process.returncode == 0, err
     assert "Traceback" not in err and "Traceback" not in out
     assert f"http://127.0.0.1:{port}/dashboard/" in out
@@ -94,7 +94,7 @@ def test_sigterm_stops_it_cleanly_and_an_open_host_is_warned_about(stored_studie
         _wait_until_served(process, port)
     finally:
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=90)
     assert process.returncode == 0, err
     assert "Traceback" not in err
     warnings = [line for line in err.splitlines() if "no authentication" in line]
