@@ -132,7 +132,7 @@ def test_ctrl_c_stops_cleanly_and_the_trial_runs_again(tiny_project):
     process = start(["run", path.name], tiny_project.root)
     running = wait_for_running_trial(tiny_project, 0)
     os.killpg(process.pid, signal.SIGINT)  # what a terminal sends to the whole foreground group
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=180)
     assert process.returncode == 130, stderr
     assert "interrupted; trial 0 will run again with the same values" in stderr
     assert gone(running.user_attrs["worker_pid"])
