@@ -19,7 +19,12 @@ from test_cli import COMMAND
 
 def start(args, cwd):
     return subprocess.Popen(COMMAND + [str(a) for a in args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=_ctrl_c_acts)
+
+
+def _ctrl_c_acts():
+    """A shell's background job ignores SIGINT and its children inherit that: give the command Ctrl-C back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def load(project):
