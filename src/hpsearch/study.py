@@ -363,13 +363,14 @@ def copy(name: str, source: str, destination: str) -> int:
     """
     if source == destination:
         raise StudyError(f"--from and --to are the same database ({redact(source)}); name another --to")
-    load_stored_spec(name, storage_for(source, create=False))  # an hpsearch study, or a one-line refusal
+    origin = storage_for(source, create=False)
+    load_stored_spec(name, origin)  # an hpsearch study, or a one-line refusal
     target = storage_for(destination)
     if _has_study(target, name):
         raise StudyError(f"study {name!r} already exists in {redact(destination)}; copy never overwrites "
                          f"(delete it there first: optuna delete-study --study-name {name} --storage URL)")
     try:
-        optuna.copy_study(from_study_name=name, from_storage=storage_for(source, create=False), to_storage=target)
+        optuna.copy_study(from_study_name=name, from_storage=origin, to_storage=target)
     except optuna.exceptions.DuplicatedStudyError:  # created there while we copied
         raise StudyError(f"study {name!r} appeared in {redact(destination)} during the copy; nothing "
                          "was overwritten") from None
