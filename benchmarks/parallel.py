@@ -89,12 +89,14 @@ def reader(url: str, stop, errors, reads) -> None:
 
     from hpsearch import results
     from hpsearch.study import storage_for
+    from hpsearch.tables import Tables
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = storage_for(url, create=False)
+    tables = Tables.open(url)
     while not stop.is_set():
         try:
-            results.list_studies(storage)
+            results.list_studies(tables)
             optuna.load_study(study_name="load", storage=storage).get_trials(deepcopy=False)
             reads.put(1)
         except Exception as exc:  # noqa: BLE001

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from hpsearch.cli import app
+from hpsearch.database import redact
 from hpsearch.errors import StorageError
 from hpsearch.orchestrator import run_study
-from hpsearch.space import load_space, redact
+from hpsearch.space import load_space
 from hpsearch.study import storage_for
 from test_cli import COMMAND
 

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from hpsearch import results
 from hpsearch.study import storage_for
+from hpsearch.tables import Tables
 from test_cli import COMMAND
 
 
@@ -23,7 +24,7 @@ def load(stored, name="alpha"):
 
 
 def test_studies_lists_every_study_with_counts(stored_studies):
-    rows = {r.name: r for r in results.list_studies(storage_for(stored_studies.storage))}
+    rows = {r.name: r for r in results.list_studies(Tables.open(stored_studies.storage))}
     assert set(rows) == {"alpha", "beta"}
     study = load(stored_studies)
     alpha = rows["alpha"]
@@ -62,14 +63,15 @@ def test_best_as_yaml_json_and_training_arguments(stored_studies, tmp_path):
 
 
 def test_compare_shows_compute_and_importances(stored_studies):
-    rows = results.compare(storage_for(stored_studies.storage), ["alpha", "beta"])
+    rows = results.compare(Tables.open(stored_studies.storage), ["alpha", "beta"])
     for row in rows:
         study = load(stored_studies, row.name)
         finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         assert row.compute.train_seconds == pytest.approx(sum(t.user_attrs["train_seconds"] for t in finished))
         assert row.compute.samples == sum(t.user_attrs["stop_step"] * 16 for t in finished)
-        pruned = [t for t in finished if t.state == TrialState.PRUNED]
-        assert (row.compute.saved_samples > 0) == bool(pruned)
+        cut = [t for t in finished if t.state == TrialState.PRUNED  # a prune at the last step saves nothing
+               and t.user_attrs["stop_step"] < t.user_attrs["planned_steps"]]
+        assert (row.compute.saved_samples > 0) == bool(cut)
         assert set(row.importances) <= {"learning_rate", "dropout", "optimizer"}
     result = hpsearch("compare", "alpha", "beta", "--storage", stored_studies.storage)
     assert result.returncode == 0 and "saved by pruning" in result.stdout and "importance" in result.stdout

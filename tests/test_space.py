@@ -4,8 +4,9 @@ import textwrap
 
 import pytest
 
+from hpsearch.database import DEFAULT_STORAGE, check_storage
 from hpsearch.errors import SpaceError
-from hpsearch.space import DEFAULT_STORAGE, check_storage, load_space, load_text, parse_duration
+from hpsearch.space import load_space, load_text, parse_duration
 
 BASE = """\
 study:

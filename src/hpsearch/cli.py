@@ -210,7 +210,7 @@ def copy(
     destination: Annotated[str, typer.Option("--to", help="The database URL to copy it into.")],
 ) -> None:
     """Copy a study with all its trials to another database (kept models and other files stay where they are)."""
-    from hpsearch.space import redact
+    from hpsearch.database import redact
     from hpsearch.study import copy as copy_study
 
     try:
@@ -225,15 +225,15 @@ def copy(
 def _default_storage() -> str:
     import os
 
-    from hpsearch.space import DEFAULT_STORAGE, STORAGE_ENV
+    from hpsearch.database import DEFAULT_STORAGE, STORAGE_ENV
 
     return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
 def _run(spec, storage: str | None, force: bool, gpus: str | None = None) -> None:
+    from hpsearch.database import redact
     from hpsearch.orchestrator import run_study
     from hpsearch.progress import Progress
-    from hpsearch.space import redact
 
     summary = run_study(spec, storage=storage, force=force, progress=Progress(), devices=gpus)
     states = ", ".join(f"{k.lower()} {v}" for k, v in summary.states.items())

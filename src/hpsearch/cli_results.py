@@ -23,6 +23,12 @@ def _open(storage: str | None):
     return storage_for(storage or _default_storage(), create=False)
 
 
+def _tables(storage: str | None):
+    from hpsearch.tables import Tables
+
+    return Tables.open(storage or _default_storage())
+
+
 def _console():
     from rich.console import Console
 
@@ -46,7 +52,7 @@ def studies(storage: StorageOption = None) -> None:
     from hpsearch import results
 
     try:
-        found = results.list_studies(_open(storage))
+        found = results.list_studies(_tables(storage))
     except HpsearchError as exc:
         raise _fail(exc) from None
     table = Table(title=f"{len(found)} studies")
@@ -155,7 +161,7 @@ def compare(
     from hpsearch import results
 
     try:
-        found = results.compare(_open(storage), names)
+        found = results.compare(_tables(storage), names)
     except HpsearchError as exc:
         raise _fail(exc) from None
     table = Table(title="studies compared")

@@ -17,8 +17,8 @@ import sys
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+from hpsearch.database import redact
 from hpsearch.errors import UsageError
-from hpsearch.space import redact
 
 
 class _Server(ThreadingMixIn, WSGIServer):

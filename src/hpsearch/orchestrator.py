@@ -27,10 +27,11 @@ from optuna.trial import TrialState
 from hpsearch import faults, gpus, objectives
 from hpsearch import study as studies
 from hpsearch.data import check_source
+from hpsearch.database import redact
 from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError
 from hpsearch.job import TrialJob, check_entry, entry
 from hpsearch.progress import Progress
-from hpsearch.space import StudySpec, redact
+from hpsearch.space import StudySpec
 from hpsearch.suggest import configuration, suggest
 from hpsearch.tasks import TASKS
 from hpsearch.tasks.base import resolve_model

@@ -21,12 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hpsearch import catalog, objectives, plugins, source
 from hpsearch.assets import BUILTIN_DATASETS, BUILTIN_MODELS
+from hpsearch.database import DEFAULT_STORAGE, STORAGE_ENV, check_storage
 from hpsearch.entry import Entry, did_you_mean, parse_entry, unknown
 from hpsearch.errors import Problem, SpaceError
 from hpsearch.tasks import TASKS
 
-DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
-STORAGE_ENV = "HPSEARCH_STORAGE"
 SECTIONS = ("study", "task", "fixed", "space")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
@@ -47,36 +46,6 @@ def parse_duration(value: Any) -> float:
     if not seconds > 0:
         raise ValueError(f"must be above 0, but got {value!r}")
     return seconds
-
-
-def check_storage(url: Any) -> str | None:
-    """Why `url` is not a storage URL hpsearch can use, or None."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    if not isinstance(url, str) or not url.strip():
-        return f"must be a database URL such as {DEFAULT_STORAGE}, but got {url!r}"
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return f"is not a database URL: {redact(url)!r} (for example {DEFAULT_STORAGE} or postgresql://user@host/db)"
-    backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql", "mysql"):
-        return f"uses {backend!r}; hpsearch stores studies in sqlite, postgresql or mysql"
-    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
-        return "names an in-memory SQLite database, which keeps nothing (give a file: sqlite:///studies/x.db)"
-    return None
-
-
-def redact(url: str) -> str:
-    """`url` with its password masked, for anything printed, logged or stored."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError, TypeError):
-        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", str(url))
 
 
 class _Model(BaseModel):

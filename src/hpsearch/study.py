@@ -22,8 +22,9 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch import __version__, source
+from hpsearch.database import connect_kwargs, open_error, redact, sqlite_path, storage_problem
 from hpsearch.errors import StorageError, StudyError
-from hpsearch.space import StudySpec, check_storage, load_text, redact
+from hpsearch.space import StudySpec, load_text
 
 ATTR_SPEC = "hpsearch:spec"
 ATTR_OVERRIDES = "hpsearch:overrides"  # the run's --set assignments, applied over the stored text
@@ -44,17 +45,8 @@ HEARTBEAT_ENV = "HPSEARCH_HEARTBEAT"  # "INTERVAL,GRACE" in seconds, e.g. "1,4" 
 
 def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
     """Open the database at `url` (creating it unless `create` is False); SQLite gets WAL and a busy timeout."""
-    problem = check_storage(url)
-    if problem:
-        raise StudyError(f"storage {redact(url)!r} {problem}")
+    engine_kwargs = connect_kwargs(url, create)
     interval, grace = heartbeat_settings()
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        path = sqlite_path(url)
-        if not create and not path.exists():
-            raise StudyError(f"no study database at {path} (run a study first, or name another with --storage)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 60}}
     try:
         for attempt in range(3):
             try:
@@ -71,14 +63,8 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
                 if attempt == 2 or not create or ("already exists" not in text and "duplicate key" not in text):
                     raise
                 time.sleep(1 + attempt)
-    except ImportError as exc:
-        raise StudyError(f"storage {redact(url)!r} needs a database driver: {exc} "
-                         "(pip install -e \".[postgres]\")") from exc
     except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors, Optuna's schema check: all one message
-        if not create and _no_tables(exc):
-            raise StudyError(f"no study in {redact(url)}: the database holds no Optuna tables (start the study "
-                             "there with hpsearch run FILE --storage URL, or copy one in with hpsearch copy)") from None
-        raise StorageError(f"cannot open storage {redact(url)!r}: {storage_problem(exc)}") from None
+        raise open_error(url, exc, reading=not create) from None
     if url.startswith("sqlite"):
         try:
             with storage.engine.connect() as connection:
@@ -120,38 +106,7 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, grace
 
 
-def _no_tables(exc: BaseException) -> bool:
-    """Whether `exc` says the database lacks Optuna's tables (an empty database, opened without creating them)."""
-    text = storage_problem(exc).lower()
-    return ("version_info" in text or "studies" in text) and ("does not exist" in text or "no such table" in text)
-
-
 DATABASE_ERRORS = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
-
-
-def storage_problem(exc: BaseException) -> str:
-    """One line saying what is wrong with a database, from the error a driver or Optuna raised."""
-    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
-        exc = exc.__cause__  # Optuna wraps the driver's error, which says what happened
-    text = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
-    lowered = text.lower()
-    if "file is not a database" in lowered or "not a database" in lowered:
-        return "the file is not an SQLite database (point --storage at another file)"
-    if "readonly" in lowered or "read-only" in lowered:
-        return "the database is read-only (make it writable, or use another --storage)"
-    if "disk is full" in lowered or "no space" in lowered:
-        return "the disk is full (free some space; nothing was written)"
-    if "disk i/o error" in lowered:
-        return "the database's disk cannot be written: is the disk full? (free some space; nothing was changed)"
-    if "no longer compatible" in lowered or "schema" in lowered or "alembic" in lowered or "revision" in lowered:
-        return f"the database was written by another version of Optuna ({text}); use a matching Optuna"
-    return text
-
-
-def sqlite_path(url: str) -> Path:
-    from sqlalchemy.engine import make_url
-
-    return Path(make_url(url).database)
 
 
 def _files_root(url: str) -> Path:
