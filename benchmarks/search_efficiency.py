@@ -12,6 +12,8 @@ clock). A trial's value is its best evaluation, as hpsearch records it.
     python benchmarks/search_efficiency.py --quick              # 5 seeds per arm
     python benchmarks/search_efficiency.py --record sqlite:////work/curves.db   # rebuild the table from a
                                                                 # study of benchmarks/curves/space.yaml
+    python benchmarks/search_efficiency.py --record sqlite:////work/more.db --extend  # add a second study's
+                                                                # curves (same space, another sampler seed)
 
 Prints, per arm, the median compute until the best-so-far reaches 97% of the table's best, as a ratio to
 random search without pruning (the ratio of hpsearch's default last); draws the anytime curves (median
@@ -62,6 +64,16 @@ def record_table(url: str, name: str = "curves") -> dict:
     return {"study": name, "metric": study.user_attrs.get("metric", "eval_accuracy"),
             "direction": study.direction.name.lower(), "steps": steps, "distributions": distributions,
             "configs": configs}
+
+
+def merged(old: dict, new: dict) -> dict:
+    """`old`'s curves followed by `new`'s, which must come from the same space, metric and checkpoints."""
+    for key in ("metric", "direction", "steps", "distributions"):
+        if old[key] != new[key]:
+            raise SystemExit(f"cannot extend the table: its {key} is {old[key]!r}, the study's is {new[key]!r}")
+    seen = {json.dumps(c["params"], sort_keys=True) for c in old["configs"]}
+    added = [c for c in new["configs"] if json.dumps(c["params"], sort_keys=True) not in seen]
+    return {**old, "study": f"{old['study']} + {new['study']}", "configs": old["configs"] + added}
 
 
 @dataclass
@@ -303,6 +315,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5 seeds per arm instead of 20")
     parser.add_argument("--seeds", type=int)
     parser.add_argument("--record", metavar="URL", help="rebuild the table from the study 'curves' at URL first")
+    parser.add_argument("--extend", action="store_true",
+                        help="with --record: add the study's curves to the table's instead of replacing them "
+                             "(a second study of the same space, another sampler seed)")
     parser.add_argument("--table", type=Path, default=TABLE)
     parser.add_argument("--live", type=int, metavar="N_TRIALS",
                         help="also run the arms live (real trials, N_TRIALS each; 1 seed, --live-seeds for more)")
@@ -313,6 +328,8 @@ def main() -> None:
     options = parser.parse_args()
     if options.record:
         data = record_table(options.record)
+        if options.extend:
+            data = merged(json.loads(options.table.read_text()), data)
         options.table.write_text(json.dumps(data) + "\n")
         print(f"recorded {len(data['configs'])} curves into {options.table}")
     table = Table.load(options.table, options.raw_seconds)

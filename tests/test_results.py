@@ -151,3 +151,18 @@ def test_verdict_needs_the_difference_to_beat_the_noise():
                      "maximize")
     assert noisy.winner is None and noisy.p_value > 0.05
     assert _verdict([Confirmed(1, {0: 0.2, 1: 0.3}), Confirmed(2, {0: 0.5, 1: 0.6})], "minimize").confirmed[0].number == 1
+
+
+def test_compare_names_a_pareto_front_member_for_several_objectives(tmp_path):
+    url = f"sqlite:///{tmp_path / 'multi.db'}"
+    study = optuna.create_study(study_name="multi", storage=url, directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["eval_accuracy", "eval_loss"])
+    distribution = {"dropout": optuna.distributions.FloatDistribution(0.0, 0.5)}
+    for dropout, values in [(0.1, [0.6, 0.9]), (0.2, [0.7, 0.5]), (0.3, [0.5, 0.4]), (0.4, [0.4, 0.8])]:
+        study.add_trial(optuna.trial.create_trial(params={"dropout": dropout}, distributions=distribution,
+                                                  values=values, user_attrs={"train_seconds": 1.0}))
+    [row] = results.compare(Tables.open(url), ["multi"])
+    front = [t.values for t in study.best_trials]
+    assert row.best in front and row.directions == ["maximize", "minimize"]
+    assert row.objectives == ["eval_accuracy", "eval_loss"] and row.compute.train_seconds == 4.0
+    assert set(row.importances) == {"dropout"}
