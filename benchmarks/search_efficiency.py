@@ -36,6 +36,7 @@ TABLE = HERE / "curves" / "table.json"
 PICTURE = HERE.parent / "docs" / "anytime.png"
 WORKERS = 4
 TARGET = 0.97
+OTHER_TARGETS = (0.95, 0.90)  # read from the same replays, for context
 BUDGET_TRIALS = 40  # every replay runs this many full trials' worth of compute (the anytime curves' span)
 
 
@@ -273,6 +274,14 @@ def live(table: Table, n_trials: int, seeds: int, chosen: list[str]) -> dict:
     return found
 
 
+def compute_to(curve: list[tuple[float, float]], threshold: float, maximize: bool) -> float | None:
+    """The compute at which an anytime curve first reached `threshold`, or None."""
+    for moment, best in curve:
+        if best >= threshold if maximize else best <= threshold:
+            return moment
+    return None
+
+
 def best_at(curve: list[tuple[float, float]], compute: float) -> float | None:
     value = None
     for moment, best in curve:
@@ -362,6 +371,25 @@ def main() -> None:
                                   "median_full_trials": median(label) / unit}
         print(f"{label:26s} {hits:>5d}/{seeds:<2d} {median(label):>12.0f} s ({median(label) / unit:5.1f} trials)"
               f" {ratio:>16.2f}")
+    # The headline target sits within the evaluation's noise of the next-best configurations (300 examples:
+    # a standard error of about 0.026 on an accuracy of 0.7), so the same replays are also read at lower ones.
+    figures["other_targets"] = {}
+    print("\nthe same replays, median compute to a lower target, as a ratio to random search without pruning")
+    print(f"{'arm':26s} " + " ".join(f"{f'{share:.0%} of the best':>22s}" for share in OTHER_TARGETS))
+    for label in curves:
+        cells = []
+        for share in OTHER_TARGETS:
+            threshold = table.best() * share if table.maximize else table.best() / share
+
+            def to(arm, threshold=threshold):
+                return statistics.median(c if c is not None else censored for c in
+                                         (compute_to(curve, threshold, table.maximize) for curve in curves[arm]))
+
+            ratio = to(label) / to("random, no pruning")
+            figures["other_targets"].setdefault(f"{share:.2f}", {})[label] = {"median_compute_s": to(label),
+                                                                               "ratio": ratio}
+            cells.append(f"{to(label):>9.0f} s ({ratio:4.2f}x)")
+        print(f"{label:26s} " + " ".join(f"{c:>22s}" for c in cells))
     PICTURE.parent.mkdir(exist_ok=True)
     draw(table, curves, PICTURE)
     if options.live:
