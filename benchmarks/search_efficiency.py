@@ -169,14 +169,15 @@ def arms(seed: int) -> dict:
     }
 
 
-def replay(table: Table, sampler, pruner, target: float) -> tuple[float | None, list[tuple[float, float]]]:
+def replay(table: Table, sampler, pruner, target: float,
+           name: str = "replay") -> tuple[float | None, list[tuple[float, float]]]:
     """One study replayed on the table. Returns the compute at which the best-so-far first reached `target`
     (None if never within the budget) and the anytime curve [(compute, best so far), ...]."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(sampler=sampler, pruner=pruner,
-                                direction="maximize" if table.maximize else "minimize")
+    study = optuna.create_study(sampler=sampler, pruner=pruner, study_name=name,  # Hyperband's brackets hash
+                                direction="maximize" if table.maximize else "minimize")  # the name: fixed
     budget = BUDGET_TRIALS * table.full_seconds()
     events: list = []  # (clock, order, trial, config, checkpoint index)
     order = 0
@@ -351,7 +352,7 @@ def main() -> None:
     curves: dict[str, list] = {}
     for seed in range(seeds):  # arms interleaved within each seed
         for label, (sampler, pruner) in arms(seed).items():
-            compute, curve = replay(table, sampler, pruner, target)
+            compute, curve = replay(table, sampler, pruner, target, name=f"replay-{seed}")
             reached.setdefault(label, []).append(compute)
             curves.setdefault(label, []).append(curve)
     censored = BUDGET_TRIALS * unit  # a seed that never reached the target counts as the whole budget

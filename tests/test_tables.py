@@ -9,10 +9,8 @@ from hpsearch.errors import StorageError, StudyError
 from hpsearch.tables import Tables
 
 
-@pytest.fixture
-def database(tmp_path):
+def fill(url: str) -> str:
     """Two studies written through Optuna: one maximized with every state, one with two objectives."""
-    url = f"sqlite:///{tmp_path / 'tables.db'}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="one", storage=url, direction="maximize")
     study.set_user_attr("metric", "eval_accuracy")
@@ -31,17 +29,21 @@ def database(tmp_path):
     return url
 
 
-def test_studies_have_their_directions_and_attributes(database):
-    stored = {s.name: s for s in Tables.open(database).studies()}
+@pytest.fixture
+def database(tmp_path):
+    return fill(f"sqlite:///{tmp_path / 'tables.db'}")
+
+
+def check_tables_read_what_optuna_reads(url: str) -> None:
+    """Every reader of Tables against Optuna's own view of the studies `fill` wrote."""
+    tables = Tables.open(url)
+    stored = {s.name: s for s in tables.studies()}
     assert list(stored) == ["one", "two"]
     assert stored["one"].directions == ["maximize"] and stored["one"].user_attrs == {"metric": "eval_accuracy"}
     assert stored["two"].directions == ["minimize", "maximize"]
-
-
-def test_light_trials_match_optunas_own(database):
-    tables = Tables.open(database)
-    light = tables.light_trials(tables.study("one").study_id)
-    trials = optuna.load_study(study_name="one", storage=database).trials
+    one = stored["one"].study_id
+    light = tables.light_trials(one)
+    trials = optuna.load_study(study_name="one", storage=url).trials
     assert [t.number for t in light] == [t.number for t in trials]
     for mine, theirs in zip(light, trials, strict=True):
         assert mine.state == theirs.state.name
@@ -49,14 +51,13 @@ def test_light_trials_match_optunas_own(database):
         assert mine.params == theirs.params and mine.distributions == theirs.distributions
         assert set(mine.user_attrs) <= {"train_seconds", "stop_step", "feasible"}  # only what compare reads
         assert all(mine.user_attrs[k] == theirs.user_attrs[k] for k in mine.user_attrs)
-
-
-def test_counts_activity_and_the_feasible_value_range(database):
-    tables = Tables.open(database)
-    one = tables.study("one").study_id
     assert tables.counts()[one] == {"COMPLETE": 2, "PRUNED": 1, "FAIL": 1, "WAITING": 1}
     assert tables.value_range()[one] == (0.5, 0.5)  # the 0.8 trial is infeasible
     assert one in tables.last_activity()
+
+
+def test_tables_read_what_optuna_reads(database):
+    check_tables_read_what_optuna_reads(database)
 
 
 def test_an_unknown_study_names_the_ones_there_are(database):
