@@ -17,6 +17,7 @@ from hpsearch.orchestrator import run_study
 from hpsearch.space import load_space
 from hpsearch.study import ATTR_OWNER, ATTR_RETRY_OF, ATTR_SPEC, ATTR_STALE, intended_values, open_study, storage_for
 from test_cli import COMMAND, hpsearch
+from test_tables import check_tables_read_what_optuna_reads, fill
 
 
 def password_of(url: str) -> str:
@@ -150,3 +151,11 @@ def test_a_machine_killed_mid_trial_has_its_trial_failed_and_run_again_elsewhere
     states = [t.state for t in final]
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) >= 4
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+
+
+def test_studies_and_compare_read_postgresql_tables_as_optuna_does(postgres):
+    check_tables_read_what_optuna_reads(fill(postgres))  # enum columns come back as names here too
+    listed = hpsearch("studies", "--storage", postgres)
+    compared = hpsearch("compare", "one", "--storage", postgres)
+    assert listed.returncode == 0 and "one" in listed.stdout and "two" in listed.stdout, listed.stderr
+    assert compared.returncode == 0 and "saved by pruning" in compared.stdout, compared.stderr
