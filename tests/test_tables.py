@@ -82,3 +82,14 @@ def test_what_cannot_be_read_says_why(tmp_path, content, error, message):
 def test_a_url_hpsearch_cannot_use_is_refused():
     with pytest.raises(StudyError, match="in-memory SQLite"):
         Tables.open("sqlite:///:memory:")
+
+
+def test_tables_of_another_optuna_version_say_so(database):
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    with sqlite3.connect(make_url(database).database) as connection:
+        connection.execute("ALTER TABLE trials RENAME COLUMN state TO status")
+    with pytest.raises(StorageError, match="written by another version of Optuna"):
+        Tables.open(database).counts()

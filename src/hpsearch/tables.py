@@ -83,7 +83,11 @@ class Tables:
             with self.engine.connect() as connection:
                 return [tuple(row) for row in connection.execute(text(sql), bound)]
         except Exception as exc:  # noqa: BLE001 - a locked, corrupt or foreign database: one message
-            raise StorageError(f"cannot read storage {redact(self.url)!r}: {storage_problem(exc)}") from None
+            problem = storage_problem(exc)
+            if any(s in problem.lower() for s in ("no such column", "no such table", "does not exist")):
+                problem = (f"its tables are not the ones this Optuna writes ({problem}): the database was written "
+                           "by another version of Optuna; use a matching Optuna")
+            raise StorageError(f"cannot read storage {redact(self.url)!r}: {problem}") from None
 
     def studies(self) -> list[StoredStudy]:
         """Every study, in the order they were created."""
