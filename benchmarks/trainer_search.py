@@ -77,8 +77,11 @@ def arm_trainer(cfg: dict) -> dict:
         path = model_config._name_or_path
         memory = []
 
+        evaluations: list[list[float]] = []  # each trial's eval_accuracy at every evaluation
+
         def hp_space(trial):
             memory.append(rss_mb())  # at each trial's start
+            evaluations.append([])
             return {"learning_rate": trial.suggest_float("learning_rate", 1e-5, 3e-4, log=True),
                     "weight_decay": trial.suggest_float("weight_decay", 1e-4, 1e-1, log=True),
                     "warmup_ratio": trial.suggest_float("warmup_ratio", 0.0, 0.1)}
@@ -93,10 +96,13 @@ def arm_trainer(cfg: dict) -> dict:
                           compute_metrics=setup.compute_metrics)
         best = trainer.hyperparameter_search(
             hp_space=hp_space, backend="optuna", n_trials=cfg["n_trials"], direction="maximize",
-            compute_objective=lambda metrics: metrics["eval_accuracy"],
+            compute_objective=lambda metrics: evaluations[-1].append(metrics["eval_accuracy"]) or evaluations[-1][-1],
             sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
     memory.append(rss_mb())
+    # The Trainer's objective is a trial's last evaluation; hpsearch records a trial's best evaluation (it keeps
+    # that checkpoint). Both are reported, so the best values can be compared on the same definition.
     return {"best": best.objective, "best_params": best.hyperparameters,
+            "best_of_evaluations": best_of(evaluations, cfg), "evaluations": evaluations,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_by_trial": memory}
 
 
@@ -114,8 +120,16 @@ def arm_hpsearch(cfg: dict, folder: Path) -> dict:
     trials = sorted(study.trials, key=lambda t: t.number)
     study_rss = [t.user_attrs.get("study_process_rss_mb") for t in trials]
     trial_peak = max(t.user_attrs.get("peak_memory_mb", 0) for t in trials)  # each trial's own process
-    return {"seconds": seconds, "best": study.best_value, "best_params": study.best_params,
+    evaluations = [[v for _, v in t.user_attrs.get("history", [])] for t in trials]
+    return {"seconds": seconds, "best": max(e[-1] for e in evaluations if len(e) == cfg["steps"] // cfg["every"]),
+            "best_of_evaluations": best_of(evaluations, cfg),
+            "best_params": study.best_params, "evaluations": evaluations,
             "peak_mb": max(trial_peak, *(r for r in study_rss if r is not None)), "rss_by_trial": study_rss}
+
+
+def best_of(evaluations: list[list[float]], cfg: dict) -> float:
+    """The best evaluation of the trials that ran to the end (a pruned trial has fewer evaluations)."""
+    return max(max(e) for e in evaluations if len(e) == cfg["steps"] // cfg["every"])
 
 
 def growth(series: list[float]) -> float:
@@ -149,16 +163,21 @@ def main() -> None:
             runs["hpsearch"].append(arm_hpsearch(cfg, folder))
             for arm in ("trainer", "hpsearch"):
                 r = runs[arm][-1]
-                print(f"run {repeat} {arm:8s} {r['seconds']:6.1f} s, best {r['best']:.4f}, peak {r['peak_mb']:.0f} MB, "
-                      f"growth {growth(r['rss_by_trial']):+.1f} MB/trial, best params {r['best_params']}", flush=True)
+                print(f"run {repeat} {arm:8s} {r['seconds']:6.1f} s, best last evaluation {r['best']:.4f}, best "
+                      f"evaluation {r['best_of_evaluations']:.4f}, peak {r['peak_mb']:.0f} MB, growth "
+                      f"{growth(r['rss_by_trial']):+.1f} MB/trial, best params {r['best_params']}", flush=True)
+                print(f"          each trial's evaluations: {r['evaluations']}", flush=True)
     figures = {**cfg, "runs_per_arm": repeats, "arms": {}}
     for arm, found in runs.items():
         figures["arms"][arm] = {
             "median_seconds": statistics.median(r["seconds"] for r in found),
-            "best": [r["best"] for r in found], "median_peak_mb": statistics.median(r["peak_mb"] for r in found),
+            "best": [r["best"] for r in found], "best_of_evaluations": [r["best_of_evaluations"] for r in found],
+            "evaluations": [r["evaluations"] for r in found],
+            "median_peak_mb": statistics.median(r["peak_mb"] for r in found),
             "median_growth_mb_per_trial": statistics.median(growth(r["rss_by_trial"]) for r in found)}
         a = figures["arms"][arm]
-        print(f"{arm:8s} median {a['median_seconds']:.1f} s, best {a['best']}, peak {a['median_peak_mb']:.0f} MB, "
+        print(f"{arm:8s} median {a['median_seconds']:.1f} s, best last evaluation {a['best']}, best evaluation "
+              f"{a['best_of_evaluations']}, peak {a['median_peak_mb']:.0f} MB, "
               f"growth {a['median_growth_mb_per_trial']:+.1f} MB/trial")
     ratio = figures["arms"]["hpsearch"]["median_seconds"] / figures["arms"]["trainer"]["median_seconds"]
     figures["ratio"] = ratio
