@@ -120,6 +120,10 @@ class Table:
         finals = [self.value(c, len(self.steps) - 1) for c in self.configs]
         return max(finals) if self.maximize else min(finals)
 
+    def target(self, share: float) -> float:
+        """The value `share` of the way to the table's best (97%: 0.97 x the best when maximizing)."""
+        return self.best() * share if self.maximize else self.best() / share
+
     def value(self, config: dict, index: int) -> float:
         """The trial's value after checkpoint `index`: its best evaluation so far."""
         seen = config["values"][: index + 1]
@@ -169,10 +173,8 @@ def arms(seed: int) -> dict:
     }
 
 
-def replay(table: Table, sampler, pruner, target: float,
-           name: str = "replay") -> tuple[float | None, list[tuple[float, float]]]:
-    """One study replayed on the table. Returns the compute at which the best-so-far first reached `target`
-    (None if never within the budget) and the anytime curve [(compute, best so far), ...]."""
+def replay(table: Table, sampler, pruner, name: str = "replay") -> list[tuple[float, float]]:
+    """One study replayed on the table: its anytime curve [(compute, best so far), ...] within the budget."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -191,7 +193,7 @@ def replay(table: Table, sampler, pruner, target: float,
 
     for _ in range(WORKERS):
         start(0.0)
-    best, reached, curve = None, None, []
+    best, curve = None, []
     while events:
         clock, _, trial, config, index = heapq.heappop(events)
         compute = clock * WORKERS
@@ -206,8 +208,6 @@ def replay(table: Table, sampler, pruner, target: float,
                 if best is None or (value > best if table.maximize else value < best):
                     best = value
                     curve.append((compute, best))
-                    if reached is None and (best >= target if table.maximize else best <= target):
-                        reached = compute
             else:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             start(clock)
@@ -215,7 +215,7 @@ def replay(table: Table, sampler, pruner, target: float,
             step_cost = config["seconds"][index + 1] - config["seconds"][index]
             heapq.heappush(events, (clock + step_cost, order, trial, config, index + 1))
             order += 1
-    return reached, curve
+    return curve
 
 
 LIVE_ARMS = {  # the same arms as the replay, as `sampler:` / `pruner:` of the space file (None: hpsearch's default)
@@ -237,7 +237,7 @@ def live(table: Table, n_trials: int, seeds: int, chosen: list[str]) -> dict:
 
     import optuna
 
-    target = table.best() * TARGET if table.maximize else table.best() / TARGET
+    target = table.target(TARGET)
     text = (HERE / "curves" / "space.yaml").read_text()
     found: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -309,7 +309,7 @@ def draw(table: Table, curves: dict[str, list], path: Path) -> None:
                 xs.append(compute / unit)
                 ys.append(statistics.median(filled))
         ax.plot(xs, ys, label=label, lw=2 if label == "hpsearch default" else 1.2)
-    ax.axhline(table.best() * TARGET, color="grey", ls="--", lw=0.8, label=f"{TARGET:.0%} of the table's best")
+    ax.axhline(table.target(TARGET), color="grey", ls="--", lw=0.8, label=f"{TARGET:.0%} of the table's best")
     ax.set_xlabel("compute (full trials' worth of training)")
     ax.set_ylabel("best so far (median over seeds)")
     ax.set_title(f"Anytime curves: replay of {len(table.configs)} recorded learning curves, {WORKERS} workers")
@@ -344,21 +344,23 @@ def main() -> None:
         print(f"recorded {len(data['configs'])} curves into {options.table}")
     table = Table.load(options.table, options.raw_seconds)
     seeds = options.seeds or (5 if options.quick else 20)
-    target = table.best() * TARGET if table.maximize else table.best() / TARGET
+    target = table.target(TARGET)
     unit = table.full_seconds()
     print(f"table: {len(table.configs)} configurations, checkpoints {table.steps}, best {table.best():.4f}, "
           f"target {target:.4f}; a full trial costs {unit:.1f} s on average; {WORKERS} workers, {seeds} seeds")
-    reached: dict[str, list] = {}
     curves: dict[str, list] = {}
     for seed in range(seeds):  # arms interleaved within each seed
         for label, (sampler, pruner) in arms(seed).items():
-            compute, curve = replay(table, sampler, pruner, target, name=f"replay-{seed}")
-            reached.setdefault(label, []).append(compute)
-            curves.setdefault(label, []).append(curve)
+            curves.setdefault(label, []).append(replay(table, sampler, pruner, name=f"replay-{seed}"))
     censored = BUDGET_TRIALS * unit  # a seed that never reached the target counts as the whole budget
+    reached = {label: [compute_to(curve, target, table.maximize) for curve in runs] for label, runs in curves.items()}
+
+    def median_to(label: str, threshold: float) -> float:
+        return statistics.median(c if c is not None else censored for c in
+                                 (compute_to(curve, threshold, table.maximize) for curve in curves[label]))
 
     def median(label):
-        return statistics.median(c if c is not None else censored for c in reached[label])
+        return median_to(label, target)
 
     base = median("random, no pruning")
     figures = {"table": str(options.table.relative_to(HERE.parent)) if options.table.is_relative_to(HERE.parent)
@@ -380,16 +382,11 @@ def main() -> None:
     for label in curves:
         cells = []
         for share in OTHER_TARGETS:
-            threshold = table.best() * share if table.maximize else table.best() / share
-
-            def to(arm, threshold=threshold):
-                return statistics.median(c if c is not None else censored for c in
-                                         (compute_to(curve, threshold, table.maximize) for curve in curves[arm]))
-
-            ratio = to(label) / to("random, no pruning")
-            figures["other_targets"].setdefault(f"{share:.2f}", {})[label] = {"median_compute_s": to(label),
+            compute = median_to(label, table.target(share))
+            ratio = compute / median_to("random, no pruning", table.target(share))
+            figures["other_targets"].setdefault(f"{share:.2f}", {})[label] = {"median_compute_s": compute,
                                                                                "ratio": ratio}
-            cells.append(f"{to(label):>9.0f} s ({ratio:4.2f}x)")
+            cells.append(f"{compute:>9.0f} s ({ratio:4.2f}x)")
         print(f"{label:26s} " + " ".join(f"{c:>22s}" for c in cells))
     # the published picture comes from the full run only; a shorter run draws beside its JSON record
     picture = PICTURE if seeds >= 20 and options.table == TABLE else HERE / "results" / "anytime-quick.png"
