@@ -79,6 +79,10 @@ def arm_trainer(cfg: dict) -> dict:
 
         evaluations: list[list[float]] = []  # each trial's eval_accuracy at every evaluation
 
+        def objective(metrics: dict) -> float:  # called at each evaluation: the Trainer's objective is the last
+            evaluations[-1].append(metrics["eval_accuracy"])
+            return metrics["eval_accuracy"]
+
         def hp_space(trial):
             memory.append(rss_mb())  # at each trial's start
             evaluations.append([])
@@ -96,7 +100,7 @@ def arm_trainer(cfg: dict) -> dict:
                           compute_metrics=setup.compute_metrics)
         best = trainer.hyperparameter_search(
             hp_space=hp_space, backend="optuna", n_trials=cfg["n_trials"], direction="maximize",
-            compute_objective=lambda metrics: evaluations[-1].append(metrics["eval_accuracy"]) or evaluations[-1][-1],
+            compute_objective=objective,
             sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
     memory.append(rss_mb())
     # The Trainer's objective is a trial's last evaluation; hpsearch records a trial's best evaluation (it keeps
@@ -121,15 +125,20 @@ def arm_hpsearch(cfg: dict, folder: Path) -> dict:
     study_rss = [t.user_attrs.get("study_process_rss_mb") for t in trials]
     trial_peak = max(t.user_attrs.get("peak_memory_mb", 0) for t in trials)  # each trial's own process
     evaluations = [[v for _, v in t.user_attrs.get("history", [])] for t in trials]
-    return {"seconds": seconds, "best": max(e[-1] for e in evaluations if len(e) == cfg["steps"] // cfg["every"]),
+    return {"seconds": seconds, "best": max(e[-1] for e in ran_to_the_end(evaluations, cfg)),
             "best_of_evaluations": best_of(evaluations, cfg),
             "best_params": study.best_params, "evaluations": evaluations,
             "peak_mb": max(trial_peak, *(r for r in study_rss if r is not None)), "rss_by_trial": study_rss}
 
 
+def ran_to_the_end(evaluations: list[list[float]], cfg: dict) -> list[list[float]]:
+    """The evaluations of the trials that were not pruned (a pruned trial has fewer)."""
+    return [e for e in evaluations if len(e) == cfg["steps"] // cfg["every"]]
+
+
 def best_of(evaluations: list[list[float]], cfg: dict) -> float:
-    """The best evaluation of the trials that ran to the end (a pruned trial has fewer evaluations)."""
-    return max(max(e) for e in evaluations if len(e) == cfg["steps"] // cfg["every"])
+    """The best evaluation of the trials that ran to the end."""
+    return max(max(e) for e in ran_to_the_end(evaluations, cfg))
 
 
 def growth(series: list[float]) -> float:
