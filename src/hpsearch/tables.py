@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hpsearch.database import redact
+from hpsearch.database import connect_kwargs, open_error, redact, storage_problem
 from hpsearch.errors import StorageError, StudyError
 
 ATTRS_FOR_COMPARE = ("train_seconds", "stop_step", "effective_batch_size", "feasible", "planned_steps")
@@ -55,8 +55,6 @@ class Tables:
         """The tables at `url`, or a StudyError / StorageError saying why there are none to read."""
         from sqlalchemy import create_engine, text
 
-        from hpsearch.database import connect_kwargs, open_error
-
         kwargs = connect_kwargs(url, create=False)
         try:
             engine = create_engine(url, **kwargs)
@@ -76,8 +74,6 @@ class Tables:
 
     def _rows(self, sql: str, **bound) -> list[tuple]:
         from sqlalchemy import text
-
-        from hpsearch.database import storage_problem
 
         try:
             with self.engine.connect() as connection:
@@ -104,10 +100,11 @@ class Tables:
 
     def study(self, name: str) -> StoredStudy:
         """The study `name`, or a StudyError listing the studies the database has."""
-        for stored in self.studies():
+        studies = self.studies()
+        for stored in studies:
             if stored.name == name:
                 return stored
-        known = [s.name for s in self.studies()]
+        known = [s.name for s in studies]
         raise StudyError(f"no study {name!r} in this database (it has: {', '.join(known) or 'none'})")
 
     def counts(self) -> dict[int, dict[str, int]]:
