@@ -17,7 +17,7 @@ def test_n_jobs_runs_trials_at_once_in_separate_processes(tiny_project):
     assert summary.finished == 4
     study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
     trials = study.get_trials()
-    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(t.state == TrialState.COMPLETE for t in trials), [(t.number, t.state.name, t.user_attrs) for t in trials]
     assert len({t.user_attrs["worker_pid"] for t in trials}) == 4
     assert all(t.user_attrs["threads"] == 1 for t in trials)  # 2 cores shared by 2 trials
     overlapping = [(a.number, b.number) for a in trials for b in trials

@@ -106,8 +106,9 @@ def _train(spec: StudySpec, trial: optuna.trial.FrozenTrial, seed: int) -> float
     outcome: tuple[str, Any] | None = None
     try:
         while outcome is None:
-            if not parent.poll(1.0):
-                if not process.is_alive():
+            dead = not process.is_alive()  # before reading: whatever a dead worker sent is in the pipe by then
+            if not parent.poll(0 if dead else 1.0):
+                if dead:
                     outcome = ("error", _death_reason(process))
                 continue
             try:

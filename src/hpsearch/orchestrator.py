@@ -286,6 +286,9 @@ class _Loop:
 
     def _serve(self, run: _Running) -> None:
         """Answer every message a worker has sent; notice when it died without a result."""
+        # Looked at before reading: whatever a dead worker sent is in the pipe by then, so its result is read
+        # below. (Looking after reading misses a result sent between the last read and the worker's exit.)
+        dead = not run.process.is_alive()
         while run.outcome is None:
             try:
                 if not run.conn.poll(0):
@@ -312,7 +315,7 @@ class _Loop:
             elif kind == "error":
                 run.trial.set_user_attr("traceback", message[2][-4000:])
                 run.outcome = ("error", message[1])
-        if run.outcome is None and not run.process.is_alive():
+        if run.outcome is None and dead:
             run.process.join(timeout=5)
             run.outcome = ("error", _death_reason(run.process))
         if run.outcome is not None:
