@@ -9,14 +9,13 @@ whose mean beats the runner-up's beyond the noise (Welch's t-test), or says that
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
 
 from hpsearch.errors import StudyError, UsageError
-from hpsearch.job import TrialJob, entry
+from hpsearch.job import TrialJob, entry, receive
 from hpsearch.space import StudySpec
 
 ATTR_CONFIRM = "hpsearch:confirm"  # study attr: {trial number: {seed: value}}
@@ -94,7 +93,7 @@ def _verdict(confirmed: list[Confirmed], direction: str) -> Verdict:
 def _train(spec: StudySpec, trial: optuna.trial.FrozenTrial, seed: int) -> float:
     """One run of `trial`'s configuration under `seed`, in a worker process as a study's trials run."""
     from hpsearch import objectives
-    from hpsearch.orchestrator import _death_reason, _stop, worker_context
+    from hpsearch.orchestrator import _stop, worker_context
 
     config = dict(trial.user_attrs.get("config", trial.params))
     job = TrialJob(replace(spec, study=spec.study.model_copy(update={"seed": seed})), trial.number, config, None, None)
@@ -106,16 +105,8 @@ def _train(spec: StudySpec, trial: optuna.trial.FrozenTrial, seed: int) -> float
     outcome: tuple[str, Any] | None = None
     try:
         while outcome is None:
-            dead = not process.is_alive()  # before reading: whatever a dead worker sent is in the pipe by then
-            if not parent.poll(0 if dead else 1.0):
-                if dead:
-                    outcome = ("error", _death_reason(process))
-                continue
-            try:
-                message = parent.recv()
-            except (EOFError, OSError):
-                time.sleep(0.1)
-                outcome = ("error", _death_reason(process))
+            message = receive(parent, process, timeout=1.0)
+            if message is None:
                 continue
             kind = message[0]
             if kind == "report":
@@ -124,7 +115,7 @@ def _train(spec: StudySpec, trial: optuna.trial.FrozenTrial, seed: int) -> float
                 parent.send(False)
             elif kind == "done":
                 outcome = ("done", message[1])
-            elif kind == "error":
+            elif kind in ("error", "died"):
                 outcome = ("error", message[1])
     finally:
         parent.close()

@@ -29,7 +29,7 @@ from hpsearch import study as studies
 from hpsearch.data import check_source
 from hpsearch.database import redact
 from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError
-from hpsearch.job import TrialJob, check_entry, entry
+from hpsearch.job import TrialJob, check_entry, death_reason, entry, receive
 from hpsearch.progress import Progress
 from hpsearch.space import StudySpec
 from hpsearch.suggest import configuration, suggest
@@ -156,7 +156,7 @@ def _check_model(spec: StudySpec) -> None:
     try:
         kind, payload = parent.recv()
     except (EOFError, OSError):
-        kind, payload = "error", _death_reason(process)
+        kind, payload = "error", death_reason(process)
     finally:
         process.join(timeout=10)
     if kind == "error":
@@ -286,15 +286,9 @@ class _Loop:
 
     def _serve(self, run: _Running) -> None:
         """Answer every message a worker has sent; notice when it died without a result."""
-        # Looked at before reading: whatever a dead worker sent is in the pipe by then, so its result is read
-        # below. (Looking after reading misses a result sent between the last read and the worker's exit.)
-        dead = not run.process.is_alive()
         while run.outcome is None:
-            try:
-                if not run.conn.poll(0):
-                    break
-                message = run.conn.recv()
-            except (EOFError, OSError):
+            message = receive(run.conn, run.process)
+            if message is None:
                 break
             kind = message[0]
             if kind == "report":
@@ -315,9 +309,8 @@ class _Loop:
             elif kind == "error":
                 run.trial.set_user_attr("traceback", message[2][-4000:])
                 run.outcome = ("error", message[1])
-        if run.outcome is None and dead:
-            run.process.join(timeout=5)
-            run.outcome = ("error", _death_reason(run.process))
+            elif kind == "died":
+                run.outcome = ("error", message[1])
         if run.outcome is not None:
             run.conn.close()
             run.process.join(timeout=30)
@@ -482,15 +475,6 @@ def _stop(process) -> None:
     if process.is_alive():
         process.kill()
         process.join(timeout=10)
-
-
-def _death_reason(process) -> str:
-    code = process.exitcode
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name
-        hint = " (out of memory?)" if name == "SIGKILL" else ""
-        return f"the trial's process was killed by {name}{hint}"
-    return f"the trial's process exited with code {code} before reporting a result"
 
 
 def _rss_mb() -> float | None:
