@@ -7,8 +7,9 @@ import signal
 from hpsearch.job import receive
 
 
-class _ExitsWhenLookedAt:
-    """A worker that sends `message` and exits at the moment the study process checks whether it lives."""
+class ExitsWhenLookedAt:
+    """A worker that sends `message` and exits at the moment the study process checks whether it lives
+    (also used by test_orchestrator)."""
 
     def __init__(self, conn, message, exitcode=0):
         self.conn, self.message, self.exitcode = conn, message, exitcode
@@ -27,7 +28,7 @@ class _ExitsWhenLookedAt:
 
 def test_a_result_sent_just_before_the_worker_exits_is_read_then_its_death():
     parent, child = multiprocessing.Pipe()
-    worker = _ExitsWhenLookedAt(child, ("done", {"state": "complete"}))
+    worker = ExitsWhenLookedAt(child, ("done", {"state": "complete"}))
     assert receive(parent, worker) == ("done", {"state": "complete"})
     assert receive(parent, worker) == ("died", "the trial's process exited with code 0 before reporting a result")
 

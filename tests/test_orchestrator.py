@@ -145,32 +145,15 @@ def test_timeout_stops_starting_trials(tiny_project):
     assert summary.stopped_by == "timeout" and 1 <= summary.ran < 50
 
 
-class _ExitsWhenLookedAt:
-    """A worker that sends its result and exits at the moment the study process checks whether it lives."""
-
-    exitcode = 0
-
-    def __init__(self, conn):
-        self.conn, self.sentinel = conn, None
-
-    def is_alive(self):
-        if self.conn is not None:
-            self.conn.send(("done", {"state": "complete"}))
-            self.conn.close()
-            self.conn = None
-        return False
-
-    def join(self, timeout=None):
-        pass
-
-
 def test_a_result_sent_just_before_the_worker_exits_is_read_not_taken_for_a_crash():
     import multiprocessing
     from types import SimpleNamespace
 
     from hpsearch.orchestrator import _Loop, _Running
+    from test_job import ExitsWhenLookedAt
 
     parent, child = multiprocessing.Pipe()
-    run = _Running(trial=None, job=None, process=_ExitsWhenLookedAt(child), conn=parent, slot=0, started=0.0)
+    worker = ExitsWhenLookedAt(child, ("done", {"state": "complete"}))
+    run = _Running(trial=None, job=None, process=worker, conn=parent, slot=0, started=0.0)
     _Loop._serve(SimpleNamespace(), run)
     assert run.outcome == ("done", {"state": "complete"})
