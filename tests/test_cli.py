@@ -132,3 +132,25 @@ def test_set_overrides_a_value_and_names_itself_when_wrong():
     bad = hpsearch("validate", space, "--set", "fixed.max_steps=-1")
     assert bad.returncode == 2
     assert bad.stderr.strip() == f"{space} --set: fixed.max_steps: must be at least 1, but got -1"
+
+
+def test_ranges_shows_documented_and_recommended_side_by_side_with_sources():
+    table = hpsearch("ranges")
+    assert "recommended" in table.stdout and "miniatures" in table.stdout and "3e-05 .. 0.0003" in table.stdout
+    data = {d["name"]: d for d in json.loads(hpsearch("ranges", "--format", "json").stdout)}
+    assert (data["learning_rate"]["low"], data["learning_rate"]["high"]) == (1e-4, 1e-1)  # documented, unchanged
+    by_setting = {(r["method"], r["size"]): r for r in data["learning_rate"]["recommended"]}
+    assert by_setting[("full", "base")]["value"] == 3e-5 and "BERT" in by_setting[("full", "base")]["source"]
+    assert by_setting[("lora", "any")]["value"] == 4e-4 and "LoRA" in by_setting[("lora", "any")]["source"]
+    assert data["sequence_length"]["recommended"] == []
+
+
+def test_a_bad_prior_exits_2_with_file_line_and_key(tmp_path):
+    (tmp_path / "p.yaml").write_text("study: {name: p}\nspace:\n  learning_rate: {low: 1.0e-5, high: 1.0e-3, log: true,"
+                                     " prior: 0.5}\n  sequence_length: recommended\n")
+    result = hpsearch("run", "p.yaml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "p.yaml:3: space.learning_rate.prior: (0.5) must lie in the range" in result.stderr
+    assert "p.yaml:4: space.sequence_length: has no recommendation in this setting; entries that have one:" \
+        in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]

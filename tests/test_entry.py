@@ -5,6 +5,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from hpsearch import catalog
 from hpsearch.entry import parse_entry, unknown
+from hpsearch.recommended import Setting, recommend
 
 FORMS = [
     ("learning_rate", "documented", FloatDistribution(1e-4, 1e-1, log=True)),
@@ -118,3 +119,50 @@ def test_unknown_suggests_aliases_then_near_names_then_lists():
         "(it is called learning_rate here)")
     assert unknown("key", "n_trial", ["n_trials", "name"]) == "unknown key 'n_trial' (did you mean n_trials?)"
     assert unknown("key", "zzz", ["a", "b"]) == "unknown key 'zzz' (choose from a, b)"
+
+
+# -- priors and the literature's recommendations ---------------------------------------------------
+RECOMMENDATIONS = {name: rec for name in catalog.CATALOG if (rec := recommend(name, Setting("full", "small")))}
+
+PRIOR_FORMS = [
+    ("learning_rate", "recommended", FloatDistribution(3e-5, 3e-4, log=True), 1e-4),
+    ("learning_rate", {"recommended": True, "prior": 2e-4}, FloatDistribution(3e-5, 3e-4, log=True), 2e-4),
+    ("learning_rate", {"low": 1e-5, "high": 1e-3, "log": True, "prior": 5e-5}, FloatDistribution(1e-5, 1e-3, log=True),
+     5e-5),
+    ("batch_size", {"choices": [8, 16, 32], "prior": 32, "confidence": 0.9}, CategoricalDistribution([8, 16, 32]), 32),
+    ("optimizer", "recommended", CategoricalDistribution(["adamw", "sgd", "adafactor"]), "adamw"),
+    ("warmup_ratio", {"documented": True, "prior": 0.06, "confidence": 0}, FloatDistribution(0.0, 0.1), 0.06),
+    ("num_epochs", {"low": 1, "high": 10, "prior": 3}, IntDistribution(1, 10), 3),
+]
+
+
+@pytest.mark.parametrize("name, raw, distribution, centre", PRIOR_FORMS)
+def test_prior_forms(name, raw, distribution, centre):
+    entry, errors, _ = parse_entry(catalog.get(name), raw, RECOMMENDATIONS)
+    assert errors == []
+    assert entry.to_distribution() == distribution
+    assert (entry.prior.value if entry.prior else None) == centre
+
+
+BAD_PRIORS = [
+    ("learning_rate", {"low": 1e-5, "high": 1e-3, "log": True, "prior": 0.5}, ("prior",),
+     "(0.5) must lie in the range 1e-05 .. 0.001 log"),
+    ("learning_rate", {"low": 1e-5, "high": 1e-3, "prior": 1e-4, "confidence": 1}, ("confidence",),
+     "must be a number from 0"),
+    ("learning_rate", {"low": 1e-5, "high": 1e-3, "prior": 1e-4, "confidence": -0.2}, ("confidence",),
+     "must be a number from 0"),
+    ("learning_rate", {"low": 1e-5, "high": 1e-3, "confidence": 0.5}, ("confidence",), "needs a prior"),
+    ("learning_rate", {"low": 1e-5, "high": 1e-3, "prior": "high"}, ("prior",), "must be a number"),
+    ("num_epochs", {"low": 1, "high": 5, "prior": 2.5}, ("prior",), "must be an integer"),
+    ("optimizer", {"choices": ["adamw", "sgd"], "prior": "adam"}, ("prior",), "must be one of the choices adamw, sgd"),
+    ("sequence_length", "recommended", (), "has no recommendation in this setting; entries that have one: "),
+    ("lora_r", "recommended", (), "entries that have one: attention_dropout, batch_size"),
+    ("learning_rate", {"recommended": True, "low": 1e-5}, ("low",), "cannot be combined with recommended"),
+]
+
+
+@pytest.mark.parametrize("name, raw, path, message", BAD_PRIORS)
+def test_bad_priors_name_the_key_and_the_rule(name, raw, path, message):
+    entry, errors, _ = parse_entry(catalog.get(name), raw, RECOMMENDATIONS)
+    assert entry is None
+    assert any(p == path and message in m for p, m in errors), errors

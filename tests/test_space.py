@@ -162,7 +162,7 @@ def test_bad_task_section(task, message):
 def test_task_defaults_to_the_builtins(make_spec):
     spec = make_spec("study: {name: t}\n")
     assert spec.task.model == "minilm-l6" and spec.task.dataset.name == "tweets-sentiment"
-    assert spec.study.sampler == {"name": "tpe"} and spec.study.pruner == {"name": "median"}
+    assert spec.study.sampler == {"name": "tpe"} and spec.study.pruner == {"name": "plateau"}
 
 
 @pytest.mark.parametrize(

@@ -74,11 +74,15 @@ def _warn(spec) -> None:
 def ranges(
     format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
-    """The catalogue: every hyperparameter hpsearch tunes, with its documented range."""
-    from hpsearch import catalog
+    """The catalogue: every hyperparameter hpsearch tunes, with its documented and recommended ranges."""
+    from hpsearch import catalog, recommended
 
+    advice: dict[str, list[dict]] = {}
+    for row in recommended.table():
+        advice.setdefault(row["name"], []).append({k: v for k, v in row.items() if k != "name"})
     if format == "json":
-        typer.echo(json.dumps([hp.to_dict() for hp in catalog.CATALOG.values()], indent=2))
+        typer.echo(json.dumps([{**hp.to_dict(), "recommended": advice.get(hp.name, [])}
+                               for hp in catalog.CATALOG.values()], indent=2))
         return
     if format != "table":
         typer.echo(f"error: --format must be table or json, but got {format!r}", err=True)
@@ -92,6 +96,8 @@ def ranges(
     table.add_column("name", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     table.add_column("documented range", max_width=34)
+    table.add_column("recommended for fine-tuning (setting: value, range)", max_width=44)
+    table.add_column("source of the recommendation", max_width=44)
     table.add_column("default", no_wrap=True)
     table.add_column("acts on", max_width=40)
     table.add_column("meaning", max_width=60)
@@ -99,12 +105,21 @@ def ranges(
         number = str(index) if hp.parent is None else f"{hp.parent[0]}={'/'.join(hp.parent[1])}"
         number = "peft=lora" if hp.peft else "gpu" if hp.gpu else number  # beyond the documented 19
         kind = f"{hp.kind} {hp.scale}" if hp.kind != "categorical" else hp.kind
-        table.add_row(number, hp.name, kind, _range_text(hp), str(hp.default), hp.acts_on,
+        rows = advice.get(hp.name, [])
+        table.add_row(number, hp.name, kind, _range_text(hp), "\n".join(_advice_text(r) for r in rows) or "-",
+                      "\n".join(dict.fromkeys(r["source"] for r in rows)) or "-", str(hp.default), hp.acts_on,
                       hp.meaning + (f"; {hp.note}" if hp.note else ""))
     console = Console()
     if not console.is_terminal:
         console = Console(width=220)
     console.print(table)
+
+
+def _advice_text(row: dict) -> str:
+    setting = "any" if row["method"] == row["size"] == "any" else f"{row['method']}/{row['size']}"
+    value = f"{row['value']:g}" if isinstance(row["value"], float) else str(row["value"])
+    span = "" if row["low"] is None else f", {row['low']:g} .. {row['high']:g}"
+    return f"{setting}: {value}{span}"
 
 
 def _range_text(hp) -> str:

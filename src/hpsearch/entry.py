@@ -1,22 +1,26 @@
 """One `space:` entry: its accepted forms, parsed by a pure function into an `Entry`.
 
-Forms (see the README): `documented`; `{low, high}` with optional `log`, `step`, `type: int|float`;
-`{choices: [...]}`; `{documented: true}`; each mapping form may add `when: {entry: value | [values]}`.
+Forms (see the README): `documented`; `recommended`; `{low, high}` with optional `log`, `step`,
+`type: int|float`; `{choices: [...]}`; `{documented: true}`; `{recommended: true}`; each mapping form may add
+`when: {entry: value | [values]}` and `prior: value` with an optional `confidence: 0 .. 1`.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hpsearch import prior as priors
 from hpsearch.catalog import Hyperparameter
+from hpsearch.recommended import Recommendation
 
 Finding = tuple[tuple[Any, ...], str]  # (key path below the entry, message)
 
 RANGE_KEYS = ("low", "high", "log", "step", "type")
-ENTRY_KEYS = RANGE_KEYS + ("choices", "documented", "when")
+PRIOR_KEYS = ("prior", "confidence")
+ENTRY_KEYS = RANGE_KEYS + ("choices", "documented", "recommended", "when") + PRIOR_KEYS
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Entry:
     step: float | None = None
     choices: tuple[Any, ...] = ()
     when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    prior: priors.Prior | None = None  # where the default sampler looks first (the file's, or the literature's)
 
     def to_distribution(self):
         """The Optuna distribution this entry samples from."""
@@ -97,21 +102,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def parse_entry(hp: Hyperparameter, raw: Any) -> tuple[Entry | None, list[Finding], list[Finding]]:
+def parse_entry(hp: Hyperparameter, raw: Any, recommendations: dict[str, Recommendation] | None = None,
+                ) -> tuple[Entry | None, list[Finding], list[Finding]]:
     """Parse one `space:` value for catalogue entry `hp`.
+
+    Args:
+        recommendations: the literature's recommendations in the study's setting, by name (`recommended`).
 
     Returns:
         The entry (None when it is invalid), the errors and the warnings, each with its key path.
     """
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    if raw == "documented":
-        raw = {"documented": True}
+    if raw in ("documented", "recommended"):
+        raw = {raw: True}
     if not isinstance(raw, dict):
         if isinstance(raw, list):
             fix = f"write {{choices: {raw}}}"
         elif raw is None:
-            fix = "give documented, {low: ..., high: ...} or {choices: [...]}"
+            fix = "give documented, recommended, {low: ..., high: ...} or {choices: [...]}"
         else:
             fix = f"a single value belongs under fixed: ({hp.name}: {raw!r}); to search, give a range or choices"
         return None, [((), f"is not a search entry: {raw!r} ({fix})")], []
@@ -119,35 +128,90 @@ def parse_entry(hp: Hyperparameter, raw: Any) -> tuple[Entry | None, list[Findin
         if key not in ENTRY_KEYS:
             errors.append(((key,), unknown("key", key, list(ENTRY_KEYS))))
     when = _parse_when(raw.get("when"), errors)
-    if "documented" in raw:
-        if raw["documented"] is not True:
-            errors.append((("documented",), f"must be true, but got {raw['documented']!r}"))
-        clash = [k for k in RANGE_KEYS + ("choices",) if k in raw]
-        if clash:
-            errors.append(((clash[0],), "cannot be combined with documented (drop one of them)"))
-        if not hp.has_range:
-            if hp.low is not None:
-                message = (f"has no documented range; give {{low: {_fmt(hp.low)}, high: {_fmt(hp.high)}}} "
-                           "(the conventional range)")
-            else:
-                message = f"{hp.note}; give {{low: ..., high: ...}} or {{choices: [...]}}"
-            errors.append(((), message))
-        if errors:
-            return None, errors, warnings
-        if hp.choices:
-            return Entry(hp.name, "categorical", choices=hp.choices, when=when), errors, warnings
-        return (Entry(hp.name, hp.kind, low=hp.low, high=hp.high, log=hp.scale == "log", when=when),
-                errors, warnings)
-    if "choices" in raw:
+    if "recommended" in raw:
+        entry = _parse_recommended(hp, raw, when, recommendations or {}, errors)
+    elif "documented" in raw:
+        entry = _parse_documented(hp, raw, when, errors)
+    elif "choices" in raw:
         clash = [k for k in RANGE_KEYS if k in raw]
         if clash:
             errors.append(((clash[0],), "cannot be combined with choices (give a range or choices, not both)"))
         entry = _parse_choices(hp, raw["choices"], when, errors, warnings)
-        return (None if errors else entry), errors, warnings
-    if hp.kind == "categorical":
+    elif hp.kind == "categorical":
         return None, errors + [((), f"is categorical; give {{choices: [...]}} from {', '.join(hp.choices)}")], []
-    entry = _parse_range(hp, raw, when, errors, warnings)
+    else:
+        entry = _parse_range(hp, raw, when, errors, warnings)
+        rec = (recommendations or {}).get(hp.name)
+        inside = entry is not None and rec is not None and rec.low is not None
+        if inside and rec.low <= entry.low < entry.high <= rec.high:
+            warnings.clear()  # beyond the documented range, inside what the literature recommends for fine-tuning
+    if entry is not None and not errors and any(key in raw for key in PRIOR_KEYS):
+        entry = _with_prior(entry, raw, errors)
     return (None if errors else entry), errors, warnings
+
+
+def _parse_documented(hp, raw, when, errors) -> Entry | None:
+    if raw["documented"] is not True:
+        errors.append((("documented",), f"must be true, but got {raw['documented']!r}"))
+    clash = [k for k in RANGE_KEYS + ("choices",) if k in raw]
+    if clash:
+        errors.append(((clash[0],), "cannot be combined with documented (drop one of them)"))
+    if not hp.has_range:
+        if hp.low is not None:
+            message = (f"has no documented range; give {{low: {_fmt(hp.low)}, high: {_fmt(hp.high)}}} "
+                       "(the conventional range)")
+        else:
+            message = f"{hp.note}; give {{low: ..., high: ...}} or {{choices: [...]}}"
+        errors.append(((), message))
+    if errors:
+        return None
+    if hp.choices:
+        return Entry(hp.name, "categorical", choices=hp.choices, when=when)
+    return Entry(hp.name, hp.kind, low=hp.low, high=hp.high, log=hp.scale == "log", when=when)
+
+
+def _parse_recommended(hp, raw, when, recommendations: dict[str, Recommendation], errors) -> Entry | None:
+    """`recommended`: the literature's range for the study's setting (a categorical entry: its choices)."""
+    if raw["recommended"] is not True:
+        errors.append((("recommended",), f"must be true, but got {raw['recommended']!r}"))
+    clash = [k for k in RANGE_KEYS + ("choices", "documented") if k in raw]
+    if clash:
+        errors.append(((clash[0],), "cannot be combined with recommended (drop one of them)"))
+    rec = recommendations.get(hp.name)
+    if rec is None:
+        having = ", ".join(sorted(recommendations)) or "none"
+        errors.append(((), f"has no recommendation in this setting; entries that have one: {having}"))
+    if errors:
+        return None
+    if hp.kind == "categorical":
+        return with_recommended_prior(Entry(hp.name, "categorical", choices=hp.choices, when=when), rec)
+    entry = Entry(hp.name, hp.kind, low=rec.low, high=rec.high, log=hp.scale == "log", when=when)
+    return with_recommended_prior(entry, rec)
+
+
+def _with_prior(entry: Entry, raw: dict, errors: list[Finding]) -> Entry | None:
+    """The entry with the file's own `prior:` (and `confidence:`), checked against the entry's values."""
+    if "prior" not in raw:
+        errors.append((("confidence",), "needs a prior: value to be confident about (add prior:)"))
+        return None
+    value, confidence = raw["prior"], raw.get("confidence", priors.DEFAULT_CONFIDENCE)
+    if not _is_number(confidence) or not 0 <= confidence < 1:
+        errors.append((("confidence",), f"must be a number from 0 (no better than flat) up to, not including, 1, "
+                                        f"but got {confidence!r}"))
+    if entry.kind == "categorical":
+        if isinstance(value, (dict, list)) or value not in entry.choices:
+            errors.append((("prior",), f"must be one of the choices {', '.join(map(str, entry.choices))}, "
+                                       f"but got {value!r}"))
+    elif not _is_number(value):
+        errors.append((("prior",), f"must be a number, but got {value!r}"))
+    elif not entry.low <= value <= entry.high:
+        errors.append((("prior",), f"({_fmt(value)}) must lie in the range {entry.describe()}"))
+    elif entry.kind == "int" and not float(value).is_integer():
+        errors.append((("prior",), f"must be an integer for an int entry, but got {value!r}"))
+    if errors:
+        return None
+    belief = priors.from_confidence(entry.to_distribution(), value, float(confidence))
+    return replace(entry, prior=belief)
 
 
 def _parse_when(raw: Any, errors: list[Finding]) -> dict[str, tuple[Any, ...]]:
@@ -253,3 +317,11 @@ def _parse_range(hp, raw, when, errors, warnings) -> Entry | None:
     elif kind == "int" and step is not None:
         step = int(step)
     return Entry(hp.name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def with_recommended_prior(entry: Entry, rec: Recommendation | None) -> Entry:
+    """The entry with the literature's recommendation as its prior, unless it has its own (or none applies)."""
+    if entry.prior is not None or rec is None:
+        return entry
+    belief = priors.from_recommendation(entry.to_distribution(), rec.value, rec.low, rec.high, rec.source)
+    return entry if belief is None else replace(entry, prior=belief)

@@ -30,6 +30,7 @@ from hpsearch.data import check_source
 from hpsearch.database import redact
 from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError
 from hpsearch.job import TrialJob, check_entry, death_reason, entry, receive
+from hpsearch.prior_sampler import PROPOSED_BY, proposed_by
 from hpsearch.progress import Progress
 from hpsearch.space import StudySpec
 from hpsearch.suggest import configuration, suggest
@@ -249,8 +250,10 @@ class _Loop:
             self.free.append(slot)
             studies.fail_trial(study, trial, "interrupted before it started", rerun=True)
             raise
-        studies.set_user_attrs(self.study, trial._trial_id, {"worker_pid": process.pid,
-                                                             "study_process_rss_mb": _rss_mb()})
+        attrs = {"worker_pid": process.pid, "study_process_rss_mb": _rss_mb()}
+        if origin := proposed_by(study.sampler, trial.number):
+            attrs[PROPOSED_BY] = origin
+        studies.set_user_attrs(self.study, trial._trial_id, attrs)
         self.running.append(_Running(trial, job, process, parent, slot, time.monotonic()))
         self.progress.trial_started(trial.number, values)
         if self._heartbeats():

@@ -8,12 +8,14 @@ value checks (`reduction_factor` must be at least 2, ...) reach the user as vali
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from typing import Any
 
 import optuna
 
 from hpsearch.entry import unknown
+from hpsearch.plateau import PlateauPruner
 
 SAMPLERS: dict[str, type] = {
     "tpe": optuna.samplers.TPESampler,
@@ -26,6 +28,7 @@ SAMPLERS: dict[str, type] = {
 }
 
 PRUNERS: dict[str, type] = {
+    "plateau": PlateauPruner,
     "median": optuna.pruners.MedianPruner,
     "percentile": optuna.pruners.PercentilePruner,
     "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
@@ -43,6 +46,38 @@ def _check_hyperband(options: dict[str, Any]) -> None:
     max_resource = options.get("max_resource", "auto")
     if max_resource != "auto" and max_resource < options.get("min_resource", 1):
         raise ValueError(f"max_resource ({max_resource}) must be at least min_resource")
+
+
+PRIOR_SAMPLERS = ("tpe",)  # samplers that take `priors: true | false` (on by default): see prior_sampler.py
+
+
+def sampler_config(config: dict[str, Any], n_trials: int) -> tuple[dict[str, Any], Any]:
+    """The sampler's constructor options, and hpsearch's own `priors` option taken out of them.
+
+    TPE's random start-up is fitted to the budget (a fifth of it, 3 to 10 trials) unless the file sets it.
+    """
+    from hpsearch.prior_sampler import startup_trials
+
+    config = dict(config)
+    if config.get("name") not in PRIOR_SAMPLERS:
+        return config, False
+    use_priors = config.pop("priors", True)
+    config.setdefault("n_startup_trials", startup_trials(n_trials))
+    return config, use_priors
+
+
+# Metrics that are a share of the evaluation's examples: their noise is a binomial standard error.
+PROPORTIONS = ("eval_accuracy", "eval_f1", "eval_exact_match", "eval_token_f1")
+UNKNOWN_EVAL_SIZE = 500  # examples assumed where the file does not say how many are evaluated
+RELATIVE_NOISE = 0.02  # other metrics (losses, perplexity, errors): 2% of the threshold
+
+
+def noise_margin(metric: str, eval_size: int | None) -> dict[str, float]:
+    """The plateau pruner's margins for a metric: 2 standard errors of a proportion on the evaluation set
+    (0.5 / sqrt(n) at worst, so 1 / sqrt(n): 0.058 for 300 examples), else 2% of the threshold."""
+    if metric in PROPORTIONS:
+        return {"margin": 1 / math.sqrt(eval_size or UNKNOWN_EVAL_SIZE)}
+    return {"relative_margin": RELATIVE_NOISE}
 
 
 SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)

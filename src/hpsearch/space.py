@@ -19,10 +19,10 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from hpsearch import catalog, objectives, plugins, source
+from hpsearch import catalog, objectives, plugins, recommended, source
 from hpsearch.assets import BUILTIN_DATASETS, BUILTIN_MODELS
 from hpsearch.database import DEFAULT_STORAGE, STORAGE_ENV, check_storage
-from hpsearch.entry import Entry, did_you_mean, parse_entry, unknown
+from hpsearch.entry import Entry, did_you_mean, parse_entry, unknown, with_recommended_prior
 from hpsearch.errors import Problem, SpaceError
 from hpsearch.tasks import TASKS
 
@@ -75,7 +75,7 @@ class StudyConfig(_Model):
     n_jobs: int = Field(default=1, ge=1, le=256)
     trial_timeout: float | None = None
     sampler: dict[str, Any] = Field(default_factory=lambda: {"name": "tpe"})
-    pruner: dict[str, Any] = Field(default_factory=lambda: {"name": "median"})
+    pruner: dict[str, Any] = Field(default_factory=lambda: {"name": "plateau"})
     save: Literal["best", "all", "none"] = "best"
     seed: int = 0
 
@@ -174,6 +174,7 @@ class StudySpec:
     warnings: tuple[Problem, ...] = field(default=())
     base_dir: str = "."
     overrides: tuple[str, ...] = ()  # --set KEY=VALUE assignments applied over the file's text
+    setting: recommended.Setting = field(default_factory=recommended.Setting)  # what the priors depend on
 
     @property
     def objectives(self) -> tuple[objectives.Objective, ...]:
@@ -234,10 +235,21 @@ class StudySpec:
         return replace(self, study=self.study.model_copy(update=update))
 
     def sampler(self):
-        """A fresh sampler as the file asks (for grid: over the space's grid values)."""
+        """A fresh sampler as the file asks (for grid: over the space's grid values; TPE: the priors first)."""
         filled = {"search_space": _grid(self.space)} if self.study.sampler.get("name") == "grid" else {}
-        instance, _ = plugins.build("sampler", plugins.SAMPLERS, self.study.sampler, **filled)
+        config, use_priors = plugins.sampler_config(self.study.sampler, self.study.n_trials)
+        instance, _ = plugins.build("sampler", plugins.SAMPLERS, config, **filled)
+        beliefs = self.priors()
+        if use_priors and beliefs:
+            from hpsearch.prior_sampler import PriorSampler
+
+            startup = config.get("n_startup_trials", 10)
+            return PriorSampler(instance, beliefs, startup=startup, seed=config.get("seed"))
         return instance
+
+    def priors(self) -> dict[str, Any]:
+        """Entry name -> Prior, for every searched entry that has one (the file's own, or the literature's)."""
+        return {name: entry.prior for name, entry in self.space.items() if entry.prior is not None}
 
     def pruner(self):
         """A fresh pruner as the file asks (none with several objectives: Optuna cannot prune those)."""
@@ -245,7 +257,11 @@ class StudySpec:
             import optuna
 
             return optuna.pruners.NopPruner()
-        instance, _ = plugins.build("pruner", plugins.PRUNERS, self.study.pruner)
+        config = self.study.pruner
+        filled = {}
+        if config.get("name") == "plateau" and not {"margin", "relative_margin"} & set(config):
+            filled = plugins.noise_margin(self.metric, self.task.dataset.eval_size)
+        instance, _ = plugins.build("pruner", plugins.PRUNERS, config, **filled)
         return instance
 
 
@@ -310,7 +326,8 @@ class _Checker:
         study = self._model(StudyConfig, data, "study", required=True)
         task = self._model(TaskConfig, data, "task", required=False)
         fixed = self._fixed(data.get("fixed"))
-        space = self._space(data.get("space"))
+        setting = self._setting(task, fixed, base_dir)
+        space = self._space(data.get("space"), setting)
         if task is not None:
             self._task(task)
             self._generation_task(task, data.get("task"), study, fixed, space)
@@ -328,7 +345,7 @@ class _Checker:
             self._plugins(raw_study, space)
         if self.errors or study is None or task is None:
             return None
-        return StudySpec(self.file, text, study, task, fixed, ordered, tuple(self.warnings), base_dir)
+        return StudySpec(self.file, text, study, task, fixed, ordered, tuple(self.warnings), base_dir, setting=setting)
 
     # -- sections ------------------------------------------------------------------------------
     def _model(self, model: type[BaseModel], data: dict, key: str, required: bool):
@@ -412,24 +429,33 @@ class _Checker:
             fixed[name] = value
         return fixed
 
-    def _space(self, raw: Any) -> dict[str, Entry]:
+    def _setting(self, task: TaskConfig | None, fixed: dict, base_dir: str) -> recommended.Setting:
+        """Full fine-tuning or LoRA, and the model's size: what the literature's recommendations depend on."""
+        if task is None:
+            return recommended.Setting()
+        layers = fixed.get("model_size") if isinstance(fixed.get("model_size"), int) else None
+        return recommended.setting_of(task.peft, task.model, base_dir, layers)
+
+    def _space(self, raw: Any, setting: recommended.Setting) -> dict[str, Entry]:
         if raw is None:
             return {}
         if not isinstance(raw, dict):
             self.error(("space",), f"must map hyperparameter names to search entries, but got {raw!r}")
             return {}
         space = {}
+        recommendations = {name: rec for name in catalog.CATALOG
+                           if (rec := recommended.recommend(name, setting)) is not None}
         for name, value in raw.items():
             hp = self._known(("space", name), name)
             if hp is None:
                 continue
-            entry, errors, warnings = parse_entry(hp, value)
+            entry, errors, warnings = parse_entry(hp, value, recommendations)
             for sub, message in errors:
                 self.error(("space", name) + sub, message)
             for sub, message in warnings:
                 self.error(("space", name) + sub, message, warning=True)
             if entry is not None:
-                space[name] = entry
+                space[name] = with_recommended_prior(entry, recommendations.get(name))
         return space
 
     def _known(self, path: tuple, name: Any) -> catalog.Hyperparameter | None:
@@ -578,7 +604,7 @@ class _Checker:
     def _plugins(self, raw_study: dict, space: dict[str, Entry]) -> None:
         """Build the sampler and pruner once, so Optuna's own option checks run at validation."""
         configs = {}
-        for key, default in (("sampler", "tpe"), ("pruner", "median")):
+        for key, default in (("sampler", "tpe"), ("pruner", "plateau")):
             config = raw_study.get(key, default)
             configs[key] = {"name": config} if isinstance(config, str) else config
         filled = {}
@@ -591,6 +617,12 @@ class _Checker:
                 self.error(("study", "sampler"), "the grid sampler does not handle when: conditions "
                                                  "(use another sampler, or drop the conditions)", warning=True)
             filled["search_space"] = _grid(space)
+        if isinstance(configs["sampler"], dict):
+            n_trials = raw_study.get("n_trials", 20)
+            configs["sampler"], use_priors = plugins.sampler_config(configs["sampler"],
+                                                                    n_trials if isinstance(n_trials, int) else 20)
+            if not isinstance(use_priors, bool):
+                self.error(("study", "sampler", "priors"), f"must be true or false, but got {use_priors!r}")
         for kind, registry, key in (("sampler", plugins.SAMPLERS, "sampler"), ("pruner", plugins.PRUNERS, "pruner")):
             if not isinstance(configs[key], dict):
                 continue  # the study model has already said what is wrong with it
