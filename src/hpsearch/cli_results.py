@@ -83,6 +83,8 @@ def show(
     from hpsearch.study import load_stored_spec
 
     try:
+        if top < 1:
+            raise UsageError(f"--top must be at least 1, but got {top}")
         storage_ = _open(storage)
         study = results.load(storage_, name)
         spec = load_stored_spec(name, storage_)
