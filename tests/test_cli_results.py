@@ -56,3 +56,16 @@ def test_show_lists_the_best_trials(made):
     result = hpsearch("show", "made", "--top", "2", cwd=made)
     assert result.returncode == 0, result.stderr
     assert "the 2 best trials" in result.stdout
+
+
+@pytest.mark.parametrize("command, tampered", [
+    *(("show", t) for t in (42, {"study": "x"}, "study: [", "just text", "study: {name: made}\nspace: {lr: 1}\n")),
+    ("confirm", "study: ["),
+])
+def test_a_tampered_stored_space_is_one_line_exit_1(made, tampered, command):
+    study = optuna.load_study(study_name="made", storage=f"sqlite:///{made}/studies/hpsearch.db")
+    study.set_user_attr("hpsearch:spec", tampered)
+    result = hpsearch(command, "made", cwd=made)
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: study 'made': its stored space (hpsearch:spec) is unreadable: "), line

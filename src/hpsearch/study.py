@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch import __version__, source
 from hpsearch.database import connect_kwargs, open_error, redact, sqlite_path, storage_problem
-from hpsearch.errors import StorageError, StudyError
+from hpsearch.errors import SpaceError, StorageError, StudyError
 from hpsearch.space import StudySpec, load_text
 
 ATTR_SPEC = "hpsearch:spec"
@@ -149,11 +149,14 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
     stored = _stored_spec_text(study)
     if stored is None:
         raise StudyError(f"study {name!r} exists but was not made by hpsearch (choose another study.name)")
+    stored_overrides = study.user_attrs.get(ATTR_OVERRIDES, [])
+    if not isinstance(stored, str) or not isinstance(stored_overrides, list):
+        raise StorageError(f"study {name!r}: its stored space ({ATTR_SPEC}) is unreadable: it is not the text of a "
+                           "space file (was the database edited by hand?)")
     stored_directions = [d.name.lower() for d in study.directions]
     if stored_directions != [o.direction for o in spec.objectives]:
         raise StudyError(f"study {name!r} has the directions {stored_directions}; this file asks for "
                          f"{[o.direction for o in spec.objectives]} (choose another study.name)")
-    stored_overrides = study.user_attrs.get(ATTR_OVERRIDES, [])
     if canonical(stored, stored_overrides) != canonical(spec.text, spec.overrides):
         if not force:
             before = stored.splitlines() + [f"--set {o}" for o in stored_overrides]
@@ -199,11 +202,20 @@ def load_stored_spec(name: str, storage: optuna.storages.BaseStorage) -> StudySp
     except StopIteration:
         known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         raise StudyError(f"no study {name!r} in this database (it has: {', '.join(known) or 'none'})") from None
-    text = summary.user_attrs.get(ATTR_SPEC)
+    attrs = summary.user_attrs
+    text = attrs.get(ATTR_SPEC)
     if text is None:
         raise StudyError(f"study {name!r} was not made by hpsearch, so its space is unknown")
-    return load_text(text, file=f"{name} (stored)", base_dir=summary.user_attrs.get(ATTR_BASE_DIR, "."),
-                     overrides=summary.user_attrs.get(ATTR_OVERRIDES, []))
+    unreadable = f"study {name!r}: its stored space ({ATTR_SPEC}) is unreadable: "
+    overrides, base_dir = attrs.get(ATTR_OVERRIDES, []), attrs.get(ATTR_BASE_DIR, ".")
+    if not isinstance(text, str) or not isinstance(base_dir, str) or not isinstance(overrides, list) \
+            or not all(isinstance(o, str) for o in overrides):
+        raise StorageError(unreadable + "it is not the text of a space file (was the database edited by hand?)")
+    try:
+        return load_text(text, file=f"{name} (stored)", base_dir=base_dir, overrides=overrides)
+    except SpaceError as exc:  # edited by hand, or written by an hpsearch that allowed what this one refuses
+        more = f" (and {len(exc.problems) - 1} more problems)" if len(exc.problems) > 1 else ""
+        raise StorageError(unreadable + str(exc.problems[0]) + more) from None
 
 
 # -- ownership and recovery -----------------------------------------------------------------------
