@@ -25,3 +25,17 @@ def test_set_user_attrs_refuses_a_finished_trial(tmp_path):
     with pytest.raises(RuntimeError):  # Optuna's own rule: a finished trial is never changed
         studies.set_user_attrs(study, trial._trial_id, {"late": 1})
     assert study.trials[0].user_attrs == {}
+
+
+def test_copy_prints_its_own_lines_only(made_study):
+    import subprocess
+
+    from test_cli import COMMAND
+
+    source, destination = "sqlite:///studies/hpsearch.db", f"sqlite:///{made_study}/copy.db"
+    result = subprocess.run(COMMAND + ["copy", "made", "--from", source, "--to", destination], capture_output=True,
+                            text=True, cwd=made_study, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # not Optuna's "[I ...] A new study created in RDB with name: made"
+    assert result.stdout.startswith("copied study made (4 trials)")
+    assert len(optuna.load_study(study_name="made", storage=destination).trials) == 4

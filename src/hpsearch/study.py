@@ -330,6 +330,7 @@ def copy(name: str, source: str, destination: str) -> int:
     """
     if source == destination:
         raise StudyError(f"--from and --to are the same database ({redact(source)}); name another --to")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not Optuna's own "A new study created" line
     origin = storage_for(source, create=False)
     load_stored_spec(name, origin)  # an hpsearch study, or a one-line refusal
     target = storage_for(destination)
