@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from hpsearch.errors import HpsearchError, SpaceError
+from hpsearch.errors import HpsearchError, SpaceError, UsageError
 
 app = typer.Typer(
     help="Hyperparameter search for fine-tuning language models, on Optuna.",
@@ -81,8 +81,7 @@ def ranges(
         typer.echo(json.dumps([hp.to_dict() for hp in catalog.CATALOG.values()], indent=2))
         return
     if format != "table":
-        typer.echo(f"error: --format must be table or json, but got {format!r}", err=True)
-        raise typer.Exit(2)
+        raise _fail(UsageError(f"--format must be table or json, but got {format!r}"))
     from rich.console import Console
     from rich.table import Table
 
