@@ -36,15 +36,36 @@ def check_storage(url: Any) -> str | None:
     return None
 
 
-def redact(url: str) -> str:
-    """`url` with its password masked, for anything printed, logged or stored."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+_URL = re.compile(r"""[A-Za-z][\w+.-]*://[^\s'"]+""")  # a URL inside any text: up to a space or a quote
+_SCHEME = re.compile(r"[A-Za-z][\w+.-]*://")
+_QUERY_PASSWORD = re.compile(r"""(?i)([?&;][\w.-]*(?:password|passwd|pwd)=)[^&#\s'"]*""")
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError, TypeError):
-        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", str(url))
+
+def redact(text: str) -> str:
+    """`text` (a URL, or any text holding URLs) with every password masked, for anything printed, logged or stored.
+
+    The one place that hides a secret: in the user part (`user:***@host`, whatever the password holds, an
+    unencoded @ or / included) and in the query string (`?password=***`), of URLs SQLAlchemy cannot parse too.
+    Where it cannot tell, it hides more rather than less.
+    """
+    text = _QUERY_PASSWORD.sub(r"\1***", str(text))
+    if "\n" not in text and _SCHEME.match(text.strip("'\" ")):
+        return _mask_user_password(text)  # one URL: its password may hold even a space
+    return _URL.sub(lambda match: _mask_user_password(match.group(0)), text)
+
+
+def _mask_user_password(url: str) -> str:
+    """One URL with the password of its user part masked: it runs from the user's first ':' to the '@' that
+    starts the host (the last '@' before the query, else the last one at all)."""
+    start = url.index("://") + 3
+    colon = url.find(":", start)
+    if colon < 0 or "/" in url[start:colon]:  # no user part (a port, or an SQLite path)
+        return url
+    query = url.find("?", colon)
+    at = url.rfind("@", colon, query) if query >= 0 else -1
+    if at < 0:
+        at = url.rfind("@", colon)
+    return url if at <= colon + 1 else f"{url[:colon + 1]}***{url[at:]}"
 
 
 def connect_kwargs(url: str, create: bool) -> dict[str, Any]:
@@ -82,7 +103,7 @@ def storage_problem(exc: BaseException) -> str:
     """One line saying what is wrong with a database, from the error a driver or Optuna raised."""
     while type(exc).__module__.startswith("optuna") and exc.__cause__ is not None:
         exc = exc.__cause__  # Optuna wraps the driver's error (StorageInternalError), which says what happened
-    text = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+    text = redact((str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0])  # a DSN in it
     lowered = text.lower()
     if "file is not a database" in lowered or "not a database" in lowered:
         return "the file is not an SQLite database (point --storage at another file)"

@@ -150,17 +150,20 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
     if stored is None:
         raise StudyError(f"study {name!r} exists but was not made by hpsearch (choose another study.name)")
     stored_overrides = study.user_attrs.get(ATTR_OVERRIDES, [])
-    if not isinstance(stored, str) or not isinstance(stored_overrides, list):
+    if not isinstance(stored, str) or not isinstance(stored_overrides, list) \
+            or not all(isinstance(o, str) for o in stored_overrides):
         raise StorageError(f"study {name!r}: its stored space ({ATTR_SPEC}) is unreadable: it is not the text of a "
                            "space file (was the database edited by hand?)")
+    stored, stored_overrides = _hide_passwords(study, stored, stored_overrides)
     stored_directions = [d.name.lower() for d in study.directions]
     if stored_directions != [o.direction for o in spec.objectives]:
         raise StudyError(f"study {name!r} has the directions {stored_directions}; this file asks for "
                          f"{[o.direction for o in spec.objectives]} (choose another study.name)")
-    if canonical(stored, stored_overrides) != canonical(spec.text, spec.overrides):
+    text, overrides = stored_form(spec)
+    if canonical(stored, stored_overrides) != canonical(text, overrides):
         if not force:
             before = stored.splitlines() + [f"--set {o}" for o in stored_overrides]
-            after = spec.text.splitlines() + [f"--set {o}" for o in spec.overrides]
+            after = text.splitlines() + [f"--set {o}" for o in overrides]
             diff = "\n".join(difflib.unified_diff(before, after, "stored", "this file", lineterm="", n=1))
             raise StudyError(f"study {name!r} was made with a different space; rerun with --force to continue it "
                              f"with this one, or choose another study.name. The difference:\n{diff}")
@@ -177,12 +180,31 @@ def _stored_spec_text(study: optuna.Study) -> str | None:
     return text
 
 
-def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
+def stored_form(spec: StudySpec) -> tuple[str, list[str]]:
+    """The space's text and its --set overrides as the study stores them: every password masked."""
     text = spec.text
     if spec.study.storage and redact(spec.study.storage) != spec.study.storage:
-        text = text.replace(spec.study.storage, redact(spec.study.storage))  # never store a password
+        text = text.replace(spec.study.storage, redact(spec.study.storage))  # even a form `redact` cannot spot
+    overrides = []
+    for override in spec.overrides:
+        key, sep, value = override.partition("=")
+        overrides.append(f"{key}{sep}{redact(value)}")  # the value alone: one URL, whatever its password holds
+    return redact(text), overrides
+
+
+def _hide_passwords(study: optuna.Study, text: str, overrides: list[str]) -> tuple[str, list[str]]:
+    """The stored space and overrides with every password masked, rewritten so where an older hpsearch stored one."""
+    hidden = redact(text), [f"{k}{sep}{redact(v)}" for k, sep, v in (o.partition("=") for o in overrides)]
+    if hidden != (text, overrides):
+        study.set_user_attr(ATTR_SPEC, hidden[0])
+        study.set_user_attr(ATTR_OVERRIDES, hidden[1])
+    return hidden
+
+
+def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
+    text, overrides = stored_form(spec)
     study.set_user_attr(ATTR_SPEC, text)
-    study.set_user_attr(ATTR_OVERRIDES, list(spec.overrides))
+    study.set_user_attr(ATTR_OVERRIDES, overrides)
     study.set_user_attr("hpsearch:sha256", spec.sha256)
     study.set_user_attr(ATTR_BASE_DIR, str(Path(spec.base_dir).resolve()))
     study.set_user_attr("hpsearch:version", __version__)
@@ -345,7 +367,9 @@ def copy(name: str, source: str, destination: str) -> int:
     except DATABASE_ERRORS as exc:
         raise StorageError(f"copying study {name!r} to {redact(destination)} failed: {storage_problem(exc)} (delete "
                            f"the partial copy there: optuna delete-study --study-name {name})") from None
-    return len(optuna.load_study(study_name=name, storage=target).get_trials(deepcopy=False))
+    copied = optuna.load_study(study_name=name, storage=target)
+    _hide_passwords(copied, copied.user_attrs[ATTR_SPEC], copied.user_attrs.get(ATTR_OVERRIDES, []))  # an older one's
+    return len(copied.get_trials(deepcopy=False))
 
 
 def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
