@@ -18,6 +18,7 @@ def test_a_long_value_is_cut_with_its_length():
 @pytest.mark.parametrize("message", [
     "study 'alpha' has no complete trial; the file's space is fine",
     f"no study database at /tmp/{'deep/' * 30}hpsearch.db (run a study first)",  # a long path, not a value
+    f"cannot open storage 'sqlite:////tmp/{'deep/' * 30}hpsearch.db': unable to open database file",
     "must be one of adamw, sgd, but got \"it's\" (it's wrong)",
 ])
 def test_short_messages_are_left_alone(message):

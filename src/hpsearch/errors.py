@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-LONG_VALUE = 80  # a quoted value echoed in a message is cut to about this many characters ...
+LONG_VALUE = 200  # a quoted value longer than this, echoed in a message, is cut to SHOWN_VALUE characters ...
+SHOWN_VALUE = 80  # (a long path or URL stays whole)
 LONG_LINE = 400  # ... and any line, whatever it echoes, to about this many
 # A quoted string as repr() writes it; the quote must not follow a letter ("the file's" opens nothing).
 _QUOTED = re.compile(r"""(?<![\w'"])(?:'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+")""")
 
 
 def shorten(text: str) -> str:
-    """`text` with each quoted value longer than LONG_VALUE cut to it (an ellipsis, then the value's length), and
-    each line still longer than LONG_LINE cut in the middle: a 50 MB value must not come back whole in an error."""
+    """`text` with each quoted value longer than LONG_VALUE cut to SHOWN_VALUE (an ellipsis, then the value's length),
+    and each line still longer than LONG_LINE cut in the middle: a 50 MB value must not come back whole in an error."""
     if len(text) <= LONG_VALUE:
         return text
 
@@ -21,7 +22,7 @@ def shorten(text: str) -> str:
         quoted = match.group(0)
         if len(quoted) <= LONG_VALUE:
             return quoted
-        return f"{quoted[:LONG_VALUE - 10]}…{quoted[0]} ({len(quoted) - 2:,} characters)"
+        return f"{quoted[:SHOWN_VALUE - 10]}…{quoted[0]} ({len(quoted) - 2:,} characters)"
 
     lines = _QUOTED.sub(cut, text).split("\n")
     for index, line in enumerate(lines):
