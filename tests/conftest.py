@@ -185,11 +185,13 @@ def made_study(tmp_path, monkeypatch):
     monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{tmp_path}/studies/hpsearch.db"
-    study = open_study(load_text(MADE_SPACE, file="made.yaml"), storage_for(url))
+    storage = storage_for(url)
+    study = open_study(load_text(MADE_SPACE, file="made.yaml"), storage)
     distributions = {"learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
                      "early_stopping_patience": optuna.distributions.IntDistribution(1, 3)}
     for number in range(4):
         params = {"learning_rate": 1e-3 * (number + 1), "early_stopping_patience": 1 + number % 3}
         study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.5 + number / 10,
                                                   user_attrs={"config": params}))
+    storage.engine.dispose()  # no connection of this process stays open on the file
     return tmp_path

@@ -196,7 +196,7 @@ def _continue(name: str, storage: str | None, gpus: str | None, **budget) -> Non
 
     try:
         url = storage or _default_storage()
-        spec = load_stored_spec(name, storage_for(url, create=False)).with_budget(**budget)
+        spec = load_stored_spec(name, storage_for(url, read_only=True)).with_budget(**budget)
         _run(spec, url, force=False, gpus=gpus)
     except HpsearchError as exc:
         raise _fail(exc) from None

@@ -17,10 +17,11 @@ from hpsearch.errors import HpsearchError, UsageError
 NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
 
 
-def _open(storage: str | None):
+def _open(storage: str | None, read_only: bool = True):
+    """The study database, never created; opened read-only unless the command records something (confirm)."""
     from hpsearch.study import storage_for
 
-    return storage_for(storage or _default_storage(), create=False)
+    return storage_for(storage or _default_storage(), create=False, read_only=read_only)
 
 
 def _tables(storage: str | None):
@@ -264,7 +265,7 @@ def confirm(
     from hpsearch.study import load_stored_spec
 
     try:
-        storage_ = _open(storage)
+        storage_ = _open(storage, read_only=False)
         study = results.load(storage_, name)
         spec = load_stored_spec(name, storage_)
         verdict = confirming.confirm(study, spec, top, seeds, progress=lambda line: typer.echo(line, err=True))

@@ -7,9 +7,12 @@ fast; Optuna's storage is opened by hpsearch.study.
 
 from __future__ import annotations
 
+import functools
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from hpsearch.errors import StorageError, StudyError
 
@@ -68,9 +71,14 @@ def _mask_user_password(url: str) -> str:
     return url if at <= colon + 1 else f"{url[:colon + 1]}***{url[at:]}"
 
 
-def connect_kwargs(url: str, create: bool) -> dict[str, Any]:
+def connect_kwargs(url: str, create: bool, read_only: bool = False) -> dict[str, Any]:
     """SQLAlchemy's engine arguments for `url`, after checking it: a StudyError for a URL hpsearch cannot use,
-    or, when only reading (`create` False), for an SQLite file that does not exist."""
+    or, when only reading (`create` False), for an SQLite file that does not exist; a StorageError for an SQLite
+    file hpsearch must not write into (`create`: one that holds something else than Optuna's tables).
+
+    `read_only`: the SQLite file is opened so that nothing can change it (no table, no WAL switch), on
+    read-only media too.
+    """
     problem = check_storage(url)
     if problem:
         raise StudyError(f"storage {redact(url)!r} {problem}")
@@ -79,8 +87,56 @@ def connect_kwargs(url: str, create: bool) -> dict[str, Any]:
     path = sqlite_path(url)
     if not create and not path.exists():
         raise StudyError(f"no study database at {path} (run a study first, or name another with --storage)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only:
+        return {"creator": functools.partial(_connect_read_only, str(path.resolve()))}
+    if create:
+        if path.exists() and path.stat().st_size:
+            _check_optuna_file(url, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
     return {"connect_args": {"timeout": 60}}
+
+
+OPTUNA_TABLES = {"studies", "trials", "version_info"}  # every Optuna database has these, whatever its version
+
+
+def _check_optuna_file(url: str, path: Path) -> None:
+    """Refuse, untouched, an SQLite file that holds tables and not Optuna's (it is looked at read-only)."""
+    try:
+        connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=60)
+        try:
+            tables = sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open storage {redact(url)!r}: {storage_problem(exc)}") from None
+    if tables and not OPTUNA_TABLES <= set(tables):
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise StorageError(f"cannot use storage {redact(url)!r}: {path} holds the tables of something else ({shown}); "
+                           "hpsearch writes only into a new, empty or Optuna database, and changed nothing (point "
+                           "--storage at another file)")
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    """A connection that cannot change the database at `path`, even where its folder cannot be written.
+
+    SQLite reads a WAL database through a shared-memory file beside it; on read-only media that file cannot be
+    made, so the database is opened as immutable (nobody can write it there either), unless writes wait in its
+    -wal file, which only a writable copy can read.
+    """
+    uri = f"file:{quote(path)}"
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError as exc:
+        connection.close()
+        if "unable to open" not in str(exc):
+            raise
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise sqlite3.OperationalError(f"its folder cannot be written and its last writes wait in {wal}, which only "
+                                       "a writable copy can read (copy both files to a writable folder)")
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
 
 
 def open_error(url: str, exc: BaseException, reading: bool) -> StudyError | StorageError:
@@ -119,6 +175,10 @@ def storage_problem(exc: BaseException) -> str:
 
 
 def sqlite_path(url: str) -> Path:
+    """The file of an SQLite URL, also of one in SQLite's URI form (sqlite:///file:PATH?mode=ro&uri=true)."""
     from sqlalchemy.engine import make_url
 
-    return Path(make_url(url).database)
+    database = make_url(url).database
+    if database.startswith("file:"):
+        database = unquote(database[len("file:"):].partition("?")[0])
+    return Path(database)

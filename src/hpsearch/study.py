@@ -43,9 +43,13 @@ SPEC_WAIT_S = 10  # machines started together: the one that creates the study st
 HEARTBEAT_ENV = "HPSEARCH_HEARTBEAT"  # "INTERVAL,GRACE" in seconds, e.g. "1,4" in tests; the default above
 
 
-def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
-    """Open the database at `url` (creating it unless `create` is False); SQLite gets WAL and a busy timeout."""
-    engine_kwargs = connect_kwargs(url, create)
+def storage_for(url: str, create: bool = True, read_only: bool = False) -> optuna.storages.RDBStorage:
+    """Open the database at `url` (creating it unless `create` is False); SQLite gets WAL and a busy timeout.
+
+    `read_only` (for the commands that only look): the database is never changed, not even switched to WAL.
+    """
+    create = create and not read_only
+    engine_kwargs = connect_kwargs(url, create, read_only)
     interval, grace = heartbeat_settings()
     try:
         for attempt in range(3):
@@ -65,7 +69,7 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
                 time.sleep(1 + attempt)
     except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors, Optuna's schema check: all one message
         raise open_error(url, exc, reading=not create) from None
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite") and not read_only:
         try:
             with storage.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -353,7 +357,7 @@ def copy(name: str, source: str, destination: str) -> int:
     if source == destination:
         raise StudyError(f"--from and --to are the same database ({redact(source)}); name another --to")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not Optuna's own "A new study created" line
-    origin = storage_for(source, create=False)
+    origin = storage_for(source, read_only=True)
     load_stored_spec(name, origin)  # an hpsearch study, or a one-line refusal
     target = storage_for(destination)
     if _has_study(target, name):

@@ -56,7 +56,7 @@ class Tables:
         """The tables at `url`, or a StudyError / StorageError saying why there are none to read."""
         from sqlalchemy import create_engine, text
 
-        kwargs = connect_kwargs(url, create=False)
+        kwargs = connect_kwargs(url, create=False, read_only=True)
         try:
             engine = create_engine(url, **kwargs)
             with engine.connect() as connection:
@@ -70,7 +70,7 @@ class Tables:
         if self._storage is None:
             from hpsearch.study import storage_for
 
-            self._storage = storage_for(self.url, create=False)
+            self._storage = storage_for(self.url, read_only=True)
         return self._storage
 
     def _rows(self, sql: str, **bound) -> list[tuple]:
