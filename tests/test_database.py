@@ -144,3 +144,25 @@ def test_unmerged_writes_on_read_only_media_are_named(made_study, read_only_medi
     result = hpsearch("show", "made", "--storage", f"sqlite:///{db}", cwd=made_study)
     assert result.returncode == 1 and "last writes wait in" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_wait_for_another_process_lock_is_said(tmp_path, monkeypatch, capsys):
+    import threading
+
+    import optuna
+
+    from hpsearch import database
+
+    monkeypatch.setattr(database, "LOCK_NOTICE_S", 0.5)
+    db = tmp_path / "locked.db"
+    storage = storage_for(f"sqlite:///{db}")
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    threading.Timer(2.0, holder.rollback).start()  # another process's transaction, two seconds long
+    optuna.create_study(study_name="waited", storage=storage)
+    said = capsys.readouterr().err
+    assert f"waiting for the database {db}: another process holds its lock (hpsearch waits up to 60 s" in said
+    assert f"the lock of {db} is free after 2 s; going on" in said
+    assert said.count("waiting for the database") == 1
+    locked = database.storage_problem(sqlite3.OperationalError("database is locked"))
+    assert locked.startswith("another process held the database's lock for over 60 s")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -87,13 +90,14 @@ def connect_kwargs(url: str, create: bool, read_only: bool = False) -> dict[str,
     path = sqlite_path(url)
     if not create and not path.exists():
         raise StudyError(f"no study database at {path} (run a study first, or name another with --storage)")
+    _say_lock_waits()
     if read_only:
         return {"creator": functools.partial(_connect_read_only, str(path.resolve()))}
     if create:
         if path.exists() and path.stat().st_size:
             _check_optuna_file(url, path)
         path.parent.mkdir(parents=True, exist_ok=True)
-    return {"connect_args": {"timeout": 60}}
+    return {"connect_args": {"timeout": LOCK_TIMEOUT_S}}
 
 
 OPTUNA_TABLES = {"studies", "trials", "version_info"}  # every Optuna database has these, whatever its version
@@ -124,11 +128,14 @@ def _connect_read_only(path: str) -> sqlite3.Connection:
     -wal file, which only a writable copy can read.
     """
     uri = f"file:{quote(path)}"
-    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S, check_same_thread=False)
+    _wait_starts(id(connection), path)
     try:
         connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        _wait_ends(id(connection))
         return connection
     except sqlite3.OperationalError as exc:
+        _wait_ends(id(connection), failed=True)
         connection.close()
         if "unable to open" not in str(exc):
             raise
@@ -137,6 +144,53 @@ def _connect_read_only(path: str) -> sqlite3.Connection:
         raise sqlite3.OperationalError(f"its folder cannot be written and its last writes wait in {wal}, which only "
                                        "a writable copy can read (copy both files to a writable folder)")
     return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+
+
+LOCK_TIMEOUT_S = 60  # SQLite waits this long for a lock another process holds, then the statement fails ...
+LOCK_NOTICE_S = 5.0  # ... and after this long hpsearch says that it waits, and for what
+_waits: dict[int, list] = {}  # id(connection) -> [when its statement started, the database file, whether said]
+_watcher: list[threading.Thread] = []
+
+
+def _say_lock_waits() -> None:
+    """Say on stderr when a statement on an SQLite database has waited LOCK_NOTICE_S for another process's lock
+    (SQLite itself waits up to LOCK_TIMEOUT_S without a word), and when it goes on; for every SQLite engine."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if _watcher:
+        return
+
+    def started(connection, *args) -> None:
+        if connection.engine.url.get_backend_name() == "sqlite":
+            _wait_starts(id(connection), connection.engine.url.database)
+
+    event.listen(Engine, "before_cursor_execute", started)
+    event.listen(Engine, "after_cursor_execute", lambda connection, *args: _wait_ends(id(connection)))
+    event.listen(Engine, "handle_error", lambda context: _wait_ends(id(context.connection), failed=True))
+    _watcher.append(threading.Thread(target=_watch, name="hpsearch-lock-waits", daemon=True))
+    _watcher[0].start()
+
+
+def _wait_starts(key: int, file: str) -> None:
+    _waits[key] = [time.monotonic(), file, False]
+
+
+def _wait_ends(key: int, failed: bool = False) -> None:
+    wait = _waits.pop(key, None)
+    if wait and wait[2] and not failed:
+        print(f"the lock of {wait[1]} is free after {time.monotonic() - wait[0]:.0f} s; going on", file=sys.stderr,
+              flush=True)
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(min(0.5, LOCK_NOTICE_S / 2))
+        for wait in list(_waits.values()):
+            if not wait[2] and time.monotonic() - wait[0] >= LOCK_NOTICE_S:
+                wait[2] = True
+                print(f"waiting for the database {wait[1]}: another process holds its lock (hpsearch waits up to "
+                      f"{LOCK_TIMEOUT_S} s for it)", file=sys.stderr, flush=True)
 
 
 def open_error(url: str, exc: BaseException, reading: bool) -> StudyError | StorageError:
@@ -165,6 +219,9 @@ def storage_problem(exc: BaseException) -> str:
         return "the file is not an SQLite database (point --storage at another file)"
     if "readonly" in lowered or "read-only" in lowered:
         return "the database is read-only (make it writable, or use another --storage)"
+    if "database is locked" in lowered:
+        return (f"another process held the database's lock for over {LOCK_TIMEOUT_S} s (let it finish, or find it: "
+                "fuser FILE; nothing was written)")
     if "disk is full" in lowered or "no space" in lowered:
         return "the disk is full (free some space; nothing was written)"
     if "disk i/o error" in lowered:
