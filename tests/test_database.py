@@ -52,15 +52,19 @@ def files_of(db):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in db.parent.iterdir() if p.name.startswith(db.name)}
 
 
-def foreign_database(path):
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE studies (id INTEGER, name TEXT)")
-        connection.execute("INSERT INTO studies VALUES (1, 'mine')")
+def foreign_database(path, journal="delete"):
+    connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA journal_mode={journal}")
+    connection.execute("CREATE TABLE studies (id INTEGER, name TEXT)")
+    connection.execute("INSERT INTO studies VALUES (1, 'mine')")
+    connection.commit()
+    connection.close()
     return path
 
 
-def test_a_database_of_something_else_is_refused_untouched(tmp_path):
-    db = foreign_database(tmp_path / "mine.db")
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_a_database_of_something_else_is_refused_untouched(tmp_path, journal):
+    db = foreign_database(tmp_path / "mine.db", journal)
     before = files_of(db)
     with pytest.raises(StorageError, match=r"holds the tables of something else \(studies\).*changed nothing"):
         storage_for(f"sqlite:///{db}")

@@ -105,8 +105,11 @@ OPTUNA_TABLES = {"studies", "trials", "version_info"}  # every Optuna database h
 
 def _check_optuna_file(url: str, path: Path) -> None:
     """Refuse, untouched, an SQLite file that holds tables and not Optuna's (it is looked at read-only)."""
+    wal = Path(f"{path}-wal")
+    # immutable: SQLite does not even put its -wal and -shm files beside it; but writes waiting in a -wal need them
+    how = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
     try:
-        connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=60)
+        connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{how}", uri=True, timeout=LOCK_TIMEOUT_S)
         try:
             tables = sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
         finally:
