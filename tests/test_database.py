@@ -169,4 +169,4 @@ def test_a_wait_for_another_process_lock_is_said(tmp_path, monkeypatch, capsys):
     assert f"the lock of {db} is free after 2 s; going on" in said
     assert said.count("waiting for the database") == 1
     locked = database.storage_problem(sqlite3.OperationalError("database is locked"))
-    assert locked.startswith("another process held the database's lock for over 60 s")
+    assert locked.startswith("another process holds the database's lock (hpsearch waited up to 60 s for it")

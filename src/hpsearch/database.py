@@ -1,8 +1,10 @@
 """Study databases: the storage URL (checked, its password redacted), how to connect to it, and one line
 saying what is wrong with one that cannot be opened or written.
 
-Imports only SQLAlchemy's URL parsing, so the commands that only read a database (hpsearch.tables) start
-fast; Optuna's storage is opened by hpsearch.study.
+An SQLite file is looked at before anything is written into it, opened read-only by the commands that only
+look, and a wait for another process's lock is said. Imports only SQLAlchemy and the standard library, so
+the commands that only read a database (hpsearch.tables) start fast; Optuna's storage is opened by
+hpsearch.study.
 """
 
 from __future__ import annotations
@@ -223,8 +225,8 @@ def storage_problem(exc: BaseException) -> str:
     if "readonly" in lowered or "read-only" in lowered:
         return "the database is read-only (make it writable, or use another --storage)"
     if "database is locked" in lowered:
-        return (f"another process held the database's lock for over {LOCK_TIMEOUT_S} s (let it finish, or find it: "
-                "fuser FILE; nothing was written)")
+        return (f"another process holds the database's lock (hpsearch waited up to {LOCK_TIMEOUT_S} s for it; let "
+                "that process finish, then rerun)")
     if "disk is full" in lowered or "no space" in lowered:
         return "the disk is full (free some space; nothing was written)"
     if "disk i/o error" in lowered:
