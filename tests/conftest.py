@@ -156,3 +156,42 @@ def postgres():
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+MADE_SPACE = """
+study:
+  name: made
+  n_trials: 3
+task:
+  type: sequence-classification
+  dataset: {path: data.csv}
+fixed:
+  max_steps: 4
+space:
+  learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}
+  early_stopping_patience: {low: 1, high: 3}
+"""
+
+
+@pytest.fixture
+def made_study(tmp_path, monkeypatch):
+    """A study "made" of four complete trials, built without training, in tmp_path/studies/hpsearch.db (the
+    default storage there, the current folder); returns tmp_path."""
+    import optuna
+
+    from hpsearch.study import open_study, storage_for
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path}/studies/hpsearch.db"
+    storage = storage_for(url)
+    study = open_study(load_text(MADE_SPACE, file="made.yaml"), storage)
+    distributions = {"learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True),
+                     "early_stopping_patience": optuna.distributions.IntDistribution(1, 3)}
+    for number in range(4):
+        params = {"learning_rate": 1e-3 * (number + 1), "early_stopping_patience": 1 + number % 3}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.5 + number / 10,
+                                                  user_attrs={"config": params}))
+    storage.engine.dispose()  # no connection of this process stays open on the file
+    return tmp_path

@@ -126,6 +126,35 @@ def test_boundary_warnings_name_the_edge_and_a_wider_range():
     assert results.boundaries(spread, top=3) == []
 
 
+def edge_study(name, dist, best_values):
+    """A maximized study whose best trials hold `best_values` of entry `name`, and a worse one elsewhere."""
+    study = optuna.create_study(direction="maximize")
+    for rank, value in enumerate(best_values):
+        study.add_trial(optuna.trial.create_trial(params={name: value}, distributions={name: dist}, value=1 - rank / 10))
+    middle = (dist.low + dist.high) / 2 if not isinstance(dist.low, int) else (dist.low + dist.high) // 2
+    study.add_trial(optuna.trial.create_trial(params={name: middle}, distributions={name: dist}, value=0.0))
+    return study
+
+
+@pytest.mark.parametrize("name, dist, values, hint", [
+    # the quickstart's early_stopping_patience 1 .. 3 at 1: nothing lies below 1
+    ("early_stopping_patience", optuna.distributions.IntDistribution(1, 3), [1, 1, 1],
+     "1 is already the lowest value early_stopping_patience can take"),
+    ("dropout", optuna.distributions.FloatDistribution(0.0, 0.2), [0.0, 0.01, 0.005],
+     "0 is already the lowest value dropout can take"),
+    ("dropout", optuna.distributions.FloatDistribution(0.1, 0.5), [0.1, 0.11, 0.12], "e.g. low: 0"),  # not -0.3
+    ("momentum", optuna.distributions.FloatDistribution(0.9, 0.999), [0.999, 0.998, 0.997], "e.g. high: 0.9995"),
+    ("lora_r", optuna.distributions.IntDistribution(2, 64, log=True), [2, 2, 2], "e.g. low: 1"),  # not 0.2
+    ("learning_rate", optuna.distributions.FloatDistribution(1e-5, 1e-3, log=True), [1e-5, 1.1e-5],
+     "e.g. low: 1e-06"),
+])
+def test_boundary_hints_stay_inside_the_domain(name, dist, values, hint):
+    [found] = results.boundaries(edge_study(name, dist, values), top=len(values))
+    text = str(found)
+    assert hint in text, text
+    assert "already" not in hint or "widen" not in text
+
+
 def test_confirm_reruns_the_best_under_other_seeds_and_records_them(stored_studies):
     from hpsearch.confirm import ATTR_CONFIRM
 

@@ -57,6 +57,11 @@ def test_no_object_construction():
     assert scalar.problems and "invalid value" in scalar.problems[0][2]
 
 
+
+def test_an_unknown_tag_is_one_line():
+    src = parse("a: 1\nb: !foo 1\n")
+    assert src.problems == [(("b",), 2, "invalid value: the tag !foo is not allowed (plain YAML only)")]
+
 @pytest.mark.parametrize(
     "assignments, expected",
     [

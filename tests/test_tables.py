@@ -93,3 +93,25 @@ def test_tables_of_another_optuna_version_say_so(database):
         connection.execute("ALTER TABLE trials RENAME COLUMN state TO status")
     with pytest.raises(StorageError, match="written by another version of Optuna"):
         Tables.open(database).counts()
+
+
+def test_infinite_values_are_read_as_optuna_reads_them(tmp_path):
+    """Optuna stores an infinite value as NULL with its sign in value_type: read back, it is -inf or inf."""
+    from hpsearch import results
+
+    url = f"sqlite:///{tmp_path / 'inf.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="inf", storage=url, direction="minimize")
+    distributions = {"x": FloatDistribution(0.0, 1.0)}
+    for number, value in enumerate([float("inf"), float("-inf"), 1e308, 1.0, 2.0]):
+        study.add_trial(optuna.trial.create_trial(params={"x": number / 10}, distributions=distributions,
+                                                  value=value))
+    tables = Tables.open(url)
+    [stored] = tables.studies()
+    assert [t.value for t in tables.light_trials(stored.study_id)] == [t.value for t in study.trials]
+    assert tables.value_range()[stored.study_id] == (float("-inf"), float("inf"))
+    [row] = results.list_studies(tables)
+    assert row.best == [study.best_value] == [float("-inf")]
+    [compared] = results.compare(tables, ["inf"])
+    assert compared.best == [float("-inf")] and compared.best_params == {"x": 0.1}
+    assert "too few" not in compared.importance_note  # all five complete trials count

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from hpsearch.errors import HpsearchError, SpaceError
+from hpsearch.errors import HpsearchError, SpaceError, UsageError
 
 app = typer.Typer(
     help="Hyperparameter search for fine-tuning language models, on Optuna.",
@@ -85,8 +85,7 @@ def ranges(
                                for hp in catalog.CATALOG.values()], indent=2))
         return
     if format != "table":
-        typer.echo(f"error: --format must be table or json, but got {format!r}", err=True)
-        raise typer.Exit(2)
+        raise _fail(UsageError(f"--format must be table or json, but got {format!r}"))
     from rich.console import Console
     from rich.table import Table
 
@@ -212,7 +211,7 @@ def _continue(name: str, storage: str | None, gpus: str | None, **budget) -> Non
 
     try:
         url = storage or _default_storage()
-        spec = load_stored_spec(name, storage_for(url, create=False)).with_budget(**budget)
+        spec = load_stored_spec(name, storage_for(url, read_only=True)).with_budget(**budget)
         _run(spec, url, force=False, gpus=gpus)
     except HpsearchError as exc:
         raise _fail(exc) from None

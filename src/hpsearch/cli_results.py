@@ -15,12 +15,14 @@ from hpsearch.cli import StorageOption, _default_storage, _fail, app
 from hpsearch.errors import HpsearchError, UsageError
 
 NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace output files that exist (never the database).")]
 
 
-def _open(storage: str | None):
+def _open(storage: str | None, read_only: bool = True):
+    """The study database, never created; opened read-only unless the command records something (confirm)."""
     from hpsearch.study import storage_for
 
-    return storage_for(storage or _default_storage(), create=False)
+    return storage_for(storage or _default_storage(), create=False, read_only=read_only)
 
 
 def _tables(storage: str | None):
@@ -83,6 +85,8 @@ def show(
     from hpsearch.study import load_stored_spec
 
     try:
+        if top < 1:
+            raise UsageError(f"--top must be at least 1, but got {top}")
         storage_ = _open(storage)
         study = results.load(storage_, name)
         spec = load_stored_spec(name, storage_)
@@ -124,13 +128,17 @@ def best(
     storage: StorageOption = None,
     format: Annotated[str, typer.Option("--format", "-f", help="yaml, json, or args (TrainingArguments).")] = "yaml",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    force: ForceOption = False,
 ) -> None:
     """The best trial's values (every value the trial used), or the Pareto front with several objectives."""
     from hpsearch import results
+    from hpsearch.outputs import check_file
 
     try:
         if format not in ("yaml", "json", "args"):
             raise UsageError(f"--format must be yaml, json or args, but got {format!r}")
+        if output is not None:
+            check_file(output, storage or _default_storage(), force)
         study = results.load(_open(storage), name)
         leaders = results.best_trials(study)
         if not leaders:
@@ -144,7 +152,10 @@ def best(
             typer.echo("not TrainingArguments fields (apply them to the model, data and loss): "
                        + ", ".join(f"{k}={v}" for k, v in others.items()), err=True)
     if output is not None:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise _fail(UsageError(f"cannot write {output}: {exc.strerror or exc}")) from None
         typer.echo(f"wrote {output}")
     else:
         typer.echo(text, nl=False)
@@ -193,15 +204,17 @@ def export(
     storage: StorageOption = None,
     format: Annotated[str, typer.Option("--format", "-f", help="csv, json or parquet.")] = "csv",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="The file (default NAME.FORMAT).")] = None,
+    force: ForceOption = False,
 ) -> None:
     """One row per trial: values, state, parameters, metrics and the recorded attributes."""
     from hpsearch import results
+    from hpsearch.outputs import check_file
 
     try:
         if format not in ("csv", "json", "parquet"):
             raise UsageError(f"--format must be csv, json or parquet, but got {format!r}")
+        path = check_file(output or Path(f"{name}.{format}"), storage or _default_storage(), force)
         study = results.load(_open(storage), name)
-        path = output or Path(f"{name}.{format}")
         count = results.export(study, format, path)
     except HpsearchError as exc:
         raise _fail(exc) from None
@@ -215,14 +228,19 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file (default NAME.html).")] = None,
     png: Annotated[Path | None, typer.Option("--png", help="Also write each figure as a PNG into this folder.")]
     = None,
+    force: ForceOption = False,
 ) -> None:
     """One self-contained HTML file of a study's figures (history, curves, coordinates, importances)."""
     from hpsearch import report as reports
     from hpsearch import results
+    from hpsearch.outputs import check_file, check_folder
 
     try:
+        url = storage or _default_storage()
+        path = check_file(output or Path(f"{name}.html"), url, force)
         study = results.load(_open(storage), name)
-        path = output or Path(f"{name}.html")
+        if png is not None:  # every file is checked before the first is written
+            check_folder(png, reports.png_files(study, png), url, force)
         reports.write_html(study, path)
         typer.echo(f"wrote {path}")
         if png is not None:
@@ -262,7 +280,7 @@ def confirm(
     from hpsearch.study import load_stored_spec
 
     try:
-        storage_ = _open(storage)
+        storage_ = _open(storage, read_only=False)
         study = results.load(storage_, name)
         spec = load_stored_spec(name, storage_)
         verdict = confirming.confirm(study, spec, top, seeds, progress=lambda line: typer.echo(line, err=True))

@@ -1,15 +1,23 @@
 """Study databases: the storage URL (checked, its password redacted), how to connect to it, and one line
 saying what is wrong with one that cannot be opened or written.
 
-Imports only SQLAlchemy's URL parsing, so the commands that only read a database (hpsearch.tables) start
-fast; Optuna's storage is opened by hpsearch.study.
+An SQLite file is looked at before anything is written into it, opened read-only by the commands that only
+look, and a wait for another process's lock is said. Imports only SQLAlchemy and the standard library, so
+the commands that only read a database (hpsearch.tables) start fast; Optuna's storage is opened by
+hpsearch.study.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import sqlite3
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from hpsearch.errors import StorageError, StudyError
 
@@ -36,20 +44,46 @@ def check_storage(url: Any) -> str | None:
     return None
 
 
-def redact(url: str) -> str:
-    """`url` with its password masked, for anything printed, logged or stored."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError, TypeError):
-        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", str(url))
+_URL = re.compile(r"""[A-Za-z][\w+.-]*://[^\s'"]+""")  # a URL inside any text: up to a space or a quote
+_SCHEME = re.compile(r"[A-Za-z][\w+.-]*://")
+_QUERY_PASSWORD = re.compile(r"""(?i)([?&;][\w.-]*(?:password|passwd|pwd)=)[^&#\s'"]*""")
 
 
-def connect_kwargs(url: str, create: bool) -> dict[str, Any]:
+def redact(text: str) -> str:
+    """`text` (a URL, or any text holding URLs) with every password masked, for anything printed, logged or stored.
+
+    The one place that hides a secret: in the user part (`user:***@host`, whatever the password holds, an
+    unencoded @ or / included) and in the query string (`?password=***`), of URLs SQLAlchemy cannot parse too.
+    Where it cannot tell, it hides more rather than less.
+    """
+    text = _QUERY_PASSWORD.sub(r"\1***", str(text))
+    if "\n" not in text and _SCHEME.match(text.strip("'\" ")):
+        return _mask_user_password(text)  # one URL: its password may hold even a space
+    return _URL.sub(lambda match: _mask_user_password(match.group(0)), text)
+
+
+def _mask_user_password(url: str) -> str:
+    """One URL with the password of its user part masked: it runs from the user's first ':' to the '@' that
+    starts the host (the last '@' before the query, else the last one at all)."""
+    start = url.index("://") + 3
+    colon = url.find(":", start)
+    if colon < 0 or "/" in url[start:colon]:  # no user part (a port, or an SQLite path)
+        return url
+    query = url.find("?", colon)
+    at = url.rfind("@", colon, query) if query >= 0 else -1
+    if at < 0:
+        at = url.rfind("@", colon)
+    return url if at <= colon + 1 else f"{url[:colon + 1]}***{url[at:]}"
+
+
+def connect_kwargs(url: str, create: bool, read_only: bool = False) -> dict[str, Any]:
     """SQLAlchemy's engine arguments for `url`, after checking it: a StudyError for a URL hpsearch cannot use,
-    or, when only reading (`create` False), for an SQLite file that does not exist."""
+    or, when only reading (`create` False), for an SQLite file that does not exist; a StorageError for an SQLite
+    file hpsearch must not write into (`create`: one that holds something else than Optuna's tables).
+
+    `read_only`: the SQLite file is opened so that nothing can change it (no table, no WAL switch), on
+    read-only media too.
+    """
     problem = check_storage(url)
     if problem:
         raise StudyError(f"storage {redact(url)!r} {problem}")
@@ -58,8 +92,110 @@ def connect_kwargs(url: str, create: bool) -> dict[str, Any]:
     path = sqlite_path(url)
     if not create and not path.exists():
         raise StudyError(f"no study database at {path} (run a study first, or name another with --storage)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return {"connect_args": {"timeout": 60}}
+    _say_lock_waits()
+    if read_only:
+        return {"creator": functools.partial(_connect_read_only, str(path.resolve()))}
+    if create:
+        if path.exists() and path.stat().st_size:
+            _check_optuna_file(url, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return {"connect_args": {"timeout": LOCK_TIMEOUT_S}}
+
+
+OPTUNA_TABLES = {"studies", "trials", "version_info"}  # every Optuna database has these, whatever its version
+
+
+def _check_optuna_file(url: str, path: Path) -> None:
+    """Refuse, untouched, an SQLite file that holds tables and not Optuna's (it is looked at read-only)."""
+    wal = Path(f"{path}-wal")
+    # immutable: SQLite does not even put its -wal and -shm files beside it; but writes waiting in a -wal need them
+    how = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+    try:
+        connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{how}", uri=True, timeout=LOCK_TIMEOUT_S)
+        try:
+            tables = sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open storage {redact(url)!r}: {storage_problem(exc)}") from None
+    if tables and not OPTUNA_TABLES <= set(tables):
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise StorageError(f"cannot use storage {redact(url)!r}: {path} holds the tables of something else ({shown}); "
+                           "hpsearch writes only into a new, empty or Optuna database, and changed nothing (point "
+                           "--storage at another file)")
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    """A connection that cannot change the database at `path`, even where its folder cannot be written.
+
+    SQLite reads a WAL database through a shared-memory file beside it; on read-only media that file cannot be
+    made, so the database is opened as immutable (nobody can write it there either), unless writes wait in its
+    -wal file, which only a writable copy can read.
+    """
+    uri = f"file:{quote(path)}"
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=LOCK_TIMEOUT_S, check_same_thread=False)
+    _wait_starts(id(connection), path)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        _wait_ends(id(connection))
+        return connection
+    except sqlite3.OperationalError as exc:
+        _wait_ends(id(connection), failed=True)
+        connection.close()
+        if "unable to open" not in str(exc):
+            raise
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise sqlite3.OperationalError(f"its folder cannot be written and its last writes wait in {wal}, which only "
+                                       "a writable copy can read (copy both files to a writable folder)")
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+
+
+LOCK_TIMEOUT_S = 60  # SQLite waits this long for a lock another process holds, then the statement fails ...
+LOCK_NOTICE_S = 5.0  # ... and after this long hpsearch says that it waits, and for what
+_waits: dict[int, list] = {}  # id(connection) -> [when its statement started, the database file, whether said]
+_watcher: list[threading.Thread] = []
+
+
+def _say_lock_waits() -> None:
+    """Say on stderr when a statement on an SQLite database has waited LOCK_NOTICE_S for another process's lock
+    (SQLite itself waits up to LOCK_TIMEOUT_S without a word), and when it goes on; for every SQLite engine."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if _watcher:
+        return
+
+    def started(connection, *args) -> None:
+        if connection.engine.url.get_backend_name() == "sqlite":
+            _wait_starts(id(connection), connection.engine.url.database)
+
+    event.listen(Engine, "before_cursor_execute", started)
+    event.listen(Engine, "after_cursor_execute", lambda connection, *args: _wait_ends(id(connection)))
+    event.listen(Engine, "handle_error", lambda context: _wait_ends(id(context.connection), failed=True))
+    _watcher.append(threading.Thread(target=_watch, name="hpsearch-lock-waits", daemon=True))
+    _watcher[0].start()
+
+
+def _wait_starts(key: int, file: str) -> None:
+    _waits[key] = [time.monotonic(), file, False]
+
+
+def _wait_ends(key: int, failed: bool = False) -> None:
+    wait = _waits.pop(key, None)
+    if wait and wait[2] and not failed:
+        print(f"the lock of {wait[1]} is free after {time.monotonic() - wait[0]:.0f} s; going on", file=sys.stderr,
+              flush=True)
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(min(0.5, LOCK_NOTICE_S / 2))
+        for wait in list(_waits.values()):
+            if not wait[2] and time.monotonic() - wait[0] >= LOCK_NOTICE_S:
+                wait[2] = True
+                print(f"waiting for the database {wait[1]}: another process holds its lock (hpsearch waits up to "
+                      f"{LOCK_TIMEOUT_S} s for it)", file=sys.stderr, flush=True)
 
 
 def open_error(url: str, exc: BaseException, reading: bool) -> StudyError | StorageError:
@@ -82,12 +218,15 @@ def storage_problem(exc: BaseException) -> str:
     """One line saying what is wrong with a database, from the error a driver or Optuna raised."""
     while type(exc).__module__.startswith("optuna") and exc.__cause__ is not None:
         exc = exc.__cause__  # Optuna wraps the driver's error (StorageInternalError), which says what happened
-    text = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+    text = redact((str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0])  # a DSN in it
     lowered = text.lower()
     if "file is not a database" in lowered or "not a database" in lowered:
         return "the file is not an SQLite database (point --storage at another file)"
     if "readonly" in lowered or "read-only" in lowered:
         return "the database is read-only (make it writable, or use another --storage)"
+    if "database is locked" in lowered:
+        return (f"another process holds the database's lock (hpsearch waited up to {LOCK_TIMEOUT_S} s for it; let "
+                "that process finish, then rerun)")
     if "disk is full" in lowered or "no space" in lowered:
         return "the disk is full (free some space; nothing was written)"
     if "disk i/o error" in lowered:
@@ -98,6 +237,10 @@ def storage_problem(exc: BaseException) -> str:
 
 
 def sqlite_path(url: str) -> Path:
+    """The file of an SQLite URL, also of one in SQLite's URI form (sqlite:///file:PATH?mode=ro&uri=true)."""
     from sqlalchemy.engine import make_url
 
-    return Path(make_url(url).database)
+    database = make_url(url).database
+    if database.startswith("file:"):
+        database = unquote(database[len("file:"):].partition("?")[0])
+    return Path(database)

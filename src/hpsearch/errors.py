@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+LONG_VALUE = 200  # a quoted value longer than this, echoed in a message, is cut to SHOWN_VALUE characters ...
+SHOWN_VALUE = 80  # (a long path or URL stays whole)
+LONG_LINE = 400  # ... and any line, whatever it echoes, to about this many
+# A quoted string as repr() writes it; the quote must not follow a letter ("the file's" opens nothing).
+_QUOTED = re.compile(r"""(?<![\w'"])(?:'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'|"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+")""")
+
+
+def shorten(text: str) -> str:
+    """`text` with each quoted value longer than LONG_VALUE cut to SHOWN_VALUE (an ellipsis, then the value's length),
+    and each line still longer than LONG_LINE cut in the middle: a 50 MB value must not come back whole in an error."""
+    if len(text) <= LONG_VALUE:
+        return text
+
+    def cut(match: re.Match) -> str:
+        quoted = match.group(0)
+        if len(quoted) <= LONG_VALUE:
+            return quoted
+        return f"{quoted[:SHOWN_VALUE - 10]}…{quoted[0]} ({len(quoted) - 2:,} characters)"
+
+    lines = _QUOTED.sub(cut, text).split("\n")
+    for index, line in enumerate(lines):
+        if len(line) > LONG_LINE:
+            lines[index] = f"{line[:240]} … [{len(line) - 340:,} characters cut] … {line[-100:]}"
+    return "\n".join(lines)
 
 
 class HpsearchError(Exception):
     """Root of every error hpsearch raises on purpose; the CLI catches only this."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return shorten(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -22,7 +51,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        message = shorten(self.message)
+        return f"{where}: {self.path}: {message}" if self.path else f"{where}: {message}"
 
 
 class SpaceError(HpsearchError):

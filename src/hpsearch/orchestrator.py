@@ -137,7 +137,7 @@ def _precisions(spec: StudySpec) -> set[str]:
 def _with_model_of(spec: StudySpec, name: str, url: str) -> StudySpec:
     """`spec` with task.model set to the kept model of study `name`'s best trial (same database)."""
     try:
-        earlier = optuna.load_study(study_name=name, storage=studies.storage_for(url, create=False))
+        earlier = optuna.load_study(study_name=name, storage=studies.storage_for(url, read_only=True))
     except KeyError:
         raise StudyError(f"task.from_study: no study {name!r} in {redact(url)} (run it first)") from None
     folder = earlier.user_attrs.get("best_model_dir")

@@ -98,7 +98,7 @@ def write_png(study: optuna.Study, folder: Path) -> list[Path]:
             if isinstance(axes, str):
                 continue
             drawing = np.ravel(axes)[0].figure
-            path = folder / f"{index:02d}-{figure.slug}.png"
+            path = _png_path(folder, index, figure)
             try:
                 drawing.savefig(path, bbox_inches="tight")
             except OSError as exc:
@@ -107,6 +107,16 @@ def write_png(study: optuna.Study, folder: Path) -> list[Path]:
                 plt.close(drawing)
             written.append(path)
     return written
+
+
+def png_files(study: optuna.Study, folder: Path) -> list[Path]:
+    """The files write_png would write into `folder` (it skips any that Optuna then fails to draw)."""
+    return [_png_path(folder, index, figure) for index, figure in enumerate(_figures(study), start=1)
+            if figure.note is None]
+
+
+def _png_path(folder: Path, index: int, figure: _Figure) -> Path:
+    return folder / f"{index:02d}-{figure.slug}.png"
 
 
 def _figures(study: optuna.Study) -> list[_Figure]:

@@ -81,7 +81,7 @@ def best_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 @dataclass
 class Boundary:
-    """A searched range whose best trials crowd one of its ends."""
+    """A searched range whose best trials crowd one of its ends; `domain` is what the entry can take at all."""
 
     name: str
     edge: str  # "low" or "high"
@@ -89,17 +89,45 @@ class Boundary:
     low: float
     high: float
     log: bool
+    domain: tuple[float | None, float | None] = (None, None)
+    domain_open: tuple[bool, bool] = (False, False)
+    integer: bool = False
+
+    def wider(self) -> float | None:
+        """A bound one step past the crowded edge and inside the domain; None where the edge is the domain's own."""
+        lower = self.edge == "low"
+        bound = self.low if lower else self.high
+        if self.log:
+            wider = bound / 10 if lower else bound * 10
+        else:
+            wider = bound - (self.high - self.low) if lower else bound + (self.high - self.low)
+        if self.integer:
+            wider = math.floor(wider) if lower else math.ceil(wider)
+        limit, is_open = self.domain[0 if lower else 1], self.domain_open[0 if lower else 1]
+        if limit is not None and ((wider < limit if lower else wider > limit) or (is_open and wider == limit)):
+            if not is_open:
+                wider = limit  # the domain's own edge
+            elif self.integer:
+                wider = limit + 1 if lower else limit - 1  # the nearest integer inside
+            else:
+                wider = (bound + limit) / 2  # halfway to an edge the entry cannot take
+        return wider if (wider < bound if lower else wider > bound) else None
 
     def __str__(self) -> str:
-        wider = (self.low / 10 if self.log else self.low - (self.high - self.low)) if self.edge == "low" else (
-            self.high * 10 if self.log else self.high + (self.high - self.low))
-        return (f"{self.name}: the best trials sit at the {'lower' if self.edge == 'low' else 'upper'} edge of "
-                f"{_fmt(self.low)} .. {_fmt(self.high)} (best {_fmt(self.value)}); widen the range, e.g. "
-                f"{self.edge}: {_fmt(wider)}")
+        where = (f"{self.name}: the best trials sit at the {'lower' if self.edge == 'low' else 'upper'} edge of "
+                 f"{_fmt(self.low)} .. {_fmt(self.high)} (best {_fmt(self.value)})")
+        wider = self.wider()
+        if wider is None:
+            bound = self.low if self.edge == "low" else self.high
+            return (f"{where}; {_fmt(bound)} is already the {'lowest' if self.edge == 'low' else 'highest'} value "
+                    f"{self.name} can take")
+        return f"{where}; widen the range, e.g. {self.edge}: {_fmt(wider)}"
 
 
 def boundaries(study: optuna.Study, top: int = 5, share: float = 0.1) -> list[Boundary]:
     """Numeric ranges whose `top` best trials all lie within `share` of one end (on its scale)."""
+    from hpsearch import catalog
+
     if len(study.directions) > 1:
         return []
     leaders = ranked(study)[:top]
@@ -118,10 +146,13 @@ def boundaries(study: optuna.Study, top: int = 5, share: float = 0.1) -> list[Bo
         best = leaders[0].params.get(name)
         if best is None:
             continue
+        entry = catalog.CATALOG.get(name)
+        limits = {"domain": entry.domain, "domain_open": entry.domain_open} if entry else {}
+        integer = isinstance(dist, optuna.distributions.IntDistribution)
         if all(p >= 1 - share for p in position):
-            found.append(Boundary(name, "high", best, dist.low, dist.high, dist.log))
+            found.append(Boundary(name, "high", best, dist.low, dist.high, dist.log, **limits, integer=integer))
         elif all(p <= share for p in position):
-            found.append(Boundary(name, "low", best, dist.low, dist.high, dist.log))
+            found.append(Boundary(name, "low", best, dist.low, dist.high, dist.log, **limits, integer=integer))
     return found
 
 

@@ -146,7 +146,10 @@ def _build(loader: _Loader, node: yaml.Node, path: Path, source: Source) -> Any:
 def _scalar(loader: _Loader, node: yaml.Node, path: Path, source: Source) -> Any:
     try:
         value = loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        source.problems.append((path, node.start_mark.line + 1, f"invalid value: {exc}"))
+    except yaml.YAMLError as exc:  # one line: the problem's own line is given, not PyYAML's excerpt and caret
+        unknown_tag = isinstance(exc, yaml.constructor.ConstructorError) and "constructor for the tag" in str(exc)
+        reason = (f"the tag {node.tag} is not allowed (plain YAML only)" if unknown_tag
+                  else (getattr(exc, "problem", None) or str(exc)).splitlines()[0])
+        source.problems.append((path, node.start_mark.line + 1, f"invalid value: {reason}"))
         return None
     return value

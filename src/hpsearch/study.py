@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch import __version__, source
 from hpsearch.database import connect_kwargs, open_error, redact, sqlite_path, storage_problem
-from hpsearch.errors import StorageError, StudyError
+from hpsearch.errors import SpaceError, StorageError, StudyError
 from hpsearch.space import StudySpec, load_text
 
 ATTR_SPEC = "hpsearch:spec"
@@ -43,9 +43,13 @@ SPEC_WAIT_S = 10  # machines started together: the one that creates the study st
 HEARTBEAT_ENV = "HPSEARCH_HEARTBEAT"  # "INTERVAL,GRACE" in seconds, e.g. "1,4" in tests; the default above
 
 
-def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
-    """Open the database at `url` (creating it unless `create` is False); SQLite gets WAL and a busy timeout."""
-    engine_kwargs = connect_kwargs(url, create)
+def storage_for(url: str, create: bool = True, read_only: bool = False) -> optuna.storages.RDBStorage:
+    """Open the database at `url` (creating it unless `create` is False); SQLite gets WAL and a busy timeout.
+
+    `read_only` (for the commands that only look): the database is never changed, not even switched to WAL.
+    """
+    create = create and not read_only
+    engine_kwargs = connect_kwargs(url, create, read_only)
     interval, grace = heartbeat_settings()
     try:
         for attempt in range(3):
@@ -65,7 +69,7 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
                 time.sleep(1 + attempt)
     except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors, Optuna's schema check: all one message
         raise open_error(url, exc, reading=not create) from None
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite") and not read_only:
         try:
             with storage.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -149,15 +153,21 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
     stored = _stored_spec_text(study)
     if stored is None:
         raise StudyError(f"study {name!r} exists but was not made by hpsearch (choose another study.name)")
+    stored_overrides = study.user_attrs.get(ATTR_OVERRIDES, [])
+    if not isinstance(stored, str) or not isinstance(stored_overrides, list) \
+            or not all(isinstance(o, str) for o in stored_overrides):
+        raise StorageError(f"study {name!r}: its stored space ({ATTR_SPEC}) is unreadable: it is not the text of a "
+                           "space file (was the database edited by hand?)")
+    stored, stored_overrides = _hide_passwords(study, stored, stored_overrides)
     stored_directions = [d.name.lower() for d in study.directions]
     if stored_directions != [o.direction for o in spec.objectives]:
         raise StudyError(f"study {name!r} has the directions {stored_directions}; this file asks for "
                          f"{[o.direction for o in spec.objectives]} (choose another study.name)")
-    stored_overrides = study.user_attrs.get(ATTR_OVERRIDES, [])
-    if canonical(stored, stored_overrides) != canonical(spec.text, spec.overrides):
+    text, overrides = stored_form(spec)
+    if canonical(stored, stored_overrides) != canonical(text, overrides):
         if not force:
             before = stored.splitlines() + [f"--set {o}" for o in stored_overrides]
-            after = spec.text.splitlines() + [f"--set {o}" for o in spec.overrides]
+            after = text.splitlines() + [f"--set {o}" for o in overrides]
             diff = "\n".join(difflib.unified_diff(before, after, "stored", "this file", lineterm="", n=1))
             raise StudyError(f"study {name!r} was made with a different space; rerun with --force to continue it "
                              f"with this one, or choose another study.name. The difference:\n{diff}")
@@ -174,12 +184,31 @@ def _stored_spec_text(study: optuna.Study) -> str | None:
     return text
 
 
-def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
+def stored_form(spec: StudySpec) -> tuple[str, list[str]]:
+    """The space's text and its --set overrides as the study stores them: every password masked."""
     text = spec.text
     if spec.study.storage and redact(spec.study.storage) != spec.study.storage:
-        text = text.replace(spec.study.storage, redact(spec.study.storage))  # never store a password
+        text = text.replace(spec.study.storage, redact(spec.study.storage))  # even a form `redact` cannot spot
+    overrides = []
+    for override in spec.overrides:
+        key, sep, value = override.partition("=")
+        overrides.append(f"{key}{sep}{redact(value)}")  # the value alone: one URL, whatever its password holds
+    return redact(text), overrides
+
+
+def _hide_passwords(study: optuna.Study, text: str, overrides: list[str]) -> tuple[str, list[str]]:
+    """The stored space and overrides with every password masked, rewritten so where an older hpsearch stored one."""
+    hidden = redact(text), [f"{k}{sep}{redact(v)}" for k, sep, v in (o.partition("=") for o in overrides)]
+    if hidden != (text, overrides):
+        study.set_user_attr(ATTR_SPEC, hidden[0])
+        study.set_user_attr(ATTR_OVERRIDES, hidden[1])
+    return hidden
+
+
+def _store_spec(study: optuna.Study, spec: StudySpec) -> None:
+    text, overrides = stored_form(spec)
     study.set_user_attr(ATTR_SPEC, text)
-    study.set_user_attr(ATTR_OVERRIDES, list(spec.overrides))
+    study.set_user_attr(ATTR_OVERRIDES, overrides)
     study.set_user_attr("hpsearch:sha256", spec.sha256)
     study.set_user_attr(ATTR_BASE_DIR, str(Path(spec.base_dir).resolve()))
     study.set_user_attr("hpsearch:version", __version__)
@@ -199,11 +228,20 @@ def load_stored_spec(name: str, storage: optuna.storages.BaseStorage) -> StudySp
     except StopIteration:
         known = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         raise StudyError(f"no study {name!r} in this database (it has: {', '.join(known) or 'none'})") from None
-    text = summary.user_attrs.get(ATTR_SPEC)
+    attrs = summary.user_attrs
+    text = attrs.get(ATTR_SPEC)
     if text is None:
         raise StudyError(f"study {name!r} was not made by hpsearch, so its space is unknown")
-    return load_text(text, file=f"{name} (stored)", base_dir=summary.user_attrs.get(ATTR_BASE_DIR, "."),
-                     overrides=summary.user_attrs.get(ATTR_OVERRIDES, []))
+    unreadable = f"study {name!r}: its stored space ({ATTR_SPEC}) is unreadable: "
+    overrides, base_dir = attrs.get(ATTR_OVERRIDES, []), attrs.get(ATTR_BASE_DIR, ".")
+    if not isinstance(text, str) or not isinstance(base_dir, str) or not isinstance(overrides, list) \
+            or not all(isinstance(o, str) for o in overrides):
+        raise StorageError(unreadable + "it is not the text of a space file (was the database edited by hand?)")
+    try:
+        return load_text(text, file=f"{name} (stored)", base_dir=base_dir, overrides=overrides)
+    except SpaceError as exc:  # edited by hand, or written by an hpsearch that allowed what this one refuses
+        more = f" (and {len(exc.problems) - 1} more problems)" if len(exc.problems) > 1 else ""
+        raise StorageError(unreadable + str(exc.problems[0]) + more) from None
 
 
 # -- ownership and recovery -----------------------------------------------------------------------
@@ -318,7 +356,8 @@ def copy(name: str, source: str, destination: str) -> int:
     """
     if source == destination:
         raise StudyError(f"--from and --to are the same database ({redact(source)}); name another --to")
-    origin = storage_for(source, create=False)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not Optuna's own "A new study created" line
+    origin = storage_for(source, read_only=True)
     load_stored_spec(name, origin)  # an hpsearch study, or a one-line refusal
     target = storage_for(destination)
     if _has_study(target, name):
@@ -332,7 +371,9 @@ def copy(name: str, source: str, destination: str) -> int:
     except DATABASE_ERRORS as exc:
         raise StorageError(f"copying study {name!r} to {redact(destination)} failed: {storage_problem(exc)} (delete "
                            f"the partial copy there: optuna delete-study --study-name {name})") from None
-    return len(optuna.load_study(study_name=name, storage=target).get_trials(deepcopy=False))
+    copied = optuna.load_study(study_name=name, storage=target)
+    _hide_passwords(copied, copied.user_attrs[ATTR_SPEC], copied.user_attrs.get(ATTR_OVERRIDES, []))  # an older one's
+    return len(copied.get_trials(deepcopy=False))
 
 
 def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:

@@ -10,6 +10,7 @@ Optuna's trial objects opens the storage itself (`Tables.storage`).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +56,7 @@ class Tables:
         """The tables at `url`, or a StudyError / StorageError saying why there are none to read."""
         from sqlalchemy import create_engine, text
 
-        kwargs = connect_kwargs(url, create=False)
+        kwargs = connect_kwargs(url, create=False, read_only=True)
         try:
             engine = create_engine(url, **kwargs)
             with engine.connect() as connection:
@@ -69,7 +70,7 @@ class Tables:
         if self._storage is None:
             from hpsearch.study import storage_for
 
-            self._storage = storage_for(self.url, create=False)
+            self._storage = storage_for(self.url, read_only=True)
         return self._storage
 
     def _rows(self, sql: str, **bound) -> list[tuple]:
@@ -127,12 +128,21 @@ class Tables:
         return last
 
     def value_range(self) -> dict[int, tuple[float, float]]:
-        """Per study id, the lowest and highest first objective of its feasible complete trials."""
-        return {study_id: (low, high) for study_id, low, high in self._rows(
-            "SELECT t.study_id, min(v.value), max(v.value) FROM trials t JOIN trial_values v "
-            "ON v.trial_id = t.trial_id AND v.objective = 0 WHERE t.state = 'COMPLETE' AND t.trial_id NOT IN "
-            "(SELECT trial_id FROM trial_user_attributes WHERE key = 'feasible' AND value_json = 'false') "
-            "GROUP BY t.study_id") if low is not None}
+        """Per study id, the lowest and highest first objective of its feasible complete trials (infinities too)."""
+        found = {}
+        for study_id, low, high, negative, positive in self._rows(
+                "SELECT t.study_id, min(v.value), max(v.value), "
+                "sum(CASE WHEN v.value_type = 'INF_NEG' THEN 1 ELSE 0 END), "
+                "sum(CASE WHEN v.value_type = 'INF_POS' THEN 1 ELSE 0 END) FROM trials t JOIN trial_values v "
+                "ON v.trial_id = t.trial_id AND v.objective = 0 WHERE t.state = 'COMPLETE' AND t.trial_id NOT IN "
+                "(SELECT trial_id FROM trial_user_attributes WHERE key = 'feasible' AND value_json = 'false') "
+                "GROUP BY t.study_id"):
+            # Optuna stores an infinity as NULL with its sign in value_type: min and max skip it
+            low = -math.inf if negative else low if low is not None else math.inf if positive else None
+            high = math.inf if positive else high if high is not None else -math.inf if negative else None
+            if low is not None:
+                found[study_id] = (low, high)
+        return found
 
     def light_trials(self, study_id: int) -> list[Light]:
         """Every trial of a study with its first value, parameters and the attributes compare reads:
@@ -143,10 +153,10 @@ class Tables:
         for trial_id, number, state in self._rows(
                 "SELECT trial_id, number, state FROM trials WHERE study_id = :s", s=study_id):
             found[trial_id] = Light(number, _name(state), None)
-        for trial_id, value in self._rows(
-                "SELECT v.trial_id, v.value FROM trial_values v JOIN trials t ON t.trial_id = v.trial_id "
-                "WHERE t.study_id = :s AND v.objective = 0", s=study_id):
-            found[trial_id].value = value
+        for trial_id, value, kind in self._rows(
+                "SELECT v.trial_id, v.value, v.value_type FROM trial_values v JOIN trials t "
+                "ON t.trial_id = v.trial_id WHERE t.study_id = :s AND v.objective = 0", s=study_id):
+            found[trial_id].value = _value(value, kind)
         distributions: dict[str, Any] = {}  # a study has a few distinct ones: parse each once
         for trial_id, name, value, distribution in self._rows(
                 "SELECT p.trial_id, p.param_name, p.param_value, p.distribution_json FROM trial_params p "
@@ -165,6 +175,11 @@ class Tables:
             except ValueError:
                 found[trial_id].user_attrs[key] = json.loads(value)
         return sorted(found.values(), key=lambda t: t.number)
+
+
+def _value(value: float | None, kind: Any) -> float | None:
+    """A stored objective value: Optuna writes an infinity as NULL and says which one in value_type."""
+    return {"INF_POS": math.inf, "INF_NEG": -math.inf}.get(_name(kind), value)
 
 
 def _name(enum_value: Any) -> str:
