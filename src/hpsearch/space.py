@@ -24,6 +24,7 @@ from hpsearch.assets import BUILTIN_DATASETS, BUILTIN_MODELS
 from hpsearch.database import DEFAULT_STORAGE, STORAGE_ENV, check_storage
 from hpsearch.entry import Entry, did_you_mean, parse_entry, unknown
 from hpsearch.errors import Problem, SpaceError
+from hpsearch.reseed import Reseeded
 from hpsearch.tasks import TASKS
 
 SECTIONS = ("study", "task", "fixed", "space")
@@ -234,10 +235,16 @@ class StudySpec:
         return replace(self, study=self.study.model_copy(update=update))
 
     def sampler(self):
-        """A fresh sampler as the file asks (for grid: over the space's grid values)."""
+        """A fresh sampler as the file asks (for grid: over the space's grid values).
+
+        A seeded one is reseeded per trial (hpsearch.reseed), so a resumed or shared study never repeats itself.
+        """
         filled = {"search_space": _grid(self.space)} if self.study.sampler.get("name") == "grid" else {}
         instance, _ = plugins.build("sampler", plugins.SAMPLERS, self.study.sampler, **filled)
-        return instance
+        seed = self.study.sampler.get("seed")
+        if instance is None or seed is None:
+            return instance
+        return Reseeded(instance, seed)
 
     def pruner(self):
         """A fresh pruner as the file asks (none with several objectives: Optuna cannot prune those)."""
