@@ -78,12 +78,26 @@ def _no_tables(exc: BaseException) -> bool:
     return ("version_info" in text or "studies" in text) and ("does not exist" in text or "no such table" in text)
 
 
+def _driver_text(exc: BaseException) -> str:
+    """The first line of what the driver said (Optuna wraps the driver's error, which says what happened)."""
+    while type(exc).__module__.startswith("optuna") and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+
+
+def creation_race(exc: BaseException) -> bool:
+    """Whether `exc` is what a process gets when another creates the same tables at the same moment: a table
+    that already exists, or a row (Optuna's version record, alembic's revision) inserted twice."""
+    text = _driver_text(exc).lower()
+    return any(words in text for words in ("already exists", "duplicate key", "unique constraint"))
+
+
 def storage_problem(exc: BaseException) -> str:
     """One line saying what is wrong with a database, from the error a driver or Optuna raised."""
-    while type(exc).__module__.startswith("optuna") and exc.__cause__ is not None:
-        exc = exc.__cause__  # Optuna wraps the driver's error (StorageInternalError), which says what happened
-    text = (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+    text = _driver_text(exc)
     lowered = text.lower()
+    if creation_race(exc):  # alembic_version's row inserted twice is a race, not another version of Optuna
+        return f"another process was creating the database at the same moment ({text}); run again"
     if "file is not a database" in lowered or "not a database" in lowered:
         return "the file is not an SQLite database (point --storage at another file)"
     if "readonly" in lowered or "read-only" in lowered:

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch import __version__, source
-from hpsearch.database import connect_kwargs, open_error, redact, sqlite_path, storage_problem
+from hpsearch.database import connect_kwargs, creation_race, open_error, redact, sqlite_path, storage_problem
 from hpsearch.errors import StorageError, StudyError
 from hpsearch.space import StudySpec, load_text
 
@@ -40,6 +40,7 @@ UNCLAIMED_GRACE_SQLITE_S = 5  # ... or this long on SQLite, where every writer i
 HEARTBEAT_INTERVAL_S = 30  # running trials beat this often ...
 HEARTBEAT_GRACE_S = 120  # ... and one silent this long is failed by any worker and its values re-run once
 SPEC_WAIT_S = 10  # machines started together: the one that creates the study stores its space within this
+CREATE_ATTEMPTS = 5  # opening a database that processes started together are creating at once
 HEARTBEAT_ENV = "HPSEARCH_HEARTBEAT"  # "INTERVAL,GRACE" in seconds, e.g. "1,4" in tests; the default above
 
 
@@ -48,7 +49,7 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
     engine_kwargs = connect_kwargs(url, create)
     interval, grace = heartbeat_settings()
     try:
-        for attempt in range(3):
+        for attempt in range(CREATE_ATTEMPTS):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
@@ -58,11 +59,10 @@ def storage_for(url: str, create: bool = True) -> optuna.storages.RDBStorage:
                         grace_period=grace,
                         heartbeat_stale_trial_callback=RetryStaleTrial(grace))
                 break
-            except DATABASE_ERRORS as exc:  # machines started together race to create the tables: one wins
-                text = storage_problem(exc).lower()
-                if attempt == 2 or not create or ("already exists" not in text and "duplicate key" not in text):
+            except DATABASE_ERRORS as exc:  # processes started together race to create the tables: one wins
+                if attempt == CREATE_ATTEMPTS - 1 or not create or not creation_race(exc):
                     raise
-                time.sleep(1 + attempt)
+                time.sleep(0.5 * (attempt + 1))  # the winner has finished by then: the tables are read, not made
     except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors, Optuna's schema check: all one message
         raise open_error(url, exc, reading=not create) from None
     if url.startswith("sqlite"):
