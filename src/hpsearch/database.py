@@ -111,6 +111,16 @@ def storage_problem(exc: BaseException) -> str:
     return text
 
 
+def database_key(url: str) -> str:
+    """A folder name for the database at `url`: an SQLite file's stem, else the server's host and database."""
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        return sqlite_path(url).stem
+    parsed = make_url(url)
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{parsed.host or 'local'}-{parsed.database or 'default'}")
+
+
 def sqlite_path(url: str) -> Path:
     from sqlalchemy.engine import make_url
 

@@ -22,7 +22,15 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch import __version__, source
-from hpsearch.database import connect_kwargs, creation_race, open_error, redact, sqlite_path, storage_problem
+from hpsearch.database import (
+    connect_kwargs,
+    creation_race,
+    database_key,
+    open_error,
+    redact,
+    sqlite_path,
+    storage_problem,
+)
 from hpsearch.errors import StorageError, StudyError
 from hpsearch.space import StudySpec, load_text
 
@@ -115,8 +123,13 @@ def _files_root(url: str) -> Path:
 
 
 def artifacts_dir(url: str, study_name: str) -> Path:
-    """Where a study's kept models live."""
-    return _files_root(url) / study_name
+    """Where a study's kept models live: under its database's own folder, so a study of the same name in
+    another database (a second file in one folder, a copy) never writes or cleans up the same folders.
+
+    Studies run before this layout recorded their models' paths (`model_dir`, `best_model_dir`) directly,
+    in `<files root>/<study>`; those stay where they are, and nothing there is cleaned up.
+    """
+    return _files_root(url) / database_key(url) / study_name
 
 
 def cache_dir(url: str) -> Path:
