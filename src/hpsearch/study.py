@@ -324,8 +324,16 @@ def budget_counts(study: optuna.Study) -> tuple[int, set[int]]:
 
 
 # -- moving a study between databases ---------------------------------------------------------------
+INCOMPLETE = " (incomplete copy)"  # a copy is made under its name + this, and renamed once every trial is in
+ATTR_COPYING = "hpsearch:copying"  # study system attr of a copy being made: the copying process (owner_record)
+
+
 def copy(name: str, source: str, destination: str) -> int:
     """Copy study `name` with all its trials and hpsearch's attributes from one database to another.
+
+    The copy is made under the name `NAME (incomplete copy)` and renamed to `name` in one transaction once
+    every trial is in, so the destination holds the whole study or none of it; a copy stopped on the way
+    (Ctrl-C, kill -9, a failing disk) leaves at most that incomplete study, which the next copy replaces.
 
     Returns the number of trials copied. Files (kept models, the data cache) stay where they are.
     """
@@ -337,15 +345,71 @@ def copy(name: str, source: str, destination: str) -> int:
     if _has_study(target, name):
         raise StudyError(f"study {name!r} already exists in {redact(destination)}; copy never overwrites "
                          f"(delete it there first: optuna delete-study --study-name {name} --storage URL)")
+    original = optuna.load_study(study_name=name, storage=origin)
     try:
-        optuna.copy_study(from_study_name=name, from_storage=origin, to_storage=target)
-    except optuna.exceptions.DuplicatedStudyError:  # created there while we copied
-        raise StudyError(f"study {name!r} appeared in {redact(destination)} during the copy; nothing "
-                         "was overwritten") from None
+        partial = _start_copy(target, name, original.directions, destination)
+        try:
+            for key, value in origin.get_study_system_attrs(original._study_id).items():
+                target.set_study_system_attr(partial, key, value)
+            for key, value in original.user_attrs.items():
+                target.set_study_user_attr(partial, key, value)
+            trials = original.get_trials(deepcopy=False)
+            for trial in trials:
+                target.create_new_trial(partial, template_trial=trial)
+            _publish(target, partial, name)
+        except BaseException:
+            _discard(target, partial)
+            raise
     except DATABASE_ERRORS as exc:
-        raise StorageError(f"copying study {name!r} to {redact(destination)} failed: {storage_problem(exc)} (delete "
-                           f"the partial copy there: optuna delete-study --study-name {name})") from None
-    return len(optuna.load_study(study_name=name, storage=target).get_trials(deepcopy=False))
+        raise StorageError(f"copying study {name!r} to {redact(destination)} failed: {storage_problem(exc)} "
+                           "(nothing was left there under that name; copy again)") from None
+    return len(trials)
+
+
+def _start_copy(target: optuna.storages.RDBStorage, name: str, directions: list, destination: str) -> int:
+    """Create the incomplete copy of `name` and mark it as this process's; one left by a copy that was stopped
+    on this machine is replaced. Returns its study id."""
+    partial = name + INCOMPLETE
+    for _ in range(2):
+        try:
+            study_id = target.create_new_study(directions, partial)
+        except optuna.exceptions.DuplicatedStudyError:
+            left = target.get_study_id_from_name(partial)
+            owner = target.get_study_system_attrs(left).get(ATTR_COPYING) or {}
+            if owner.get("host") not in (None, socket.gethostname()) or (owner and owner_alive(owner)):
+                raise StudyError(
+                    f"study {name!r} is being copied into {redact(destination)} by process {owner.get('pid')} on "
+                    f"{owner.get('host')} (or was, until that process was stopped); wait for it, or delete the "
+                    f"incomplete copy: optuna delete-study --study-name '{partial}' --storage URL") from None
+            target.delete_study(left)  # its copy was stopped: start again
+            continue
+        target.set_study_system_attr(study_id, ATTR_COPYING, owner_record())
+        return study_id
+    raise StudyError(f"study {name!r} is being copied into {redact(destination)} by another process; wait for it")
+
+
+def _publish(target: optuna.storages.RDBStorage, study_id: int, name: str) -> None:
+    """Rename the complete copy to `name` and drop its mark, in one transaction: it appears whole, at once."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        with target.engine.begin() as connection:  # Optuna has no rename: its tables, as tables.py reads them
+            connection.execute(text("UPDATE studies SET study_name = :name WHERE study_id = :id"),
+                               {"name": name, "id": study_id})
+            connection.execute(text("DELETE FROM study_system_attributes WHERE study_id = :id AND key = :key"),
+                               {"id": study_id, "key": ATTR_COPYING})
+    except IntegrityError:  # the name is unique: a study of that name was created while we copied
+        raise StudyError(f"study {name!r} appeared at the destination during the copy; nothing was "
+                         "overwritten") from None
+
+
+def _discard(target: optuna.storages.RDBStorage, study_id: int) -> None:
+    """Remove an incomplete copy, where the database still lets us (else the next copy replaces it)."""
+    try:
+        target.delete_study(study_id)
+    except Exception:  # noqa: BLE001 - the error that stopped the copy is the one to report
+        pass
 
 
 def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
