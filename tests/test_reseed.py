@@ -12,6 +12,8 @@ from hpsearch.space import load_text
 from hpsearch.study import open_study, storage_for
 from hpsearch.suggest import suggest
 
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # asked here, outside Study.optimize
+
 SPACE = """
 study:
   name: s
