@@ -85,11 +85,16 @@ def _driver_text(exc: BaseException) -> str:
     return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
 
 
+_SETUP_ROWS = ("alembic_version", "version_info", "pg_type")  # written once, when Optuna creates its tables
+
+
 def creation_race(exc: BaseException) -> bool:
     """Whether `exc` is what a process gets when another creates the same tables at the same moment: a table
-    that already exists, or a row (Optuna's version record, alembic's revision) inserted twice."""
+    that already exists, or a row written at creation (Optuna's version record, alembic's revision, on
+    PostgreSQL a table's type) inserted twice."""
     text = _driver_text(exc).lower()
-    return any(words in text for words in ("already exists", "duplicate key", "unique constraint"))
+    twice = "unique constraint" in text or "duplicate key" in text
+    return "already exists" in text or (twice and any(table in text for table in _SETUP_ROWS))
 
 
 def storage_problem(exc: BaseException) -> str:
