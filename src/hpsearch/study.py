@@ -390,15 +390,15 @@ def _start_copy(target: optuna.storages.RDBStorage, name: str, directions: list,
 
 def _publish(target: optuna.storages.RDBStorage, study_id: int, name: str) -> None:
     """Rename the complete copy to `name` and drop its mark, in one transaction: it appears whole, at once."""
-    from sqlalchemy import text
+    from optuna.storages._rdb import models  # Optuna has no rename: its tables, quoted for each database
+    from sqlalchemy import delete, update
     from sqlalchemy.exc import IntegrityError
 
+    studies_, attrs = models.StudyModel.__table__, models.StudySystemAttributeModel.__table__
     try:
-        with target.engine.begin() as connection:  # Optuna has no rename: its tables, as tables.py reads them
-            connection.execute(text("UPDATE studies SET study_name = :name WHERE study_id = :id"),
-                               {"name": name, "id": study_id})
-            connection.execute(text("DELETE FROM study_system_attributes WHERE study_id = :id AND key = :key"),
-                               {"id": study_id, "key": ATTR_COPYING})
+        with target.engine.begin() as connection:
+            connection.execute(update(studies_).where(studies_.c.study_id == study_id).values(study_name=name))
+            connection.execute(delete(attrs).where(attrs.c.study_id == study_id, attrs.c.key == ATTR_COPYING))
     except IntegrityError:  # the name is unique: a study of that name was created while we copied
         raise StudyError(f"study {name!r} appeared at the destination during the copy; nothing was "
                          "overwritten") from None
