@@ -79,3 +79,44 @@ def test_tokenization_is_cached_on_disk(tiny_assets, tmp_path):
     assert again["input_ids"] == train["input_ids"] and list(tmp_path.glob("tok-*")) == [folder]
     data.tokenized(splits, tokenizer, 12, tmp_path)
     assert len(list(tmp_path.glob("tok-*"))) == 2  # another length is another entry
+
+
+def _tokenize_in_turn(splits, tokenizer, folders, barrier, errors):
+    """One trial process: tokenize into each cold cache folder at the same moment as the others."""
+    try:
+        for folder in folders:
+            barrier.wait(timeout=60)
+            train, evaluation = data.tokenized(splits, tokenizer, 8, folder)
+            assert len(train) == len(splits.train_texts) and len(evaluation) == len(splits.eval_texts)
+    except BaseException as exc:  # noqa: BLE001 - the test reports every failure
+        errors.put(f"{type(exc).__name__}: {exc}")
+        barrier.abort()
+
+
+def test_parallel_trials_tokenize_into_one_cold_cache(tiny_assets, tmp_path, monkeypatch):
+    """Trial processes forked from one server fill a cold cache at once, 20 times, each round in new folders."""
+    import multiprocessing
+
+    from transformers import AutoTokenizer
+
+    # Processes forked from one server often hold their objects at the same addresses: make every id() alike,
+    # so a temporary name taken from one would collide every time, not one run in ten.
+    monkeypatch.setattr(data, "id", lambda obj: 139764643000896, raising=False)
+
+    splits = data.load_splits(config(path=str(tiny_assets / "data.csv")))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_assets / "model"))
+    folders = [tmp_path / f"cache{i}" for i in range(20)]
+    context = multiprocessing.get_context("fork")
+    barrier, errors = context.Barrier(3), context.Queue()
+    processes = [context.Process(target=_tokenize_in_turn, args=(splits, tokenizer, folders, barrier, errors))
+                 for _ in range(3)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=300)
+    failures = [errors.get() for _ in range(errors.qsize())]
+    assert not failures and all(p.exitcode == 0 for p in processes), failures
+    for folder in folders:
+        assert [p.name for p in folder.iterdir()] == [next(folder.glob("tok-*")).name]  # one entry, no leftovers
+        train, _ = data.tokenized(splits, tokenizer, 8, folder)
+        assert train["labels"] == splits.train_labels

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hpsearch.database import redact
+from hpsearch.database import creation_race, redact, storage_problem
 from hpsearch.errors import StorageError
 from hpsearch.study import storage_for
 from hpsearch.tables import Tables
@@ -170,3 +171,26 @@ def test_a_wait_for_another_process_lock_is_said(tmp_path, monkeypatch, capsys):
     assert said.count("waiting for the database") == 1
     locked = database.storage_problem(sqlite3.OperationalError("database is locked"))
     assert locked.startswith("another process holds the database's lock (hpsearch waited up to 60 s for it")
+
+
+RACE, VERSION = "another process was creating the database", "another version of Optuna"
+
+
+@pytest.mark.parametrize("error, race, says", [
+    (IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed: alembic_version.version_num")),
+     True, RACE),
+    (IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed: version_info.version_info_id")),
+     True, RACE),
+    (OperationalError("CREATE", {}, sqlite3.OperationalError("table studies already exists")), True, RACE),
+    (IntegrityError("INSERT", {}, Exception('duplicate key value violates unique constraint "version_info_pkey"')),
+     True, RACE),
+    (OperationalError("CREATE", {}, Exception('duplicate key value violates unique constraint '
+                                              '"pg_type_typname_nsp_index"')), True, RACE),
+    (RuntimeError("The runtime optuna version 5.1.0 is no longer compatible with the table schema"), False, VERSION),
+    (IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE constraint failed: studies.study_name")), False,
+     "UNIQUE constraint failed: studies.study_name"),
+])
+def test_a_creation_race_is_not_another_version_of_optuna(error, race, says):
+    assert creation_race(error) is race
+    assert says in storage_problem(error)
+    assert (VERSION in storage_problem(error)) is (says == VERSION)

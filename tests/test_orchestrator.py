@@ -1,5 +1,7 @@
 """Real tiny trials through the ask / tell loop, in worker processes, stored in SQLite."""
 
+from pathlib import Path
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -46,10 +48,38 @@ def test_the_best_trial_beats_the_majority_class(tiny_project):
 def test_only_the_best_model_is_kept(tiny_project):
     run_study(load_space(tiny_project(n_trials=3)))
     study, _ = trials(tiny_project)
-    kept = sorted(p.name for p in (tiny_project.root / "studies" / "tiny").iterdir())
+    kept = sorted(p.name for p in (tiny_project.root / "studies" / "hpsearch" / "tiny").iterdir())
     assert kept == [f"trial-{study.best_trial.number}"]
     assert study.user_attrs["best_model_dir"].endswith(kept[0])
-    assert (tiny_project.root / "studies" / "tiny" / kept[0] / "config.json").exists()
+    assert (tiny_project.root / "studies" / "hpsearch" / "tiny" / kept[0] / "config.json").exists()
+
+
+def _files(folder):
+    return {p.relative_to(folder): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_two_databases_in_one_folder_keep_their_own_models(tiny_project):
+    """The same study run into a.db, into b.db beside it, and copied to c.db and continued there: a.db's
+    kept model is never replaced or removed, and each database's best model is its own."""
+    from hpsearch.study import copy
+
+    spec = load_space(tiny_project(n_trials=2))
+    url = {name: f"sqlite:///{tiny_project.root}/studies/{name}.db" for name in "abc"}
+    run_study(spec, storage=url["a"])
+    best = {"a": trials_of(url["a"]).user_attrs["best_model_dir"]}
+    before = _files(Path(best["a"]))
+    run_study(spec, storage=url["b"])
+    copy("tiny", url["a"], url["c"])
+    run_study(spec.with_budget(n_trials=4), storage=url["c"])
+    for name in "bc":
+        best[name] = trials_of(url[name]).user_attrs["best_model_dir"]
+    assert _files(Path(best["a"])) == before and before
+    assert Path(best["b"]).is_dir() and best["b"] != best["a"]
+    assert Path(best["c"]).is_dir()
+
+
+def trials_of(url):
+    return optuna.load_study(study_name="tiny", storage=storage_for(url))
 
 
 @pytest.mark.parametrize("save, expected", [("none", 0), ("all", 3)])
@@ -57,7 +87,7 @@ def test_save_all_or_none(tiny_project, save, expected):
     text = tiny_project(n_trials=3).read_text().replace("name: tiny", f"name: tiny\n  save: {save}")
     (tiny_project.root / "space.yaml").write_text(text)
     run_study(load_space(tiny_project.root / "space.yaml"))
-    folder = tiny_project.root / "studies" / "tiny"
+    folder = tiny_project.root / "studies" / "hpsearch" / "tiny"
     assert len(list(folder.glob("trial-*"))) == expected
 
 

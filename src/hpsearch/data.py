@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,14 +202,23 @@ def tokenized(splits: TextSplits, tokenizer: Any, max_length: int, cache_dir: Pa
         encoded = tokenizer(texts, truncation=True, max_length=max_length)
         result.append(datasets.Dataset.from_dict({**encoded, "labels": labels}))
     if folder is not None:
-        tmp = folder.with_name(folder.name + f".tmp{id(result)}")
+        _save(result, folder)
+    return result[0], result[1]
+
+
+def _save(result: list, folder: Path) -> None:
+    """Write the tokenized splits to a temporary folder of this process's own, then rename it into place.
+
+    The name holds the pid and random bits: trial processes forked from one server share object ids.
+    """
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
         result[0].save_to_disk(str(tmp / "train"))
         result[1].save_to_disk(str(tmp / "eval"))
         (tmp / "done").touch()
         try:
-            tmp.rename(folder)  # atomic: a parallel trial that got there first wins, ours is dropped
-        except OSError:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-    return result[0], result[1]
+            tmp.rename(folder)  # atomic
+        except OSError:  # a parallel trial renamed its copy in first: as good as ours, which is dropped
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -214,12 +214,31 @@ def _no_tables(exc: BaseException) -> bool:
     return ("version_info" in text or "studies" in text) and ("does not exist" in text or "no such table" in text)
 
 
+def _driver_text(exc: BaseException) -> str:
+    """The first line of what the driver said (Optuna wraps the driver's error, which says what happened)."""
+    while type(exc).__module__.startswith("optuna") and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+
+
+_SETUP_ROWS = ("alembic_version", "version_info", "pg_type")  # written once, when Optuna creates its tables
+
+
+def creation_race(exc: BaseException) -> bool:
+    """Whether `exc` is what a process gets when another creates the same tables at the same moment: a table
+    that already exists, or a row written at creation (Optuna's version record, alembic's revision, on
+    PostgreSQL a table's type) inserted twice."""
+    text = _driver_text(exc).lower()
+    twice = "unique constraint" in text or "duplicate key" in text
+    return "already exists" in text or (twice and any(table in text for table in _SETUP_ROWS))
+
+
 def storage_problem(exc: BaseException) -> str:
     """One line saying what is wrong with a database, from the error a driver or Optuna raised."""
-    while type(exc).__module__.startswith("optuna") and exc.__cause__ is not None:
-        exc = exc.__cause__  # Optuna wraps the driver's error (StorageInternalError), which says what happened
-    text = redact((str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0])  # a DSN in it
+    text = redact(_driver_text(exc))  # a DSN in it
     lowered = text.lower()
+    if creation_race(exc):  # alembic_version's row inserted twice is a race, not another version of Optuna
+        return f"another process was creating the database at the same moment ({text}); run again"
     if "file is not a database" in lowered or "not a database" in lowered:
         return "the file is not an SQLite database (point --storage at another file)"
     if "readonly" in lowered or "read-only" in lowered:
@@ -234,6 +253,16 @@ def storage_problem(exc: BaseException) -> str:
     if "no longer compatible" in lowered or "schema" in lowered or "alembic" in lowered or "revision" in lowered:
         return f"the database was written by another version of Optuna ({text}); use a matching Optuna"
     return text
+
+
+def database_key(url: str) -> str:
+    """A folder name for the database at `url`: an SQLite file's stem, else the server's host and database."""
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        return sqlite_path(url).stem
+    parsed = make_url(url)
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{parsed.host or 'local'}-{parsed.database or 'default'}")
 
 
 def sqlite_path(url: str) -> Path:

@@ -24,6 +24,7 @@ from hpsearch.assets import BUILTIN_DATASETS, BUILTIN_MODELS
 from hpsearch.database import DEFAULT_STORAGE, STORAGE_ENV, check_storage
 from hpsearch.entry import Entry, did_you_mean, parse_entry, unknown, with_recommended_prior
 from hpsearch.errors import Problem, SpaceError
+from hpsearch.reseed import Reseeded
 from hpsearch.tasks import TASKS
 
 SECTIONS = ("study", "task", "fixed", "space")
@@ -235,16 +236,21 @@ class StudySpec:
         return replace(self, study=self.study.model_copy(update=update))
 
     def sampler(self):
-        """A fresh sampler as the file asks (for grid: over the space's grid values; TPE: the priors first)."""
+        """A fresh sampler as the file asks (for grid: over the space's grid values; TPE: the priors first).
+
+        A seeded one is reseeded per trial (hpsearch.reseed), so a resumed or shared study never repeats itself.
+        """
         filled = {"search_space": _grid(self.space)} if self.study.sampler.get("name") == "grid" else {}
         config, use_priors = plugins.sampler_config(self.study.sampler, self.study.n_trials)
         instance, _ = plugins.build("sampler", plugins.SAMPLERS, config, **filled)
+        seed = config.get("seed")
+        if instance is not None and seed is not None:
+            instance = Reseeded(instance, seed)
         beliefs = self.priors()
-        if use_priors and beliefs:
+        if instance is not None and use_priors and beliefs:
             from hpsearch.prior_sampler import PriorSampler
 
-            startup = config.get("n_startup_trials", 10)
-            return PriorSampler(instance, beliefs, startup=startup, seed=config.get("seed"))
+            return PriorSampler(instance, beliefs, startup=config.get("n_startup_trials", 10), seed=seed)
         return instance
 
     def priors(self) -> dict[str, Any]:

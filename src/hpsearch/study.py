@@ -22,7 +22,15 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch import __version__, source
-from hpsearch.database import connect_kwargs, open_error, redact, sqlite_path, storage_problem
+from hpsearch.database import (
+    connect_kwargs,
+    creation_race,
+    database_key,
+    open_error,
+    redact,
+    sqlite_path,
+    storage_problem,
+)
 from hpsearch.errors import SpaceError, StorageError, StudyError
 from hpsearch.space import StudySpec, load_text
 
@@ -40,6 +48,7 @@ UNCLAIMED_GRACE_SQLITE_S = 5  # ... or this long on SQLite, where every writer i
 HEARTBEAT_INTERVAL_S = 30  # running trials beat this often ...
 HEARTBEAT_GRACE_S = 120  # ... and one silent this long is failed by any worker and its values re-run once
 SPEC_WAIT_S = 10  # machines started together: the one that creates the study stores its space within this
+CREATE_ATTEMPTS = 5  # opening a database that processes started together are creating at once
 HEARTBEAT_ENV = "HPSEARCH_HEARTBEAT"  # "INTERVAL,GRACE" in seconds, e.g. "1,4" in tests; the default above
 
 
@@ -52,7 +61,7 @@ def storage_for(url: str, create: bool = True, read_only: bool = False) -> optun
     engine_kwargs = connect_kwargs(url, create, read_only)
     interval, grace = heartbeat_settings()
     try:
-        for attempt in range(3):
+        for attempt in range(CREATE_ATTEMPTS):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat arguments
@@ -62,11 +71,10 @@ def storage_for(url: str, create: bool = True, read_only: bool = False) -> optun
                         grace_period=grace,
                         heartbeat_stale_trial_callback=RetryStaleTrial(grace))
                 break
-            except DATABASE_ERRORS as exc:  # machines started together race to create the tables: one wins
-                text = storage_problem(exc).lower()
-                if attempt == 2 or not create or ("already exists" not in text and "duplicate key" not in text):
+            except DATABASE_ERRORS as exc:  # processes started together race to create the tables: one wins
+                if attempt == CREATE_ATTEMPTS - 1 or not create or not creation_race(exc):
                     raise
-                time.sleep(1 + attempt)
+                time.sleep(0.5 * (attempt + 1))  # the winner has finished by then: the tables are read, not made
     except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors, Optuna's schema check: all one message
         raise open_error(url, exc, reading=not create) from None
     if url.startswith("sqlite") and not read_only:
@@ -119,8 +127,13 @@ def _files_root(url: str) -> Path:
 
 
 def artifacts_dir(url: str, study_name: str) -> Path:
-    """Where a study's kept models live."""
-    return _files_root(url) / study_name
+    """Where a study's kept models live: under its database's own folder, so a study of the same name in
+    another database (a second file in one folder, a copy) never writes or cleans up the same folders.
+
+    Studies run before this layout recorded their models' paths (`model_dir`, `best_model_dir`) directly,
+    in `<files root>/<study>`; those stay where they are, and nothing there is cleaned up.
+    """
+    return _files_root(url) / database_key(url) / study_name
 
 
 def cache_dir(url: str) -> Path:
@@ -349,8 +362,16 @@ def budget_counts(study: optuna.Study) -> tuple[int, set[int]]:
 
 
 # -- moving a study between databases ---------------------------------------------------------------
+INCOMPLETE = " (incomplete copy)"  # a copy is made under its name + this, and renamed once every trial is in
+ATTR_COPYING = "hpsearch:copying"  # study system attr of a copy being made: the copying process (owner_record)
+
+
 def copy(name: str, source: str, destination: str) -> int:
     """Copy study `name` with all its trials and hpsearch's attributes from one database to another.
+
+    The copy is made under the name `NAME (incomplete copy)` and renamed to `name` in one transaction once
+    every trial is in, so the destination holds the whole study or none of it; a copy stopped on the way
+    (Ctrl-C, kill -9, a failing disk) leaves at most that incomplete study, which the next copy replaces.
 
     Returns the number of trials copied. Files (kept models, the data cache) stay where they are.
     """
@@ -363,17 +384,73 @@ def copy(name: str, source: str, destination: str) -> int:
     if _has_study(target, name):
         raise StudyError(f"study {name!r} already exists in {redact(destination)}; copy never overwrites "
                          f"(delete it there first: optuna delete-study --study-name {name} --storage URL)")
+    original = optuna.load_study(study_name=name, storage=origin)
     try:
-        optuna.copy_study(from_study_name=name, from_storage=origin, to_storage=target)
-    except optuna.exceptions.DuplicatedStudyError:  # created there while we copied
-        raise StudyError(f"study {name!r} appeared in {redact(destination)} during the copy; nothing "
-                         "was overwritten") from None
+        partial = _start_copy(target, name, original.directions, destination)
+        try:
+            for key, value in origin.get_study_system_attrs(original._study_id).items():
+                target.set_study_system_attr(partial, key, value)
+            for key, value in original.user_attrs.items():
+                target.set_study_user_attr(partial, key, value)
+            trials = original.get_trials(deepcopy=False)
+            for trial in trials:
+                target.create_new_trial(partial, template_trial=trial)
+            _publish(target, partial, name)
+        except BaseException:
+            _discard(target, partial)
+            raise
     except DATABASE_ERRORS as exc:
-        raise StorageError(f"copying study {name!r} to {redact(destination)} failed: {storage_problem(exc)} (delete "
-                           f"the partial copy there: optuna delete-study --study-name {name})") from None
+        raise StorageError(f"copying study {name!r} to {redact(destination)} failed: {storage_problem(exc)} "
+                           "(nothing was left there under that name; copy again)") from None
     copied = optuna.load_study(study_name=name, storage=target)
     _hide_passwords(copied, copied.user_attrs[ATTR_SPEC], copied.user_attrs.get(ATTR_OVERRIDES, []))  # an older one's
-    return len(copied.get_trials(deepcopy=False))
+    return len(trials)
+
+
+def _start_copy(target: optuna.storages.RDBStorage, name: str, directions: list, destination: str) -> int:
+    """Create the incomplete copy of `name` and mark it as this process's; one left by a copy that was stopped
+    on this machine is replaced. Returns its study id."""
+    partial = name + INCOMPLETE
+    for _ in range(2):
+        try:
+            study_id = target.create_new_study(directions, partial)
+        except optuna.exceptions.DuplicatedStudyError:
+            left = target.get_study_id_from_name(partial)
+            owner = target.get_study_system_attrs(left).get(ATTR_COPYING) or {}
+            if owner.get("host") not in (None, socket.gethostname()) or (owner and owner_alive(owner)):
+                raise StudyError(
+                    f"study {name!r} is being copied into {redact(destination)} by process {owner.get('pid')} on "
+                    f"{owner.get('host')} (or was, until that process was stopped); wait for it, or delete the "
+                    f"incomplete copy: optuna delete-study --study-name '{partial}' --storage URL") from None
+            target.delete_study(left)  # its copy was stopped: start again
+            continue
+        target.set_study_system_attr(study_id, ATTR_COPYING, owner_record())
+        return study_id
+    raise StudyError(f"study {name!r} is being copied into {redact(destination)} by another process; wait for it")
+
+
+def _publish(target: optuna.storages.RDBStorage, study_id: int, name: str) -> None:
+    """Rename the complete copy to `name` and drop its mark, in one transaction: it appears whole, at once."""
+    from optuna.storages._rdb import models  # Optuna has no rename: its tables, quoted for each database
+    from sqlalchemy import delete, update
+    from sqlalchemy.exc import IntegrityError
+
+    studies_, attrs = models.StudyModel.__table__, models.StudySystemAttributeModel.__table__
+    try:
+        with target.engine.begin() as connection:
+            connection.execute(update(studies_).where(studies_.c.study_id == study_id).values(study_name=name))
+            connection.execute(delete(attrs).where(attrs.c.study_id == study_id, attrs.c.key == ATTR_COPYING))
+    except IntegrityError:  # the name is unique: a study of that name was created while we copied
+        raise StudyError(f"study {name!r} appeared at the destination during the copy; nothing was "
+                         "overwritten") from None
+
+
+def _discard(target: optuna.storages.RDBStorage, study_id: int) -> None:
+    """Remove an incomplete copy, where the database still lets us (else the next copy replaces it)."""
+    try:
+        target.delete_study(study_id)
+    except Exception:  # noqa: BLE001 - the error that stopped the copy is the one to report
+        pass
 
 
 def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
