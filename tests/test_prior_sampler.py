@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from hpsearch import plugins
-from hpsearch.prior_sampler import PROPOSED_BY, PriorSampler, prior_probability, startup_trials
+from hpsearch.prior_sampler import PROPOSED_BY, PriorSampler, prior_probability, proposed_by, startup_trials
 from hpsearch.space import load_text
 
 SPACE = """
@@ -62,9 +62,9 @@ def test_a_seeded_study_draws_the_same_priors_in_one_go_or_resumed():
     startup = startup_trials(40)
     one_go = ask(spec().sampler(), startup)
     storage = optuna.storages.InMemoryStorage()
-    resumed = ask(spec().sampler(), 2, storage) + ask(spec().sampler(), startup - 2, storage)
-    with_prior = ("learning_rate", "batch_size", "optimizer", "warmup_ratio")
-    assert [{k: t[k] for k in with_prior} for t in resumed] == [{k: t[k] for k in with_prior} for t in one_go]
+    resumed = ask(spec().sampler(), 2, storage) + ask(spec().sampler(), startup + 4, storage)
+    assert resumed == ask(spec().sampler(), startup + 6)  # entries without a prior too (hpsearch.reseed)
+    assert resumed[:startup] == one_go
 
 
 def test_the_priors_weight_decays():
@@ -81,8 +81,8 @@ def test_start_up_fits_the_budget(n_trials, startup):
 
 def test_priors_can_be_turned_off_and_other_samplers_are_left_alone():
     assert isinstance(spec().sampler(), PriorSampler)
-    assert isinstance(spec(sampler="{name: tpe, seed: 3, priors: false}").sampler(), optuna.samplers.TPESampler)
-    assert isinstance(spec(sampler="{name: random, seed: 3}").sampler(), optuna.samplers.RandomSampler)
+    assert isinstance(spec(sampler="{name: tpe, priors: false}").sampler(), optuna.samplers.TPESampler)
+    assert isinstance(spec(sampler="{name: random}").sampler(), optuna.samplers.RandomSampler)
 
 
 def test_a_bad_priors_option_is_refused_with_its_key(make_spec):
@@ -109,3 +109,13 @@ def test_a_run_records_where_each_trial_came_from(tiny_project):
     assert trials[0].user_attrs[PROPOSED_BY] == "prior centre"
     assert trials[0].params["dropout"] == pytest.approx(0.1)  # BERT's dropout: the prior's centre
     assert {t.user_attrs[PROPOSED_BY] for t in trials[1:]} == {"prior"}
+    assert proposed_by(PriorSampler(spec().sampler().base, {}), 0) is None  # not asked yet
+
+
+def test_each_trial_says_where_its_values_came_from():
+    sampler = spec().sampler()
+    study = optuna.create_study(sampler=sampler)
+    numbers = [study.ask().number for _ in range(30)]  # asked, not told: the sampler still knows each
+    said = [proposed_by(sampler, n) for n in numbers]
+    assert said[0] == "prior centre" and set(said[1:startup_trials(40)]) == {"prior"}
+    assert "tpe" in said  # the reseeding wrapper is looked through

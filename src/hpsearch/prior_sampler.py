@@ -103,5 +103,8 @@ def proposed_by(sampler: BaseSampler, number: int) -> str | None:
     if not isinstance(sampler, PriorSampler):
         return None
     mode = sampler._modes.get(number)
-    name = type(sampler.base).__name__.removesuffix("Sampler").lower()
+    base = sampler.base
+    while hasattr(base, "sampler") and isinstance(base.sampler, BaseSampler):  # a wrapper (reseed.Reseeded)
+        base = base.sampler
+    name = type(base).__name__.removesuffix("Sampler").lower()
     return {"centre": "prior centre", "prior": "prior", "base": name, "queued": "queued"}.get(mode)
