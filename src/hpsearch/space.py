@@ -251,18 +251,8 @@ class StudySpec:
 
 def load_space(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> StudySpec:
     """Read and validate a search-space file, with `KEY.PATH=VALUE` overrides; SpaceError lists every problem."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpaceError([Problem(file, None, "", "no such file (check the path)")]) from None
-    except IsADirectoryError:
-        raise SpaceError([Problem(file, None, "", "is a folder, not a search-space file")]) from None
-    except UnicodeDecodeError as exc:
-        raise SpaceError([Problem(file, None, "", f"is not UTF-8 text ({exc.reason}); save it as UTF-8")]) from None
-    except OSError as exc:
-        raise SpaceError([Problem(file, None, "", f"cannot be read: {exc.strerror}")]) from None
-    return load_text(text, file=file, base_dir=str(Path(path).parent), overrides=overrides)
+    text = source.read(path)  # a regular file of bounded size only: never a device or a pipe
+    return load_text(text, file=str(path), base_dir=str(Path(path).parent), overrides=overrides)
 
 
 def load_text(text: str, file: str = "<string>", base_dir: str = ".",
