@@ -210,3 +210,14 @@ def test_the_documented_space_runs_with_every_training_entry_sampled(tiny_projec
     # 32 .. 1000 tokens on a model with 64 positions: capped, and the study says so once
     assert any("sequence_length is capped at the model's 64 positions" in w for w in study.user_attrs["warnings"])
     assert "sequence_length is capped" in result.stdout
+
+
+def test_ten_failed_trials_stop_the_study_with_exit_1(tiny_project):
+    """A runtime failure, not bad input: the README promises exit 1 for this stop (it was 2)."""
+    path = tiny_project(n_trials=12)
+    alternating = ",".join(f"{n}:{'raise' if n % 2 else 'memory'}@1" for n in range(10))  # never 3 alike in a row
+    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True,
+                            env={**os.environ, "HPSEARCH_FAULTS": alternating}, timeout=600)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: 10 trials in a row failed, so the study stopped")
+    assert [t.state for t in load(tiny_project).get_trials()] == [TrialState.FAIL] * 10

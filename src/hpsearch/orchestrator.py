@@ -28,7 +28,7 @@ from hpsearch import faults, gpus, objectives
 from hpsearch import study as studies
 from hpsearch.data import check_source
 from hpsearch.database import redact
-from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError
+from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError, StudyStopped
 from hpsearch.job import TrialJob, check_entry, death_reason, entry, receive
 from hpsearch.progress import Progress
 from hpsearch.space import StudySpec
@@ -346,10 +346,11 @@ class _Loop:
         self.failures.append(payload)
         same = [_kind_of(r) for r in self.failures[-SAME_FAILURES_TO_STOP:]]
         if len(same) == SAME_FAILURES_TO_STOP and len(set(same)) == 1:
-            raise StudyError(f"{SAME_FAILURES_TO_STOP} trials in a row failed the same way, so the study stopped: "
-                             f"{payload}")
+            raise StudyStopped(f"{SAME_FAILURES_TO_STOP} trials in a row failed the same way, so the study stopped: "
+                               f"{payload}")
         if len(self.failures) >= ANY_FAILURES_TO_STOP:
-            raise StudyError(f"{len(self.failures)} trials in a row failed, so the study stopped; the last: {payload}")
+            raise StudyStopped(f"{len(self.failures)} trials in a row failed, so the study stopped; the last: "
+                               f"{payload}")
 
     def _abandon(self, reason: str) -> list[int]:
         """Stop every running trial, record it failed with `reason`, queue its values again."""
