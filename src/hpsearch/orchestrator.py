@@ -107,8 +107,14 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     n_jobs = spec.study.n_jobs
     if chosen and "n_jobs" not in spec.study.model_fields_set:
         n_jobs = len(chosen)  # n_jobs unset: every GPU in use
-    # Missing packages and files are the user's to fix: say so before any study is created or touched.
-    check_source(spec.task.dataset, spec.base_dir)
+    # Missing packages, files and data that cannot train are the user's to fix: say so, each problem on its
+    # line, before any study is created or touched.
+    problems, notes = check_source(spec.task.dataset, spec.base_dir, spec.task.type)
+    if problems:
+        raise SpaceError([spec.problem(path, message) for path, message in problems])
+    progress = progress or Progress(enabled=False)
+    for path, message in notes:
+        progress.note(f"{spec.problem(path, message)} [warning]")
     try:
         faults.parse(os.environ.get(faults.ENV))
     except ValueError as exc:
@@ -124,7 +130,7 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     except studies.DATABASE_ERRORS as exc:
         raise StorageError(f"cannot use storage {redact(url)!r}: {studies.storage_problem(exc)}") from None
     slots = gpus.plan_slots(n_jobs, gpus=[g.id for g in chosen])
-    return _Loop(spec, study, url, progress or Progress(enabled=False), slots).run()
+    return _Loop(spec, study, url, progress, slots).run()
 
 
 def _precisions(spec: StudySpec) -> set[str]:

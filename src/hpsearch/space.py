@@ -215,6 +215,13 @@ class StudySpec:
             return True
         return value > best if self.direction == "maximize" else value < best
 
+    def problem(self, path: tuple, message: str) -> Problem:
+        """`message` about key `path` of this spec, with the file and line it was given on (or --set)."""
+        parsed = source.parse(self.text)
+        source.override(parsed, self.overrides)
+        where = f"{self.file} --set" if parsed.from_command_line(path) else self.file
+        return Problem(where, parsed.line(path), _dotted(path), message)
+
     @property
     def sha256(self) -> str:
         return hashlib.sha256("\n".join((self.text, *self.overrides)).encode()).hexdigest()
