@@ -34,7 +34,6 @@ class _Loader(yaml.SafeLoader):
     learning rate written the way everyone writes it would be rejected.
     """
 
-
     def compose_node(self, parent, index):
         """PyYAML composes recursively: stop at MAX_DEPTH levels rather than at Python's recursion limit."""
         self._depth = getattr(self, "_depth", 0) + 1
