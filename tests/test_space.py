@@ -353,6 +353,7 @@ def test_non_finite_and_absurd_hyperparameter_values(snippet, message):
          "f.yaml:1: study.constraints.n_parameters.max: input should be a finite number, but got nan"),
         ("pruner: {name: threshold, upper: .nan}", "f.yaml:1: study.pruner.upper: must be a finite number, but got nan"),
         ("sampler: {name: tpe, seed: .inf}", "f.yaml:1: study.sampler.seed: must be a finite number, but got inf"),
+        ("sampler: {name: grid, seed: .nan}", "f.yaml:1: study.sampler.seed: must be a finite number, but got nan"),
     ],
 )
 def test_non_finite_and_absurd_study_values(study, message):

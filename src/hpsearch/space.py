@@ -606,9 +606,7 @@ class _Checker:
             infinite = [k for k, v in configs[key].items() if isinstance(v, float) and not math.isfinite(v)]
             for option in infinite:
                 self.error(("study", key, option), f"must be a finite number, but got {configs[key][option]!r}")
-            if infinite:
-                continue
-            _, errors = plugins.build(kind, registry, configs[key], **filled)
+            _, errors = ([], []) if infinite else plugins.build(kind, registry, configs[key], **filled)
             for option, message in errors:
                 self.error(("study", key, option) if option else ("study", key), message)
             filled = {}
