@@ -210,3 +210,46 @@ def test_the_documented_space_runs_with_every_training_entry_sampled(tiny_projec
     # 32 .. 1000 tokens on a model with 64 positions: capped, and the study says so once
     assert any("sequence_length is capped at the model's 64 positions" in w for w in study.user_attrs["warnings"])
     assert "sequence_length is capped" in result.stdout
+
+
+def test_ten_failed_trials_stop_the_study_with_exit_1(tiny_project):
+    """A runtime failure, not bad input: the README promises exit 1 for this stop (it was 2)."""
+    path = tiny_project(n_trials=12)
+    alternating = ",".join(f"{n}:{'raise' if n % 2 else 'memory'}@1" for n in range(10))  # never 3 alike in a row
+    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True,
+                            env={**os.environ, "HPSEARCH_FAULTS": alternating}, timeout=600)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: 10 trials in a row failed, so the study stopped")
+    assert [t.state for t in load(tiny_project).get_trials()] == [TrialState.FAIL] * 10
+
+
+def test_bad_data_exits_2_at_the_start_one_line_a_problem(tiny_project):
+    """Found when `run` starts, not by three failed trials: each problem on its line, nothing created."""
+    path = tiny_project(n_trials=3)
+    data = tiny_project.root / "data.csv"
+    data.write_text(data.read_text().replace("text,label", "sentence,sentiment", 1))
+    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "space.yaml:9: task.dataset.text_column: data.csv has no column 'text' (its columns: sentence, sentiment)",
+        "space.yaml:9: task.dataset.label_column: data.csv has no column 'label' (its columns: sentence, sentiment)",
+    ]
+    # numbers where classes belong: the hint names the task type that predicts numbers
+    data.write_text("text,label\n" + "".join(f"words {i},{i / 7:.3f}\n" for i in range(100)))
+    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "task.dataset.label_column: " in result.stderr and "use task.type: sequence-regression" in result.stderr
+    assert not (tiny_project.root / "studies").exists()
+
+
+def test_dropped_rows_are_counted_when_the_run_starts(tiny_project):
+    path = tiny_project(n_trials=1)
+    path.write_text(path.read_text().replace("model: model", "model: ./nomodel"))  # stops right after the data check
+    data = tiny_project.root / "data.csv"
+    lines = data.read_text().splitlines()
+    lines[1], lines[2] = "," + lines[1].split(",")[1], lines[2].split(",")[0] + ","  # no text; no label
+    data.write_text("\n".join(lines) + "\n")
+    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
+    assert ("space.yaml:9: task.dataset: data.csv: 2 of its 200 rows are left out (1 with no 'text', 1 with no "
+            "'label') [warning]") in result.stderr.splitlines()
+    assert result.returncode == 2 and "model './nomodel': no such folder" in result.stderr

@@ -65,6 +65,9 @@ def test_builtin_tweets(tmp_path):
     splits = data.load_splits(config(name="tweets-sentiment", train_size=200, eval_size=100))
     assert splits.label_names == ["negative", "neutral", "positive"]
     assert len(splits.train_texts) == 200 and len(splits.eval_texts) == 100
+    assert data.check_source(config(name="tweets-sentiment", train_size=200, eval_size=100)) == ([], [])
+    (found,), _ = data.check_source(config(name="tweets-sentiment", train_size=99_000))
+    assert found[0] == ("task", "dataset", "train_size") and "99000 exceeds the " in found[1]
 
 
 def test_tokenization_is_cached_on_disk(tiny_assets, tmp_path):
@@ -120,3 +123,67 @@ def test_parallel_trials_tokenize_into_one_cold_cache(tiny_assets, tmp_path, mon
         assert [p.name for p in folder.iterdir()] == [next(folder.glob("tok-*")).name]  # one entry, no leftovers
         train, _ = data.tokenized(splits, tokenizer, 8, folder)
         assert train["labels"] == splits.train_labels
+
+
+def rows(n=20, label=lambda i: "good" if i % 2 else "bad", text=lambda i: f"text {i}", header="text,label"):
+    return header + "\n" + "".join(f"{text(i)},{label(i)}\n" for i in range(n))
+
+
+DROPPED = rows(text=lambda i: "" if i in (3, 7) else f"t{i}", label=lambda i: "" if i == 11 else ("a", "b")[i % 2])
+
+
+@pytest.mark.parametrize(
+    "content, kwargs, task, errors, warnings",
+    [
+        ("", {}, None, [("path", "is empty (0 bytes)")], []),
+        ("text,label\n", {}, None, [("path", "holds no rows, only its columns")], []),
+        (b"text,label\ncaf\xe9,good\nok,bad\n", {}, None, [("path", "is not UTF-8 text (the byte 0xe9")], []),
+        (rows(), {"label_column": "sentiment"}, None,
+         [("label_column", "has no column 'sentiment' (its columns: text, label)")], []),
+        (rows(), {"label_column": "y", "text_column": "x"}, None,
+         [("text_column", "has no column 'x'"), ("label_column", "has no column 'y'")], []),
+        (rows(), {"train_size": 1000}, None, [("train_size", "1000 exceeds the 16 training rows of")], []),
+        (rows(), {"eval_size": 20}, None, [("eval_size", "eval_size 20 leaves no training rows")], []),
+        (rows(label=lambda i: "good"), {}, None, [("label_column", "holds one class only ('good')")], []),
+        (rows(label=lambda i: i / 8), {}, None,
+         [("label_column", "holds numbers such as 0.125 (20 distinct values), not classes; to predict a number, "
+                           "use task.type: sequence-regression")], []),
+        (rows(label=lambda i: "" if i == 4 else i % 3), {}, None, [],
+         [("", "1 of its 20 rows are left out (1 with no 'label')")]),
+        (rows(), {}, "sequence-regression", [("label_column", "holds 'bad', not a finite number")], []),
+        (rows(label=lambda i: "inf" if i == 5 else i / 4), {}, "sequence-regression",
+         [("label_column", "holds inf, not a finite number")], []),
+        (rows(label=lambda i: i / 4), {}, "sequence-regression", [], []),
+        (DROPPED, {}, None, [], [("", "3 of its 20 rows are left out (2 with no 'text', 1 with no 'label')")]),
+        (rows(text=lambda i: ""), {}, None, [("path", "20 of its 20 rows are left out (20 with no 'text'), so no row "
+                                                      "is left")], []),
+        (rows(label=lambda i: "x"), {}, "causal-lm", [], []),  # a causal LM reads the text alone
+        (rows(), {}, "generation", [("prompt_column", "has no column 'prompt'"),
+                                    ("target_column", "has no column 'target'")], []),
+        (rows(header="prompt,target"), {}, "generation", [], []),
+    ],
+)
+def test_data_is_checked_before_any_trial(tmp_path, content, kwargs, task, errors, warnings):
+    path = tmp_path / "d.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    found, noted = data.check_source(config(path="d.csv", **kwargs), str(tmp_path), task or "sequence-classification")
+    assert [k for k, _ in found] == [("task", "dataset", key) for key, _ in errors], found
+    assert [k for k, _ in noted] == [("task", "dataset", key) if key else ("task", "dataset") for key, _ in warnings]
+    for (_, message), (_, expected) in zip(found + noted, errors + warnings, strict=True):
+        assert expected in message
+
+
+def test_a_path_that_is_not_a_data_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv")  # read, it would wait forever for a writer
+    (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "d.xlsx").write_text("x")
+    for name, message in (("nope.csv", "no such file"), ("pipe.csv", "is not a regular file"),
+                          ("folder.csv", "is a folder"), ("d.xlsx", "cannot read '.xlsx' files")):
+        found, noted = data.check_source(config(path=name), str(tmp_path))
+        assert [k for k, _ in found] == [("task", "dataset", "path")] and message in found[0][1] and not noted
+
+
+def test_a_hub_data_set_is_left_to_its_trials():
+    assert data.check_source(config(hub="org/name")) == ([], [])

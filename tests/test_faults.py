@@ -5,7 +5,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch import faults
-from hpsearch.errors import StudyError
+from hpsearch.errors import SpaceError, StudyError, StudyStopped
 from hpsearch.orchestrator import run_study
 from hpsearch.space import load_space
 from hpsearch.study import ATTR_REASON, storage_for
@@ -41,8 +41,9 @@ def test_every_fault_fails_only_its_trial(tiny_project, monkeypatch):
 
 def test_trials_failing_the_same_way_stop_the_study(tiny_project, monkeypatch):
     monkeypatch.setenv(faults.ENV, "0:nan@2,1:nan@3,2:nan@4")
-    with pytest.raises(StudyError, match="3 trials in a row failed the same way.*loss is nan"):
+    with pytest.raises(StudyStopped, match="3 trials in a row failed the same way.*loss is nan") as stop:
         run_study(load_space(tiny_project(n_trials=5)))
+    assert stop.value.exit_code == 1  # a runtime failure, not bad input
 
 
 def test_a_malformed_fault_plan_is_refused_before_anything_runs(tiny_project, monkeypatch):
@@ -65,9 +66,8 @@ def test_study_memory_stays_flat_over_100_trials(tiny_project):
     print(f"study process RSS over 100 trials: trial 1 {rss[1]} MB, trial 10 {rss[10]} MB, trial 99 {rss[-1]} MB")
 
 
-def test_broken_data_fails_the_same_way_and_stops_before_the_budget_burns(tiny_project):
+def test_broken_data_is_refused_before_the_budget_burns(tiny_project):
     (tiny_project.root / "data.csv").write_text("text,labels\n" + "good movie,good\nbad movie,bad\n" * 20)
-    with pytest.raises(StudyError, match="failed the same way.*has no column 'label'"):
+    with pytest.raises(SpaceError, match="space.yaml:9: task.dataset.label_column: .*data.csv has no column 'label'"):
         run_study(load_space(tiny_project(n_trials=20)))
-    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
-    assert len(study.trials) == 3  # not 20
+    assert not (tiny_project.root / "studies").exists()  # no study, not three failed trials

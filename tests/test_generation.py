@@ -94,6 +94,19 @@ def test_causal_lm_reports_perplexity(project):
     assert result["history"][0][1] > result["history"][-1][1]  # the loss falls
 
 
+def test_the_shipped_causal_lm_example_runs_on_a_local_decoder(project):
+    """search_spaces/causal_lm.yaml itself (MiniLM offline), pointed at the tiny decoder and texts by --set."""
+    from test_cli import ROOT
+
+    spec = load_space(ROOT / "search_spaces" / "causal_lm.yaml", [
+        f"task.model={project / 'decoder'}", f"task.dataset={{path: {project / 'texts.csv'}, eval_size: 40}}",
+        "study.n_trials=2", "fixed.max_steps=20", "task.eval_every=10", "fixed.sequence_length=16"])
+    assert spec.task.type == "causal-lm" and spec.metric == "eval_loss"
+    summary = run_study(spec, storage=f"sqlite:///{project}/studies/causal.db")
+    assert summary.finished == 2 and summary.states == {"COMPLETE": 2}
+    assert summary.best_metrics["eval_perplexity"] == pytest.approx(math.exp(summary.best_value))
+
+
 @pytest.fixture(scope="module")
 def trained(project):
     """A study that trains the decoder once and keeps its model."""

@@ -1,6 +1,7 @@
 """Hostile input: fuzzed command lines, broken databases, secrets that must not leak."""
 
 import hashlib
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -166,3 +167,49 @@ def test_a_full_disk(tiny_project, tiny_disk):
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     study = optuna.load_study(study_name="tiny", storage=storage_for(url))
     assert [t.state.name for t in study.trials][0] == "COMPLETE"  # what was there is still there
+
+
+@pytest.fixture
+def hostile_files(tmp_path):
+    """Files that once cost a traceback, unbounded memory or a hang; each must now cost one line, exit 2."""
+    from test_source import _laughs
+
+    files = {
+        "recursive.yaml": ("study: &a {name: x, n: [*a]}\n", "invalid YAML: a recursive alias"),
+        "deep.yaml": ("study: {name: x}\nfixed: " + "[" * 600 + "]" * 600 + "\n", "nested deeper than 50 levels"),
+        "laughs.yaml": ("study: {name: x}\n" + _laughs(9), "the aliases expand to more than 100000 values"),
+        "huge.yaml": ("study: {name: x}\n" + "#" * 2_000_000 + "\n", "holds more than 1000000 bytes"),
+    }
+    for name, (text, _) in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.yaml")
+    regular = "is not a regular file (a device, a pipe or a socket)"
+    return tmp_path, {**{n: m for n, (_, m) in files.items()}, "zero.yaml": regular, "fifo.yaml": regular}
+
+
+def test_hostile_yaml_files_are_one_line_and_exit_2(hostile_files):
+    folder, expected = hostile_files
+    for name, message in expected.items():
+        for command in (["validate", name], ["run", name]):
+            result = subprocess.run(COMMAND + command, cwd=folder, capture_output=True, text=True, timeout=60,
+                                    preexec_fn=_memory_limit)
+            lines = result.stderr.strip().splitlines()
+            assert result.returncode == 2 and len(lines) == 1 and message in lines[0], (name, result.stderr[-2000:])
+            assert lines[0].startswith(name)
+    assert not (folder / "studies").exists()
+
+
+def test_a_recursive_alias_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "s.yaml").write_text("study: {name: x}\n")
+    result = subprocess.run(COMMAND + ["validate", "s.yaml", "--set", "study.name=&a [*a]"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, preexec_fn=_memory_limit)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr[-2000:]
+    assert "--set: study.name: value '&a [*a]' is not YAML (invalid YAML: a recursive alias" in result.stderr
+
+
+def _memory_limit():
+    """At most 2 GB of address space: a file that would expand without bound fails the test, not the machine."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))

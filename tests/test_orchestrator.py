@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.errors import StudyError
+from hpsearch.errors import StudyError, StudyStopped
 from hpsearch.orchestrator import run_study
 from hpsearch.space import load_space
 from hpsearch.study import ATTR_REASON, load_stored_spec, storage_for
@@ -118,7 +118,7 @@ def test_a_failing_trial_is_recorded_and_three_in_a_row_stop_the_study(tiny_proj
     path = tiny_project(n_trials=5, extra="")
     text = path.read_text().replace("  sequence_length: 16\n", "  sequence_length: 16\n  lora_target_modules: q_proj\n")
     path.write_text(text.replace("task:\n", "task:\n  peft: lora\n"))  # a module BERT does not have
-    with pytest.raises(StudyError, match="3 trials in a row failed.*no linear layer named q_proj"):
+    with pytest.raises(StudyStopped, match="3 trials in a row failed.*no linear layer named q_proj"):
         run_study(load_space(path))
     _, done = trials(tiny_project)
     assert [t.state for t in done] == [TrialState.FAIL] * 3

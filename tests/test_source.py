@@ -84,3 +84,49 @@ def test_bad_overrides_are_problems(assignment, message):
     source = parse("a: {b: 2}\n")
     override(source, [assignment])
     assert message in source.problems[0][2]
+
+
+def _laughs(levels: int, width: int = 9) -> str:
+    """A billion-laughs file: each anchor holds `width` aliases of the one before."""
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def _chain(links: int) -> str:
+    """Each anchor nests the one before: shallow text, deep once the aliases are expanded."""
+    return "a0: &a0 [x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, links + 1))
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("study: &a {name: x, n: [*a]}\n", 1, "invalid YAML: a recursive alias"),
+        ("a: &a [*a]\n", 1, "invalid YAML: a recursive alias"),
+        ("a: &a {b: {<<: *a}}\n", 1, "invalid YAML: a recursive alias"),
+        ("a: " + "[" * 600 + "]" * 600 + "\n", 1, "invalid YAML: nested deeper than 50 levels"),
+        ("a: " + "{b: " * 600 + "1" + "}" * 600 + "\n", 1, "invalid YAML: nested deeper than 50 levels"),
+        (_chain(200), None, "invalid YAML: nested deeper than 50 levels"),
+        (_laughs(6), None, "invalid YAML: the aliases expand to more than 100000 values"),  # 9**6 values
+        ("a: " + "1" * 5000 + "\n", 1, "invalid value: "),
+        ("a: '" + "x" * 1_000_001 + "'\n", None, "invalid YAML: the text holds 1000007 characters"),
+    ],
+)
+def test_hostile_yaml_is_one_problem_bounded_in_time_and_memory(text, line, message):
+    src = parse(text)
+    assert src.data is None or len(src.problems) == 1
+    assert len(src.problems) == 1 and message in src.problems[0][2], src.problems
+    if line is not None:
+        assert src.problems[0][1] == line
+
+
+def test_aliases_within_the_limits_still_work():
+    laughs, chain = parse(_laughs(3, width=3)), parse(_chain(10))
+    assert not laughs.problems and laughs.data["a3"] == [[[["lol"] * 3] * 3] * 3] * 3
+    assert not chain.problems and chain.data["a10"] == [[[[[[[[[[["x"]]]]]]]]]]]
+
+
+def test_a_recursive_alias_given_with_set_is_a_problem():
+    source = parse("study: {name: x}\n")
+    override(source, ["study.name=&a [*a]"])
+    assert "a recursive alias" in source.problems[0][2] and source.data == {"study": {"name": "x"}}

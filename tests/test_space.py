@@ -308,3 +308,85 @@ def test_unreadable_files(tmp_path):
 def test_the_spec_keeps_its_text_and_hash():
     spec = load_text(BASE)
     assert spec.text == BASE and len(spec.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    "snippet, message",
+    [
+        # non-finite numbers, wherever a number is given
+        ("fixed: {learning_rate: .nan}", "f.yaml:6: fixed.learning_rate: must be a finite number, but got nan"),
+        ("fixed: {weight_decay: .inf}", "f.yaml:6: fixed.weight_decay: must be a finite number, but got inf"),
+        ("space: {learning_rate: {choices: [.nan, 0.1]}}",
+         "f.yaml:6: space.learning_rate.choices.0: must be a finite number, but got nan"),
+        ("space: {max_grad_norm: {choices: [1.0, .inf]}}",
+         "f.yaml:6: space.max_grad_norm.choices.1: must be a finite number, but got inf"),
+        ("space: {max_steps: {choices: [10, .inf]}}", "f.yaml:6: space.max_steps.choices.1: must be a finite number, "
+                                                      "but got inf"),
+        # integer hyperparameters stay within what an integer setting can hold
+        ("fixed: {batch_size: 1e29}", "f.yaml:6: fixed.batch_size: must be at most 2147483647, but got 1e+29"),
+        ("fixed: {max_steps: 99999999999999999999}",
+         "f.yaml:6: fixed.max_steps: must be at most 2147483647, but got 99999999999999999999"),
+        ("space: {batch_size: {low: 8, high: 1.0e+29}}",
+         "f.yaml:6: space.batch_size.high: must be at most 2147483647, but got 1e+29"),
+        ("space: {max_steps: {choices: [10, 1.0e+12]}}",
+         "f.yaml:6: space.max_steps.choices.1: must be at most 2147483647, but got 1000000000000.0"),
+    ],
+)
+def test_non_finite_and_absurd_hyperparameter_values(snippet, message):
+    assert one(BASE + snippet + "\n") == message
+
+
+@pytest.mark.parametrize(
+    "study, message",
+    [
+        ("timeout: 99999999999999999999h", "f.yaml:1: study.timeout: must be at most 365 days (8760h), but got "
+                                           "'99999999999999999999h'"),
+        ("trial_timeout: .inf", "f.yaml:1: study.trial_timeout: must be a duration such as 15m, 2h or 90s, but got inf"),
+        ("timeout: .nan", "f.yaml:1: study.timeout: must be a duration such as 15m, 2h or 90s, but got nan"),
+        ("n_trials: 1e26", "f.yaml:1: study.n_trials: input should be a valid integer, but got 1e+26"),
+        ("n_trials: 100000000000000000000000", "f.yaml:1: study.n_trials: input should be less than or equal to "
+                                               "1000000, but got 100000000000000000000000"),
+        ("seed: -1", "f.yaml:1: study.seed: input should be greater than or equal to 0, but got -1"),
+        ("seed: 99999999999", "f.yaml:1: study.seed: input should be less than or equal to 4294967295, but got "
+                              "99999999999"),
+        ("constraints: {n_parameters: {max: .nan}}",
+         "f.yaml:1: study.constraints.n_parameters.max: input should be a finite number, but got nan"),
+        ("pruner: {name: threshold, upper: .nan}", "f.yaml:1: study.pruner.upper: must be a finite number, but got nan"),
+        ("sampler: {name: tpe, seed: .inf}", "f.yaml:1: study.sampler.seed: must be a finite number, but got inf"),
+        ("sampler: {name: grid, seed: .nan}", "f.yaml:1: study.sampler.seed: must be a finite number, but got nan"),
+    ],
+)
+def test_non_finite_and_absurd_study_values(study, message):
+    assert one(f"study: {{name: t, {study}}}\n") == message
+
+
+@pytest.mark.parametrize(
+    "task, message",
+    [
+        ("eval_every: 99999999999", "task.eval_every: input should be less than or equal to 2147483647"),
+        ("dataset: {path: a.csv, train_size: 99999999999}",
+         "task.dataset.train_size: input should be less than or equal to 2147483647"),
+        ("dataset: {path: a.csv, seed: -1}", "task.dataset.seed: input should be greater than or equal to 0"),
+    ],
+)
+def test_absurd_task_values(task, message):
+    assert message in one("study: {name: t}\ntask:\n  " + task + "\n")
+
+
+def test_budget_overrides_are_bounded_like_the_file():
+    spec = load_text(BASE)
+    with pytest.raises(SpaceError, match="--n-trials: must be at most 1000000, but got 10000000"):
+        spec.with_budget(n_trials=10_000_000)
+    with pytest.raises(SpaceError, match=r"--timeout: must be at most 365 days \(8760h\)"):
+        spec.with_budget(timeout="9000h")
+    with pytest.raises(SpaceError, match="--n-jobs: must be at most 256"):
+        spec.with_budget(n_jobs=1000)
+
+
+@pytest.mark.parametrize("snippet, message", [
+    ("fixed: {learning_rate: HUGE}", "fixed.learning_rate: must be a finite number, but got 999"),
+    ("space: {max_steps: {low: 1, high: HUGE}}", "space.max_steps.high: must be a number, but got 999"),
+    ("space: {learning_rate: {low: 1.0e-5, high: HUGE}}", "space.learning_rate.high: must be a number, but got 999"),
+])
+def test_integers_beyond_any_float_are_one_line_not_a_traceback(snippet, message):
+    assert message in one(BASE + snippet.replace("HUGE", "9" * 400) + "\n")

@@ -8,6 +8,7 @@ the range practitioners usually search and `documented` is False, so nobody mist
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +44,9 @@ ATTENTION_DROPOUT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 # The config attribute holding the number of layers, for model_size given as a layer count.
 LAYER_ATTRIBUTES = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
+# The largest value of an integer hyperparameter: what a 32-bit integer holds (torch and the tokenizers
+# store such settings in one); beyond it a value is a typo, never a setting (batch_size: 1e29).
+INT_LIMIT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,16 @@ class Hyperparameter:
             what = "an integer" if self.kind == "int" else "a number"
             extra = " or a checkpoint name" if self.checkpoints else ""
             return f"must be {what}{extra}, but got {value!r}"
-        if self.kind == "int" and not float(value).is_integer():
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            number = math.inf
+        if not math.isfinite(number):
+            return f"must be a finite number, but got {value!r}"
+        if self.kind == "int" and not number.is_integer():
             return f"must be an integer, but got {value!r}"
+        if self.kind == "int" and value > INT_LIMIT:
+            return f"must be at most {INT_LIMIT}, but got {value!r}"
         lo, hi = self.domain
         lo_open, hi_open = self.domain_open
         if lo is not None and (value < lo or (lo_open and value == lo)):

@@ -19,6 +19,9 @@ from hpsearch import assets
 from hpsearch.errors import HpsearchError
 
 CACHE_VERSION = "1"
+DATASET = ("task", "dataset")  # where the data set is named in a space file
+
+Finding = tuple[tuple[str, ...], str]  # (key path in the space file, message)
 
 
 class DataError(HpsearchError):
@@ -113,21 +116,117 @@ def _numbers(column, source: str, name: str) -> list[float]:
     return [float(v) for v in values]
 
 
-def check_source(dataset: Any, base_dir: str = ".") -> None:
-    """Fail fast, before any study is touched, when the data set's package or file is missing."""
+def check_source(dataset: Any, base_dir: str = ".",
+                 task_type: str = "sequence-classification") -> tuple[list[Finding], list[Finding]]:
+    """What would fail every trial, found before any study is touched: the errors, then the warnings.
+
+    A local file (or the built-in tweets) is read once, as the trials read it: its columns, its rows
+    against train_size / eval_size, and its labels for the task type. A Hub data set is left to its
+    trials (reading it would download it). A missing built-in package raises AssetMissing.
+    """
+    if dataset.hub is not None:
+        return [], []
     if dataset.name is not None:
         assets.locate(assets.BUILTIN_DATASETS[dataset.name])
-    elif dataset.path is not None:
-        _local_path(dataset.path, base_dir)
+    else:
+        _, problem = _find_local(dataset.path, base_dir)
+        if problem:
+            return [(DATASET + ("path",), problem)], []
+    try:
+        frame, _, source = _read(dataset, base_dir)
+    except DataError as exc:
+        return [(DATASET + ("path",), str(exc))], []
+    needed = _needed_columns(dataset, task_type)
+    errors: list[Finding] = []
+    for key, column in needed:
+        if column not in frame.columns:
+            errors.append((DATASET + (key,), f"{source} has no column {column!r} (its columns: "
+                                              f"{', '.join(map(str, frame.columns))})"))
+    if errors:
+        return errors, []
+    if len(frame) == 0:
+        return [(DATASET + ("path",), f"{source} holds no rows, only its columns")], []
+    columns = [column for _, column in needed]
+    usable = frame.dropna(subset=columns)  # as the trials drop them
+    warnings: list[Finding] = []
+    if len(usable) < len(frame):
+        empty = ", ".join(f"{int(frame[c].isna().sum())} with no {c!r}" for c in columns if frame[c].isna().any())
+        message = f"{source}: {len(frame) - len(usable)} of its {len(frame)} rows are left out ({empty})"
+        if len(usable) == 0:
+            return [(DATASET + ("path",), message + ", so no row is left")], []
+        warnings.append((DATASET, message))
+    errors += _size_problems(dataset, len(usable), source)
+    if task_type in ("sequence-classification", "sequence-regression"):
+        key, column = needed[1]
+        problem = _label_problem(usable[column], column, source, task_type == "sequence-regression")
+        if problem:
+            errors.append((DATASET + (key,), problem))
+    return errors, warnings
 
 
-def _local_path(value: str, base_dir: str) -> Path:
+def _needed_columns(dataset: Any, task_type: str) -> list[tuple[str, str]]:
+    """The (key, column) pairs a task reads from the data set, as its trials do."""
+    if task_type == "generation":
+        prompt, target = text_columns(dataset)
+        return [("prompt_column", prompt), ("target_column", target)]
+    text, label = _columns(dataset)
+    return [("text_column", text)] if task_type == "causal-lm" else [("text_column", text), ("label_column", label)]
+
+
+def _size_problems(dataset: Any, rows: int, source: str) -> list[Finding]:
+    """train_size and eval_size against the usable rows, split as frames() splits them."""
+    eval_size = dataset.eval_size or max(1, rows // 5)
+    if eval_size >= rows:
+        key = "eval_size" if dataset.eval_size else "path"
+        return [(DATASET + (key,), f"eval_size {eval_size} leaves no training rows ({source} has {rows} usable "
+                                   "rows; lower eval_size or add rows)")]
+    if dataset.train_size and dataset.train_size > rows - eval_size:
+        return [(DATASET + ("train_size",), f"{dataset.train_size} exceeds the {rows - eval_size} training rows of "
+                                            f"{source} ({rows} usable rows, {eval_size} kept for evaluation)")]
+    return []
+
+
+def _label_problem(labels, column: str, source: str, numeric: bool) -> str | None:
+    """Why `labels` cannot train the task: regression needs finite numbers, classification 2 classes or more."""
+    import numpy as np
+    import pandas as pd
+
+    if numeric:
+        values = pd.to_numeric(labels, errors="coerce")
+        bad = labels[values.isna() | ~np.isfinite(values.astype(float).fillna(0))]
+        if len(bad):
+            return (f"{source}: column {column!r} holds {bad.tolist()[0]!r}, not a finite number; sequence-regression "
+                    "predicts numbers (use task.type: sequence-classification for classes)")
+        return None
+    if pd.api.types.is_float_dtype(labels) and not (labels % 1 == 0).all():
+        example = labels[labels % 1 != 0].tolist()[0]  # a Python float: 0.5, not np.float64(0.5)
+        return (f"{source}: column {column!r} holds numbers such as {example!r} ({labels.nunique()} distinct "
+                "values), not classes; to predict a number, use task.type: sequence-regression")
+    classes = labels.astype(str).unique()
+    if len(classes) < 2:
+        return (f"{source}: column {column!r} holds one class only ({classes[0]!r}); a classifier needs 2 or "
+                "more, or it is always right")
+    return None
+
+
+def _find_local(value: str, base_dir: str) -> tuple[Path, str | None]:
+    """The data file `value` names (relative to the space file's folder), and why it cannot be read, if so."""
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = Path(base_dir) / path
     if not path.exists():
-        raise DataError(f"task.dataset.path: no such file {str(path)!r} (relative paths are read from "
-                        "the space file's folder)")
+        return path, f"no such file {str(path)!r} (relative paths are read from the space file's folder)"
+    if path.is_dir():
+        return path, f"{str(path)!r} is a folder, not a data file"
+    if not path.is_file():  # links followed: a device or a pipe would be read forever, or never
+        return path, f"{str(path)!r} is not a regular file (a device, a pipe or a socket)"
+    return path, None
+
+
+def _local_path(value: str, base_dir: str) -> Path:
+    path, problem = _find_local(value, base_dir)
+    if problem:
+        raise DataError(f"task.dataset.path: {problem}")
     return path
 
 
@@ -164,11 +263,15 @@ def _read(dataset: Any, base_dir: str):
                    ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
         reader = readers.get(path.suffix.lower())
         if reader is None:
-            raise DataError(f"task.dataset.path: cannot read {path.suffix!r} files (use "
-                            f"{', '.join(readers)})")
+            raise DataError(f"cannot read {path.suffix!r} files (use {', '.join(readers)})")
+        if path.stat().st_size == 0:
+            raise DataError(f"{path} is empty (0 bytes)")
         try:
             return reader(path), None, str(path)
-        except (ValueError, UnicodeDecodeError, OSError) as exc:
+        except UnicodeDecodeError as exc:  # a ValueError too: caught first, for a message that says which byte
+            raise DataError(f"{path} is not UTF-8 text (the byte 0x{exc.object[exc.start:exc.start + 1].hex()}: "
+                            f"{exc.reason}); save it as UTF-8") from exc
+        except (ValueError, OSError) as exc:
             raise DataError(f"{path}: cannot be read: {exc}") from exc
     import datasets
 

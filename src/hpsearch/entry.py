@@ -99,7 +99,12 @@ def _fmt(value: Any) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def parse_entry(hp: Hyperparameter, raw: Any, recommendations: dict[str, Recommendation] | None = None,

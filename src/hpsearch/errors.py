@@ -77,6 +77,12 @@ class StudyError(HpsearchError):
     exit_code = 2
 
 
+class StudyStopped(HpsearchError):
+    """Trials kept failing, so the study stopped before its budget: a runtime failure (exit 1), not bad input."""
+
+    exit_code = 1
+
+
 class StorageError(HpsearchError):
     """The database cannot be opened or written: nothing was changed, and hpsearch says why (exit 1)."""
 

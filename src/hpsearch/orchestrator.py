@@ -28,7 +28,7 @@ from hpsearch import faults, gpus, objectives
 from hpsearch import study as studies
 from hpsearch.data import check_source
 from hpsearch.database import redact
-from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError
+from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError, StudyStopped
 from hpsearch.job import TrialJob, check_entry, death_reason, entry, receive
 from hpsearch.prior_sampler import PROPOSED_BY, proposed_by
 from hpsearch.progress import Progress
@@ -108,8 +108,14 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     n_jobs = spec.study.n_jobs
     if chosen and "n_jobs" not in spec.study.model_fields_set:
         n_jobs = len(chosen)  # n_jobs unset: every GPU in use
-    # Missing packages and files are the user's to fix: say so before any study is created or touched.
-    check_source(spec.task.dataset, spec.base_dir)
+    # Missing packages, files and data that cannot train are the user's to fix: say so, each problem on its
+    # line, before any study is created or touched.
+    problems, notes = check_source(spec.task.dataset, spec.base_dir, spec.task.type)
+    if problems:
+        raise SpaceError([spec.problem(path, message) for path, message in problems])
+    progress = progress or Progress(enabled=False)
+    for path, message in notes:
+        progress.note(f"{spec.problem(path, message)} [warning]")
     try:
         faults.parse(os.environ.get(faults.ENV))
     except ValueError as exc:
@@ -125,7 +131,7 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     except studies.DATABASE_ERRORS as exc:
         raise StorageError(f"cannot use storage {redact(url)!r}: {studies.storage_problem(exc)}") from None
     slots = gpus.plan_slots(n_jobs, gpus=[g.id for g in chosen])
-    return _Loop(spec, study, url, progress or Progress(enabled=False), slots).run()
+    return _Loop(spec, study, url, progress, slots).run()
 
 
 def _precisions(spec: StudySpec) -> set[str]:
@@ -349,10 +355,11 @@ class _Loop:
         self.failures.append(payload)
         same = [_kind_of(r) for r in self.failures[-SAME_FAILURES_TO_STOP:]]
         if len(same) == SAME_FAILURES_TO_STOP and len(set(same)) == 1:
-            raise StudyError(f"{SAME_FAILURES_TO_STOP} trials in a row failed the same way, so the study stopped: "
-                             f"{payload}")
+            raise StudyStopped(f"{SAME_FAILURES_TO_STOP} trials in a row failed the same way, so the study stopped: "
+                               f"{payload}")
         if len(self.failures) >= ANY_FAILURES_TO_STOP:
-            raise StudyError(f"{len(self.failures)} trials in a row failed, so the study stopped; the last: {payload}")
+            raise StudyStopped(f"{len(self.failures)} trials in a row failed, so the study stopped; the last: "
+                               f"{payload}")
 
     def _abandon(self, reason: str) -> list[int]:
         """Stop every running trial, record it failed with `reason`, queue its values again."""

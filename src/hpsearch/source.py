@@ -2,17 +2,29 @@
 
 PyYAML keeps the last of two equal keys without a word; a search-space file with `learning_rate` twice
 is a mistake the user must hear about, so mappings are built here from the composed node tree.
+
+Hostile input is bounded before anything is built: only a regular file of at most MAX_BYTES is read,
+nesting stops at MAX_DEPTH levels, and aliases may expand to at most MAX_NODES values (a recursive alias
+never), so a billion-laughs file, a link to /dev/zero or a pipe cost one line, not the machine.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from hpsearch.errors import Problem, SpaceError
+
 Path = tuple[Any, ...]
+
+MAX_BYTES = 1_000_000  # a search-space file is a few KB
+MAX_DEPTH = 50  # levels of nesting; a search-space file needs about 6
+MAX_NODES = 100_000  # values once aliases are expanded; a search-space file holds a few hundred
 
 
 class _Loader(yaml.SafeLoader):
@@ -21,6 +33,17 @@ class _Loader(yaml.SafeLoader):
     PyYAML follows YAML 1.1, where a float needs a dot: `1e-5` would be the string '1e-5', and a
     learning rate written the way everyone writes it would be rejected.
     """
+
+    def compose_node(self, parent, index):
+        """PyYAML composes recursively: stop at MAX_DEPTH levels rather than at Python's recursion limit."""
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.add_implicit_resolver(
@@ -55,8 +78,49 @@ class Source:
         return self.lines.get((), None)
 
 
+def read(path: str | os.PathLike) -> str:
+    """The text of the search-space file at `path`: a regular file (links followed) of at most MAX_BYTES, UTF-8.
+
+    Raises:
+        SpaceError: one problem saying why the file cannot be read.
+    """
+    def refuse(reason: str) -> SpaceError:
+        return SpaceError([Problem(str(path), None, "", reason)])
+
+    too_big = f"holds more than {MAX_BYTES} bytes, and a search-space file holds a few thousand (is it the right file?)"
+    not_regular = "is not a regular file (a device, a pipe or a socket); give the path of a YAML file"
+    try:
+        info = os.stat(path)  # follows links: a link to /dev/zero is a device, refused before it is opened
+        if stat.S_ISDIR(info.st_mode):
+            raise refuse("is a folder, not a search-space file")
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse(not_regular)
+        if info.st_size > MAX_BYTES:
+            raise refuse(too_big)
+        # O_NONBLOCK: a pipe swapped in since the stat cannot make the open wait for a writer
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise refuse(not_regular)
+            raw = handle.read(MAX_BYTES + 1)  # a file that grew since the stat is still read no further
+    except FileNotFoundError:
+        raise refuse("no such file (check the path)") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise refuse(too_big)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() in text mode
+
+
 def parse(text: str) -> Source:
-    """Parse YAML `text`; syntax errors and duplicate keys land in `problems`, never as exceptions."""
+    """Parse YAML `text`; syntax errors, duplicate keys and oversized input land in `problems`, never as
+    exceptions."""
+    if len(text) > MAX_BYTES:
+        return Source(None, problems=[((), None, f"invalid YAML: the text holds {len(text)} characters, more than "
+                                                 f"the {MAX_BYTES} a search-space file may (is it the right file?)")])
     loader = None
     try:
         loader = _Loader(text)  # the reader already rejects control characters here
@@ -75,8 +139,57 @@ def parse(text: str) -> Source:
     source = Source(None)
     if node is not None:
         source.lines[()] = node.start_mark.line + 1
+        refused = _too_big(node)
+        if refused is not None:
+            line, reason = refused
+            return Source(None, problems=[((), line, f"invalid YAML: {reason}")])
         source.data = _build(loader, node, (), source)
     return source
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _too_big(root: yaml.Node) -> tuple[int, str] | None:
+    """(line, why) when the node graph cannot be built as a tree: a recursive alias, nesting deeper than
+    MAX_DEPTH, or more than MAX_NODES values once aliases are expanded; None when it can.
+
+    The composed graph shares each anchored node among its aliases, so it stays small while the tree it
+    stands for can be exponential: sizes and depths are counted per node, once, without recursion.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    path: set[int] = set()  # the nodes between the root and the one being visited
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            path.discard(key)
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            line = node.start_mark.line + 1
+            if depth[key] > MAX_DEPTH:
+                return line, f"nested deeper than {MAX_DEPTH} levels once its aliases are expanded (flatten it)"
+            if size[key] > MAX_NODES:
+                return line, (f"the aliases expand to more than {MAX_NODES} values (write the values out, or use "
+                              "fewer aliases)")
+            continue
+        if key in size:
+            continue
+        path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in path:
+                return child.start_mark.line + 1, ("a recursive alias: an alias inside the node its anchor names "
+                                                   "(remove the alias)")
+            if id(child) not in size:
+                stack.append((child, False))
+    return None
 
 
 def override(source: Source, assignments: tuple[str, ...] | list[str]) -> None:
@@ -151,5 +264,9 @@ def _scalar(loader: _Loader, node: yaml.Node, path: Path, source: Source) -> Any
         reason = (f"the tag {node.tag} is not allowed (plain YAML only)" if unknown_tag
                   else (getattr(exc, "problem", None) or str(exc)).splitlines()[0])
         source.problems.append((path, node.start_mark.line + 1, f"invalid value: {reason}"))
+        return None
+    except ValueError:  # Python refuses to read an integer of more than 4300 digits
+        source.problems.append((path, node.start_mark.line + 1, f"invalid value: a number of {len(node.value)} "
+                                                                 "digits (too long to be any setting)"))
         return None
     return value

@@ -10,6 +10,7 @@ database or imports torch.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,10 @@ from hpsearch.tasks import TASKS
 
 SECTIONS = ("study", "task", "fixed", "space")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+MAX_TRIALS = 1_000_000  # n_trials; a study is rarely past a few thousand
+MAX_JOBS = 256  # n_jobs: trials at once on one machine
+MAX_DURATION = 365 * 24 * 3600  # timeout and trial_timeout, in seconds
+MAX_SEED = 2**32 - 1  # numpy's and transformers' seeds must fit 32 bits
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
 
 
@@ -44,13 +49,17 @@ def parse_duration(value: Any) -> float:
             raise ValueError(f"must be a duration such as 15m, 2h or 90s, but got {value!r}")
         hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
         seconds = hours * 3600 + minutes * 60 + secs
+    if not math.isfinite(seconds):
+        raise ValueError(f"must be a duration such as 15m, 2h or 90s, but got {value!r}")
     if not seconds > 0:
         raise ValueError(f"must be above 0, but got {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"must be at most 365 days ({MAX_DURATION // 3600}h), but got {value!r}")
     return seconds
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 Direction = Literal["maximize", "minimize"]
@@ -71,14 +80,14 @@ class StudyConfig(_Model):
     direction: Direction | list[Direction] | None = None
     metric: str | list[str] | None = None
     constraints: dict[str, Bound] = Field(default_factory=dict)
-    n_trials: int = Field(default=20, ge=1)
+    n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS)
     timeout: float | None = None
-    n_jobs: int = Field(default=1, ge=1, le=256)
+    n_jobs: int = Field(default=1, ge=1, le=MAX_JOBS)
     trial_timeout: float | None = None
     sampler: dict[str, Any] = Field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = Field(default_factory=lambda: {"name": "plateau"})
     save: Literal["best", "all", "none"] = "best"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
     @field_validator("direction", mode="before")
     @classmethod
@@ -124,13 +133,13 @@ class DatasetConfig(_Model):
     config: str | None = None
     split: str = "train"
     eval_split: str | None = None
-    train_size: int | None = Field(default=None, ge=1)
-    eval_size: int | None = Field(default=None, ge=1)
+    train_size: int | None = Field(default=None, ge=1, le=catalog.INT_LIMIT)
+    eval_size: int | None = Field(default=None, ge=1, le=catalog.INT_LIMIT)
     text_column: str = "text"
     label_column: str = "label"
     prompt_column: str | None = None  # generation: default "prompt" (built-in tweets: text)
     target_column: str | None = None  # generation: default "target" (built-in tweets: sentiment)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
 class TaskConfig(_Model):
@@ -139,7 +148,7 @@ class TaskConfig(_Model):
     type: str = "sequence-classification"
     model: str = "minilm-l6"
     dataset: DatasetConfig = Field(default_factory=lambda: DatasetConfig(name="tweets-sentiment"))
-    eval_every: int = Field(default=50, ge=1)
+    eval_every: int = Field(default=50, ge=1, le=catalog.INT_LIMIT)
     trust_remote_code: bool = False  # run a Hub model's own Python code only when the file says so
     peft: Literal["lora"] | None = None  # train LoRA adapters instead of every weight
     # generation only: how prompts are shown, generated for and scored
@@ -208,6 +217,13 @@ class StudySpec:
             return True
         return value > best if self.direction == "maximize" else value < best
 
+    def problem(self, path: tuple, message: str) -> Problem:
+        """`message` about key `path` of this spec, with the file and line it was given on (or --set)."""
+        parsed = source.parse(self.text)
+        source.override(parsed, self.overrides)
+        where = f"{self.file} --set" if parsed.from_command_line(path) else self.file
+        return Problem(where, parsed.line(path), _dotted(path), message)
+
     @property
     def sha256(self) -> str:
         return hashlib.sha256("\n".join((self.text, *self.overrides)).encode()).hexdigest()
@@ -220,11 +236,14 @@ class StudySpec:
         """The spec with command-line budget overrides applied (validated like the file's own)."""
         problems = []
         update: dict[str, Any] = {}
-        for flag, key, value in (("--n-trials", "n_trials", n_trials), ("--n-jobs", "n_jobs", n_jobs)):
+        for flag, key, value, most in (("--n-trials", "n_trials", n_trials, MAX_TRIALS),
+                                       ("--n-jobs", "n_jobs", n_jobs, MAX_JOBS)):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 problems.append(Problem(self.file, None, flag, f"must be at least 1, but got {value!r}"))
+            elif value > most:
+                problems.append(Problem(self.file, None, flag, f"must be at most {most}, but got {value!r}"))
             update[key] = value
         if timeout is not None:
             try:
@@ -273,18 +292,8 @@ class StudySpec:
 
 def load_space(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> StudySpec:
     """Read and validate a search-space file, with `KEY.PATH=VALUE` overrides; SpaceError lists every problem."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpaceError([Problem(file, None, "", "no such file (check the path)")]) from None
-    except IsADirectoryError:
-        raise SpaceError([Problem(file, None, "", "is a folder, not a search-space file")]) from None
-    except UnicodeDecodeError as exc:
-        raise SpaceError([Problem(file, None, "", f"is not UTF-8 text ({exc.reason}); save it as UTF-8")]) from None
-    except OSError as exc:
-        raise SpaceError([Problem(file, None, "", f"cannot be read: {exc.strerror}")]) from None
-    return load_text(text, file=file, base_dir=str(Path(path).parent), overrides=overrides)
+    text = source.read(path)  # a regular file of bounded size only: never a device or a pipe
+    return load_text(text, file=str(path), base_dir=str(Path(path).parent), overrides=overrides)
 
 
 def load_text(text: str, file: str = "<string>", base_dir: str = ".",
@@ -632,7 +641,10 @@ class _Checker:
         for kind, registry, key in (("sampler", plugins.SAMPLERS, "sampler"), ("pruner", plugins.PRUNERS, "pruner")):
             if not isinstance(configs[key], dict):
                 continue  # the study model has already said what is wrong with it
-            _, errors = plugins.build(kind, registry, configs[key], **filled)
+            infinite = [k for k, v in configs[key].items() if isinstance(v, float) and not math.isfinite(v)]
+            for option in infinite:
+                self.error(("study", key, option), f"must be a finite number, but got {configs[key][option]!r}")
+            _, errors = ([], []) if infinite else plugins.build(kind, registry, configs[key], **filled)
             for option, message in errors:
                 self.error(("study", key, option) if option else ("study", key), message)
             filled = {}
