@@ -154,3 +154,12 @@ def test_a_bad_prior_exits_2_with_file_line_and_key(tmp_path):
     assert "p.yaml:4: space.sequence_length: has no recommendation in this setting; entries that have one:" \
         in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]
+
+
+def test_dry_run_says_where_the_default_search_looks_first(tmp_path):
+    shutil.copy(ROOT / "search_spaces" / "quickstart.yaml", tmp_path / "q.yaml")
+    result = hpsearch("run", "q.yaml", "--dry-run", "--n-trials", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "priors (full fine-tuning, small model): learning_rate 0.0001" in text
+    assert "dropout 0.1" in text and not (tmp_path / "studies").exists()

@@ -297,6 +297,7 @@ def _print_configurations(spec, configurations: list[dict]) -> None:
     console = Console()
     if spec.fixed:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
+    console.print(spec.describe_priors())
     table = Table(title=f"{spec.study.name}: {len(configurations)} sampled configurations (dry run)")
     if len(spec.space) > 8:  # a wide space reads better one hyperparameter a row, one trial a column
         table.add_column("hyperparameter")

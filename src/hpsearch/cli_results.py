@@ -102,6 +102,7 @@ def show(
                   f"pruner {spec.study.pruner.get('name')}")
     console.print("trials: " + (", ".join(f"{k.lower()} {v}" for k, v in states.items()) or "none"))
     console.print("space: " + ", ".join(f"{n} {e.describe()}" for n, e in spec.space.items()))
+    console.print(spec.describe_priors())
     if spec.fixed:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
     leaders = results.best_trials(study) if spec.multi_objective else results.ranked(study)[:top]

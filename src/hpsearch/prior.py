@@ -37,8 +37,8 @@ class Prior:
 
     def describe(self) -> str:
         if self.weight is not None:
-            return f"{self.value} ({self.weight:.0%})"
-        return f"{_fmt(self.value)} (spread {self.spread:.2g} on its scale)"
+            return f"{self.value} ({self.weight:.0%} of draws)"
+        return f"{_fmt(self.value)} (+-{self.spread:.2g} on its scale)"
 
 
 def _fmt(value: Any) -> str:

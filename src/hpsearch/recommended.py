@@ -53,15 +53,6 @@ class Recommendation:
     low: float | None = None
     high: float | None = None
 
-    def describe(self) -> str:
-        if self.low is None:
-            return f"{_fmt(self.value)}"
-        return f"{_fmt(self.value)} in {_fmt(self.low)} .. {_fmt(self.high)}"
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
 
 # (name, method or None for both, size or None for all) -> recommendation; the most specific key wins.
 _TABLE: dict[tuple[str, Method | None, Size | None], Recommendation] = {
@@ -98,11 +89,6 @@ def recommend(name: str, setting: Setting) -> Recommendation | None:
         if key in _TABLE:
             return _TABLE[key]
     return None
-
-
-def recommended_names(setting: Setting) -> list[str]:
-    """Every hyperparameter with a recommendation in `setting` (for messages)."""
-    return sorted({name for name, *_ in _TABLE if recommend(name, setting) is not None})
 
 
 def table() -> list[dict[str, Any]]:

@@ -276,6 +276,13 @@ class StudySpec:
         """Entry name -> Prior, for every searched entry that has one (the file's own, or the literature's)."""
         return {name: entry.prior for name, entry in self.space.items() if entry.prior is not None}
 
+    def describe_priors(self) -> str:
+        """One line: the setting and where the default sampler looks first, for `show` and `--dry-run`."""
+        beliefs = self.priors()
+        if not beliefs:
+            return f"priors ({self.setting.describe()}): none"
+        return f"priors ({self.setting.describe()}): " + ", ".join(f"{n} {p.describe()}" for n, p in beliefs.items())
+
     def pruner(self):
         """A fresh pruner as the file asks (none with several objectives: Optuna cannot prune those)."""
         if self.multi_objective:
