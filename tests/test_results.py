@@ -42,7 +42,7 @@ def test_show_prints_the_space_progress_and_best_trials(stored_studies):
     study = load(stored_studies)
     assert "optimizing eval_accuracy (maximize)" in result.stdout
     assert "learning_rate" in result.stdout and f"{study.best_trial.number}" in result.stdout
-    assert "the 3 best trials" in result.stdout
+    assert "the 3 best trials" in " ".join(result.stdout.split())  # rich may wrap a title wider than its table
 
 
 def test_best_as_yaml_json_and_training_arguments(stored_studies, tmp_path):

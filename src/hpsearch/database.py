@@ -103,26 +103,48 @@ def connect_kwargs(url: str, create: bool, read_only: bool = False) -> dict[str,
 
 
 OPTUNA_TABLES = {"studies", "trials", "version_info"}  # every Optuna database has these, whatever its version
+CREATION_LOOKS, CREATION_WAIT_S = 6, 0.5  # how long a half-made Optuna database is given to be completed
+# Every table Optuna's RDB storage creates: a file holding only some of them is an Optuna database that
+# another process is creating at this moment (the tables appear one by one), not something else's.
+OPTUNA_OWN_TABLES = OPTUNA_TABLES | {
+    "study_directions", "study_user_attributes", "study_system_attributes", "trial_params", "trial_values",
+    "trial_intermediate_values", "trial_user_attributes", "trial_system_attributes", "trial_heartbeats",
+    "alembic_version",
+}
 
 
 def _check_optuna_file(url: str, path: Path) -> None:
-    """Refuse, untouched, an SQLite file that holds tables and not Optuna's (it is looked at read-only)."""
+    """Refuse, untouched, an SQLite file that holds tables and not Optuna's (it is looked at read-only).
+
+    A file holding only some of Optuna's tables may be one that another process is creating right now:
+    it is looked at again for a few seconds before it is judged.
+    """
+    tables = _tables_of(url, path)
+    for _ in range(CREATION_LOOKS):
+        if not tables or OPTUNA_TABLES <= set(tables) or not set(tables) <= OPTUNA_OWN_TABLES:
+            break
+        time.sleep(CREATION_WAIT_S)
+        tables = _tables_of(url, path)
+    if tables and not OPTUNA_TABLES <= set(tables):
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise StorageError(f"cannot use storage {redact(url)!r}: {path} holds the tables of something else ({shown}); "
+                           "hpsearch writes only into a new, empty or Optuna database, and changed nothing (point "
+                           "--storage at another file)")
+
+
+def _tables_of(url: str, path: Path) -> list[str]:
+    """The names of the tables in the SQLite file at `path`, read without changing or locking it for long."""
     wal = Path(f"{path}-wal")
     # immutable: SQLite does not even put its -wal and -shm files beside it; but writes waiting in a -wal need them
     how = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
     try:
         connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?{how}", uri=True, timeout=LOCK_TIMEOUT_S)
         try:
-            tables = sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+            return sorted(row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
         finally:
             connection.close()
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open storage {redact(url)!r}: {storage_problem(exc)}") from None
-    if tables and not OPTUNA_TABLES <= set(tables):
-        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
-        raise StorageError(f"cannot use storage {redact(url)!r}: {path} holds the tables of something else ({shown}); "
-                           "hpsearch writes only into a new, empty or Optuna database, and changed nothing (point "
-                           "--storage at another file)")
 
 
 def _connect_read_only(path: str) -> sqlite3.Connection:
