@@ -367,8 +367,7 @@ def pruner_check(table: Table, folder: Path) -> dict:
 
     pruners = {"median": optuna.pruners.MedianPruner, "hpsearch default": lambda: default_spec(folder, 0).pruner()}
     ranked = sorted(table.configs, key=lambda c: c["values"][-1], reverse=table.maximize)
-    default = default_spec(folder, 0).pruner()
-    margin = default.margin + default.relative_margin * abs(ranked[len(ranked) // 2]["values"][0])
+    margin = default_spec(folder, 0).pruner().noise(ranked[len(ranked) // 2]["values"][0])
     start = statistics.median(c["values"][0] for c in table.configs)
     bloomers = [c for c in ranked[:5] if all(abs(v - start) <= margin for v in c["values"][:2])]
     hopeless = ranked[-max(len(ranked) // 5, 1):]
@@ -410,11 +409,8 @@ def informative(table: Table, folder: Path) -> bool:
     """Whether the table can rank searches: its best final value beats the median configuration's by more
     than the evaluation's noise (the default pruner's margin). A table where nothing learns within its
     budget is decided by that noise; it is replayed and printed, but its figures judge no goal."""
-    pruner = default_spec(folder, 0).pruner()
-    finals = [c["values"][-1] for c in table.configs]
-    middle = statistics.median(finals)
-    margin = getattr(pruner, "margin", 0.0) + getattr(pruner, "relative_margin", 0.0) * abs(middle)
-    return abs(table.best() - middle) > margin
+    middle = statistics.median(c["values"][-1] for c in table.configs)
+    return abs(table.best() - middle) > default_spec(folder, 0).pruner().noise(middle)
 
 
 def run_table(table: Table, seeds: int) -> tuple[dict, dict]:

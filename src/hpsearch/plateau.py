@@ -70,10 +70,14 @@ class PlateauPruner(BasePruner):
         if math.isnan(mine):
             return True  # a NaN evaluation is as bad as it gets
         gap = threshold - mine if maximize else mine - threshold
-        margin = self.margin + self.relative_margin * abs(threshold)
+        margin = self.noise(threshold)
         if gap <= margin:
             return False
         return not self._blooming(trial, step, finished, margin)
+
+    def noise(self, threshold: float) -> float:
+        """The margin within which a value counts as the threshold's equal: absolute plus relative."""
+        return self.margin + self.relative_margin * abs(threshold)
 
     def _blooming(self, trial, step: int, finished, margin: float) -> bool:
         """Whether the trial still sits on its starting plateau, early enough to be given time."""
