@@ -29,7 +29,7 @@ REPORTS = 10
 
 
 def zero_cost_entry(conn, job) -> None:
-    """Stands in for hpsearch.job.entry in the trial process: 10 reports through the real pipe, no training."""
+    """Stands in for hpsearch.run.job.entry in the trial process: 10 reports through the real pipe, no training."""
     value = 0.5 + 0.4 * job.config.get("dropout", 0.3)
     history, state = [], "complete"
     for step in range(1, REPORTS + 1):
@@ -63,8 +63,8 @@ space:
 def arm_hpsearch(url: str, n: int, folder: Path) -> None:
     import orchestration  # this module, by its importable name: the fork server resolves the entry by it
 
-    from hpsearch import orchestrator
-    from hpsearch.space import load_text
+    from hpsearch.run import orchestrator
+    from hpsearch.spec.space import load_text
 
     assets = folder.parent / "assets"  # built once by main(), outside the timed runs
     text = SPACE.format(n=n, model=assets / "model", csv=assets / "data.csv")
@@ -75,7 +75,7 @@ def arm_hpsearch(url: str, n: int, folder: Path) -> None:
 def arm_optuna(url: str, n: int, folder: Path) -> None:
     import optuna
 
-    from hpsearch.study import storage_for
+    from hpsearch.store.studies import storage_for
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 

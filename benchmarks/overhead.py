@@ -30,7 +30,7 @@ def workload(quick: bool, folder: Path) -> dict:
                     eval_size=50, max_steps=30, eval_every=10, batch_size=16, sequence_length=16, n_trials=6,
                     learning_rate=[5e-3, 3e-2], dropout=[0.1, 0.5], repeats=3, dataset=f"{{path: {csv}, eval_size: 50, "
                     "train_size: 200}")
-    from hpsearch import assets
+    from hpsearch.spec import assets
 
     model = assets.locate(assets.BUILTIN_MODELS["minilm-l6"])
     csv = assets.locate(assets.BUILTIN_DATASETS["tweets-sentiment"])

@@ -65,7 +65,7 @@ def scaling_run(folder: Path, n_jobs: int, quick: bool) -> float:
 def zero_cost_writer(url: str, n: int, errors) -> None:
     import optuna
 
-    from hpsearch.study import storage_for
+    from hpsearch.store.studies import storage_for
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -87,9 +87,9 @@ def reader(url: str, stop, errors, reads) -> None:
     """What the dashboard and `hpsearch studies` do: list studies and load the trials, every 0.5 s."""
     import optuna
 
-    from hpsearch import results
-    from hpsearch.study import storage_for
-    from hpsearch.tables import Tables
+    from hpsearch.results import summary as results
+    from hpsearch.store.studies import storage_for
+    from hpsearch.store.tables import Tables
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = storage_for(url, create=False)
@@ -107,7 +107,7 @@ def reader(url: str, stop, errors, reads) -> None:
 def storage_load(folder: Path, processes: int, trials_each: int) -> dict:
     import optuna
 
-    from hpsearch.study import storage_for
+    from hpsearch.store.studies import storage_for
 
     url = f"sqlite:///{folder}/load-{processes}.db"
     optuna.create_study(study_name="load", storage=storage_for(url), direction="maximize")

@@ -35,8 +35,8 @@ def build(url: str, name: str, n_trials: int, seed: int) -> None:
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.trial import TrialState
 
-    from hpsearch.space import load_text
-    from hpsearch.study import _store_spec
+    from hpsearch.spec.space import load_text
+    from hpsearch.store.studies import _store_spec
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = random.Random(seed)

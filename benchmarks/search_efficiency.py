@@ -51,8 +51,8 @@ def record_table(url: str, name: str) -> dict:
     """A table from a finished study of a table's space file: every complete trial's curve."""
     import optuna
 
-    from hpsearch import results
-    from hpsearch.study import storage_for
+    from hpsearch.results import summary as results
+    from hpsearch.store.studies import storage_for
 
     study = results.load(storage_for(url, create=False), name)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"
@@ -230,7 +230,7 @@ def default_spec(folder: Path, seed: int, priors: bool = True):
     """hpsearch's default study for a table: its space file with the sampler and pruner left to hpsearch."""
     import re
 
-    from hpsearch.space import load_text
+    from hpsearch.spec.space import load_text
 
     text = (folder / "space.yaml").read_text()
     text = re.sub(r"(?m)^  (sampler|pruner|n_trials): .*\n", "", text)

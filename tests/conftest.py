@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.space import load_text
+from hpsearch.spec.space import load_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -114,8 +114,8 @@ def stored_studies(tmp_path_factory, tiny_assets):
     import shutil
     from types import SimpleNamespace
 
-    from hpsearch.orchestrator import run_study
-    from hpsearch.space import load_space
+    from hpsearch.run.orchestrator import run_study
+    from hpsearch.spec.space import load_space
 
     root = tmp_path_factory.mktemp("stored")
     shutil.copytree(tiny_assets / "model", root / "model")
@@ -179,7 +179,7 @@ def made_study(tmp_path, monkeypatch):
     default storage there, the current folder); returns tmp_path."""
     import optuna
 
-    from hpsearch.study import open_study, storage_for
+    from hpsearch.store.studies import open_study, storage_for
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)

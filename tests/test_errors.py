@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
+from helpers import COMMAND
 from hpsearch.errors import Problem, SpaceError, StudyError, shorten
-from test_cli import COMMAND
 
 
 def test_a_long_value_is_cut_with_its_length():

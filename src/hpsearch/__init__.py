@@ -11,15 +11,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_space": "hpsearch.space",
-    "load_text": "hpsearch.space",
-    "StudySpec": "hpsearch.space",
-    "CATALOG": "hpsearch.catalog",
-    "Hyperparameter": "hpsearch.catalog",
+    "load_space": "hpsearch.spec.space",
+    "load_text": "hpsearch.spec.space",
+    "StudySpec": "hpsearch.spec.space",
+    "CATALOG": "hpsearch.spec.catalog",
+    "Hyperparameter": "hpsearch.spec.catalog",
     "HpsearchError": "hpsearch.errors",
     "SpaceError": "hpsearch.errors",
-    "suggest": "hpsearch.suggest",
-    "sample": "hpsearch.suggest",
+    "suggest": "hpsearch.spec.suggest",
+    "sample": "hpsearch.spec.suggest",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

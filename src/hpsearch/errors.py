@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 LONG_VALUE = 200  # a quoted value longer than this, echoed in a message, is cut to SHOWN_VALUE characters ...
 SHOWN_VALUE = 80  # (a long path or URL stays whole)
@@ -87,3 +89,28 @@ class StorageError(HpsearchError):
     """The database cannot be opened or written: nothing was changed, and hpsearch says why (exit 1)."""
 
     exit_code = 1
+
+
+def unknown(what: str, name: Any, known: list[str], aliases: dict[str, str] | None = None) -> str:
+    """`unknown <what> 'name' (did you mean X?)`, or with the known names listed when none is close."""
+    if aliases and name in aliases:
+        return f"unknown {what} {name!r} (it is called {aliases[name]} here)"
+    close = _closest(name, known)
+    hint = f"did you mean {close}?" if close else f"choose from {', '.join(map(str, known))}"
+    return f"unknown {what} {name!r} ({hint})"
+
+
+def did_you_mean(name: Any, known: list[Any]) -> str:
+    """' (did you mean X?)' when a known name is close to `name`, else ''."""
+    close = _closest(name, known)
+    return f" (did you mean {close}?)" if close else ""
+
+
+def _closest(name: Any, known: list[Any]) -> str | None:
+    """The known name nearest to `name`: a close spelling, or one that `name` begins."""
+    text = str(name)
+    close = difflib.get_close_matches(text, [str(k) for k in known], n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    starts = [str(k) for k in known if len(text) >= 3 and str(k).startswith(text)]
+    return starts[0] if len(starts) == 1 else None

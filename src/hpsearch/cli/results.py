@@ -1,0 +1,308 @@
+"""The commands that look at stored studies: studies, show, best, compare, export, report, dashboard.
+
+Registered on the `hpsearch` app by cli.py; each opens the database without creating it, calls one
+function of results / report / dashboard, and prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hpsearch.cli.main import StorageOption, _default_storage, _fail, app
+from hpsearch.errors import HpsearchError, UsageError
+
+NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace output files that exist (never the database).")]
+
+
+def _open(storage: str | None, read_only: bool = True):
+    """The study database, never created; opened read-only unless the command records something (confirm)."""
+    from hpsearch.store.studies import storage_for
+
+    return storage_for(storage or _default_storage(), create=False, read_only=read_only)
+
+
+def _tables(storage: str | None):
+    from hpsearch.store.tables import Tables
+
+    return Tables.open(storage or _default_storage())
+
+
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "-"
+    return str(value)
+
+
+@app.command()
+def studies(storage: StorageOption = None) -> None:
+    """Every study in the database: task, model, trial states, best value, last activity."""
+    from rich.table import Table
+
+    from hpsearch.results import summary as results
+
+    try:
+        found = results.list_studies(_tables(storage))
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"{len(found)} studies")
+    for column in ("study", "task", "model", "objective", "complete", "pruned", "failed", "running", "best",
+                   "last activity"):
+        table.add_column(column, overflow="fold")
+    for row in found:
+        states = row.states
+        table.add_row(row.name, _fmt(row.task), _fmt(row.model),
+                      ", ".join(f"{o} ({d[:3]})" for o, d in zip(row.objectives, row.directions, strict=False)),
+                      str(states.get("COMPLETE", 0)), str(states.get("PRUNED", 0)), str(states.get("FAIL", 0)),
+                      str(states.get("RUNNING", 0) + states.get("WAITING", 0)),
+                      ", ".join(_fmt(v) for v in row.best) if row.best else "-",
+                      row.last_activity.strftime("%Y-%m-%d %H:%M") if row.last_activity else "-")
+    _console().print(table)
+
+
+@app.command()
+def show(
+    name: NameArgument,
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", help="How many of the best trials to list.")] = 10,
+) -> None:
+    """A study's space, budget, progress, its best trials, and ranges its best trials crowd."""
+    from rich.table import Table
+
+    from hpsearch.results import summary as results
+    from hpsearch.store.studies import load_stored_spec
+
+    try:
+        if top < 1:
+            raise UsageError(f"--top must be at least 1, but got {top}")
+        storage_ = _open(storage)
+        study = results.load(storage_, name)
+        spec = load_stored_spec(name, storage_)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    console = _console()
+    states: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    goal = ", ".join(f"{o.name} ({o.direction})" for o in spec.objectives)
+    console.print(f"study {name}: {spec.task.type} on {spec.task.model}; optimizing {goal}")
+    console.print(f"budget: {spec.study.n_trials} finished trials; sampler {spec.study.sampler.get('name')}, "
+                  f"pruner {spec.study.pruner.get('name')}")
+    console.print("trials: " + (", ".join(f"{k.lower()} {v}" for k, v in states.items()) or "none"))
+    console.print("space: " + ", ".join(f"{n} {e.describe()}" for n, e in spec.space.items()))
+    console.print(spec.describe_priors())
+    if spec.fixed:
+        console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
+    leaders = results.best_trials(study) if spec.multi_objective else results.ranked(study)[:top]
+    table = Table(title="Pareto front" if spec.multi_objective else f"the {len(leaders)} best trials")
+    table.add_column("trial")
+    for objective in spec.objectives:
+        table.add_column(objective.name, justify="right")
+    names = list(spec.space)
+    for column in names + ["stop", "train s"]:
+        table.add_column(column, overflow="fold")
+    for trial in leaders:
+        flag = " (infeasible)" if trial.user_attrs.get("feasible") is False else ""
+        table.add_row(f"{trial.number}{flag}", *(_fmt(v) for v in trial.values),
+                      *(_fmt(trial.params.get(n)) for n in names), _fmt(trial.user_attrs.get("stop_reason")),
+                      _fmt(trial.user_attrs.get("train_seconds")))
+    console.print(table)
+    for boundary in results.boundaries(study):
+        console.print(f"warning: {boundary}")
+
+
+@app.command()
+def best(
+    name: NameArgument,
+    storage: StorageOption = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="yaml, json, or args (TrainingArguments).")] = "yaml",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    force: ForceOption = False,
+) -> None:
+    """The best trial's values (every value the trial used), or the Pareto front with several objectives."""
+    from hpsearch.results import summary as results
+    from hpsearch.results.outputs import check_file
+
+    try:
+        if format not in ("yaml", "json", "args"):
+            raise UsageError(f"--format must be yaml, json or args, but got {format!r}")
+        if output is not None:
+            check_file(output, storage or _default_storage(), force)
+        study = results.load(_open(storage), name)
+        leaders = results.best_trials(study)
+        if not leaders:
+            raise UsageError(f"study {name!r} has no complete (feasible) trial yet")
+        text = results.best_text(study, leaders, format)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    if format == "args":
+        others = results.not_trainer_arguments(leaders[0].user_attrs.get("config", leaders[0].params))
+        if others:
+            typer.echo("not TrainingArguments fields (apply them to the model, data and loss): "
+                       + ", ".join(f"{k}={v}" for k, v in others.items()), err=True)
+    if output is not None:
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise _fail(UsageError(f"cannot write {output}: {exc.strerror or exc}")) from None
+        typer.echo(f"wrote {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command()
+def compare(
+    names: Annotated[list[str], typer.Argument(help="Two or more study names.")],
+    storage: StorageOption = None,
+) -> None:
+    """Studies side by side: best value, trials, compute spent and saved by pruning, what mattered."""
+    from rich.table import Table
+
+    from hpsearch.results import summary as results
+
+    try:
+        found = results.compare(_tables(storage), names)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    table = Table(title="studies compared")
+    table.add_column("")
+    for row in found:
+        table.add_column(row.name, overflow="fold")
+
+    def line(label: str, cells) -> None:
+        table.add_row(label, *cells)
+
+    line("objective", [", ".join(f"{o} ({d[:3]})" for o, d in zip(r.objectives, r.directions, strict=False))
+                       for r in found])
+    line("best", [", ".join(_fmt(v) for v in r.best) if r.best else "-" for r in found])
+    for state in ("COMPLETE", "PRUNED", "FAIL"):
+        line(state.lower(), [str(r.states.get(state, 0)) for r in found])
+    line("train seconds", [f"{r.compute.train_seconds:.1f}" for r in found])
+    line("samples seen", [str(r.compute.samples) for r in found])
+    line("saved by pruning", [f"~{r.compute.saved_seconds:.1f} s, {r.compute.saved_samples} samples"
+                              for r in found])
+    line("best values", ["\n".join(f"{k}={_fmt(v)}" for k, v in r.best_params.items()) or "-" for r in found])
+    line("importance", ["\n".join(f"{k} {v:.2f}" for k, v in r.importances.items()) or r.importance_note
+                        for r in found])
+    _console().print(table)
+
+
+@app.command()
+def export(
+    name: NameArgument,
+    storage: StorageOption = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="csv, json or parquet.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file (default NAME.FORMAT).")] = None,
+    force: ForceOption = False,
+) -> None:
+    """One row per trial: values, state, parameters, metrics and the recorded attributes."""
+    from hpsearch.results import summary as results
+    from hpsearch.results.outputs import check_file
+
+    try:
+        if format not in ("csv", "json", "parquet"):
+            raise UsageError(f"--format must be csv, json or parquet, but got {format!r}")
+        path = check_file(output or Path(f"{name}.{format}"), storage or _default_storage(), force)
+        study = results.load(_open(storage), name)
+        count = results.export(study, format, path)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {count} trials to {path}")
+
+
+@app.command()
+def report(
+    name: NameArgument,
+    storage: StorageOption = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file (default NAME.html).")] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="Also write each figure as a PNG into this folder.")]
+    = None,
+    force: ForceOption = False,
+) -> None:
+    """One self-contained HTML file of a study's figures (history, curves, coordinates, importances)."""
+    from hpsearch.results import report as reports
+    from hpsearch.results import summary as results
+    from hpsearch.results.outputs import check_file, check_folder
+
+    try:
+        url = storage or _default_storage()
+        path = check_file(output or Path(f"{name}.html"), url, force)
+        study = results.load(_open(storage), name)
+        if png is not None:  # every file is checked before the first is written
+            check_folder(png, reports.png_files(study, png), url, force)
+        reports.write_html(study, path)
+        typer.echo(f"wrote {path}")
+        if png is not None:
+            for written in reports.write_png(study, png):
+                typer.echo(f"wrote {written}")
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve optuna-dashboard on the study database and its artifacts; Ctrl-C stops it."""
+    from hpsearch.results import dashboard as board
+
+    try:
+        board.serve(storage or _default_storage(), host, port)
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def confirm(
+    name: NameArgument,
+    storage: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", help="How many of the best configurations to re-run.")] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="Other seeds to train each one under.")] = 3,
+) -> None:
+    """Re-run the best configurations under other seeds and name the one that wins beyond the noise."""
+    from rich.table import Table
+
+    from hpsearch.results import summary as results
+    from hpsearch.run import confirm as confirming
+    from hpsearch.store.studies import load_stored_spec
+
+    try:
+        storage_ = _open(storage, read_only=False)
+        study = results.load(storage_, name)
+        spec = load_stored_spec(name, storage_)
+        verdict = confirming.confirm(study, spec, top, seeds, progress=lambda line: typer.echo(line, err=True))
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted; the finished runs are recorded, and hpsearch confirm {name} goes on from them",
+                   err=True)
+        raise typer.Exit(130) from None
+    except HpsearchError as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"{name}: the top {len(verdict.confirmed)} configurations under {seeds + 1} seeds")
+    for column in ("trial", f"mean {spec.metric}", "spread (sd)", "runs"):
+        table.add_column(column)
+    for item in verdict.confirmed:
+        table.add_row(str(item.number), f"{item.mean:.4f}", f"{item.spread:.4f}",
+                      ", ".join(f"{v:.4f}" for v in item.values.values()))
+    _console().print(table)
+    first, second = verdict.confirmed[0], verdict.confirmed[1]
+    if verdict.winner is not None:
+        typer.echo(f"trial {verdict.winner} wins beyond the noise (Welch's t-test against trial {second.number}: "
+                   f"p = {verdict.p_value:.3f})")
+    else:
+        detail = f"p = {verdict.p_value:.2f}" if verdict.p_value is not None else "; ".join(verdict.notes)
+        typer.echo(f"no configuration wins beyond the noise: trials {first.number} and {second.number} are within "
+                   f"it ({detail}); either will do, or run more seeds (--seeds)")

@@ -1,0 +1,5 @@
+"""run: the study process and its trial processes: the study loop, the worker protocol, trial outcomes,
+heartbeats and recovery, kept models, GPUs, fault injection, progress, and `confirm`.
+
+May import: every lower layer (hpsearch.errors, search, spec, store, train). Never results or the CLI.
+"""

@@ -1,0 +1,28 @@
+"""Imported once by the fork server: loads what every trial needs so each trial's process starts warm.
+
+Everything done here is inherited by each forked trial for free: the libraries, transformers' table of
+checkpoint conversions (about 1,000 regular expressions, half a second to build), and tqdm's lock
+(created here once, so no trial leaves a semaphore behind).
+"""
+
+import hpsearch.run.worker  # noqa: F401 - transformers' Trainer
+import hpsearch.train.tasks.classification  # noqa: F401 - torch, numpy, datasets
+
+try:  # private helpers: a newer transformers may move them, which costs speed, never correctness
+    from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+
+    get_checkpoint_conversion_mapping("bert")
+except Exception:  # noqa: BLE001
+    pass
+
+try:
+    from transformers import BertForSequenceClassification  # noqa: F401 - the built-in model's class
+except Exception:  # noqa: BLE001
+    pass
+
+try:
+    from tqdm import tqdm
+
+    tqdm.get_lock()
+except Exception:  # noqa: BLE001
+    pass

@@ -1,0 +1,197 @@
+"""studies, show, best, compare and export on a stored study of real tiny trials, end to end."""
+
+import json
+import subprocess
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from helpers import COMMAND
+from hpsearch.results import summary as results
+from hpsearch.store.studies import storage_for
+from hpsearch.store.tables import Tables
+
+
+def hpsearch(*args, cwd=None):
+    return subprocess.run(COMMAND + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def load(stored, name="alpha"):
+    return optuna.load_study(study_name=name, storage=storage_for(stored.storage))
+
+
+def test_studies_lists_every_study_with_counts(stored_studies):
+    rows = {r.name: r for r in results.list_studies(Tables.open(stored_studies.storage))}
+    assert set(rows) == {"alpha", "beta"}
+    study = load(stored_studies)
+    alpha = rows["alpha"]
+    assert sum(alpha.states.values()) == len(study.trials)
+    assert alpha.states.get("COMPLETE", 0) == len(study.get_trials(states=(TrialState.COMPLETE,)))
+    assert alpha.best == [study.best_value] and alpha.task == "sequence-classification"
+    assert alpha.last_activity is not None
+    result = hpsearch("studies", "--storage", stored_studies.storage)
+    assert result.returncode == 0 and "alpha" in result.stdout and "beta" in result.stdout
+
+
+def test_show_prints_the_space_progress_and_best_trials(stored_studies):
+    result = hpsearch("show", "alpha", "--storage", stored_studies.storage, "--top", "3")
+    assert result.returncode == 0, result.stderr
+    study = load(stored_studies)
+    assert "optimizing eval_accuracy (maximize)" in result.stdout
+    assert "learning_rate" in result.stdout and f"{study.best_trial.number}" in result.stdout
+    assert "the 3 best trials" in " ".join(result.stdout.split())  # rich may wrap a title wider than its table
+
+
+def test_best_as_yaml_json_and_training_arguments(stored_studies, tmp_path):
+    study = load(stored_studies)
+    as_yaml = yaml.safe_load(hpsearch("best", "alpha", "--storage", stored_studies.storage).stdout)
+    assert as_yaml["trial"] == study.best_trial.number
+    assert as_yaml["searched"] == study.best_trial.params
+    assert as_yaml["config"]["max_steps"] == 30 and as_yaml["objectives"]["eval_accuracy"] == study.best_value
+    as_json = json.loads(hpsearch("best", "alpha", "--storage", stored_studies.storage, "-f", "json").stdout)
+    assert as_json == as_yaml
+    out = tmp_path / "args.json"
+    result = hpsearch("best", "alpha", "--storage", stored_studies.storage, "-f", "args", "-o", out)
+    assert result.returncode == 0 and "dropout=" in result.stderr  # a model-config value, not a Trainer field
+    from transformers import TrainingArguments
+
+    arguments = TrainingArguments(**json.loads(out.read_text()))  # ready to train with
+    assert arguments.learning_rate == study.best_trial.params["learning_rate"] and arguments.max_steps == 30
+
+
+def test_compare_shows_compute_and_importances(stored_studies):
+    rows = results.compare(Tables.open(stored_studies.storage), ["alpha", "beta"])
+    for row in rows:
+        study = load(stored_studies, row.name)
+        finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        assert row.compute.train_seconds == pytest.approx(sum(t.user_attrs["train_seconds"] for t in finished))
+        assert row.compute.samples == sum(t.user_attrs["stop_step"] * 16 for t in finished)
+        cut = [t for t in finished if t.state == TrialState.PRUNED  # a prune at the last step saves nothing
+               and t.user_attrs["stop_step"] < t.user_attrs["planned_steps"]]
+        assert (row.compute.saved_samples > 0) == bool(cut)
+        assert set(row.importances) <= {"learning_rate", "dropout", "optimizer"}
+    result = hpsearch("compare", "alpha", "beta", "--storage", stored_studies.storage)
+    assert result.returncode == 0 and "saved by pruning" in result.stdout and "importance" in result.stdout
+
+
+@pytest.mark.parametrize("format", ["csv", "json", "parquet"])
+def test_export_writes_one_row_per_trial(stored_studies, tmp_path, format):
+    out = tmp_path / f"alpha.{format}"
+    result = hpsearch("export", "alpha", "--storage", stored_studies.storage, "-f", format, "-o", out)
+    assert result.returncode == 0, result.stderr
+    frame = {"csv": pd.read_csv, "json": pd.read_json, "parquet": pd.read_parquet}[format](out)
+    study = load(stored_studies)
+    assert len(frame) == len(study.trials)
+    assert {"number", "state", "value_eval_accuracy", "param_learning_rate", "train_seconds",
+            "best_metrics.eval_accuracy"} <= set(frame.columns)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "nope"], "error: no study 'nope' in this database (it has: alpha, beta)"),
+        (["best", "alpha", "-f", "xml"], "error: --format must be yaml, json or args, but got 'xml'"),
+        (["export", "alpha", "-f", "xls"], "error: --format must be csv, json or parquet, but got 'xls'"),
+    ],
+)
+def test_bad_requests_are_one_line_exit_2(stored_studies, args, message):
+    result = hpsearch(*args, "--storage", stored_studies.storage)
+    assert result.returncode == 2 and result.stderr.strip() == message
+
+
+def test_a_missing_database_is_named_and_not_created(tmp_path):
+    result = hpsearch("studies", cwd=tmp_path)
+    assert result.returncode == 2 and "no study database at studies/hpsearch.db" in result.stderr
+    assert not (tmp_path / "studies").exists()
+
+
+def boundary_study(values, low=1e-5, high=1e-3):
+    study = optuna.create_study(direction="maximize")
+    dist = optuna.distributions.FloatDistribution(low, high, log=True)
+    for lr, score in values:
+        study.add_trial(optuna.trial.create_trial(params={"learning_rate": lr}, distributions={"learning_rate": dist},
+                                                  value=score))
+    return study
+
+
+def test_boundary_warnings_name_the_edge_and_a_wider_range():
+    crowded = boundary_study([(9e-4, 0.9), (9.5e-4, 0.88), (8e-4, 0.87), (1e-5, 0.2), (3e-5, 0.3)])
+    found = results.boundaries(crowded, top=3)
+    assert [(b.name, b.edge) for b in found] == [("learning_rate", "high")]
+    assert "upper edge of 1e-05 .. 0.001" in str(found[0]) and "high: 0.01" in str(found[0])
+    spread = boundary_study([(1e-4, 0.9), (9e-4, 0.88), (2e-5, 0.87), (3e-4, 0.2)])
+    assert results.boundaries(spread, top=3) == []
+
+
+def edge_study(name, dist, best_values):
+    """A maximized study whose best trials hold `best_values` of entry `name`, and a worse one elsewhere."""
+    study = optuna.create_study(direction="maximize")
+    for rank, value in enumerate(best_values):
+        study.add_trial(optuna.trial.create_trial(params={name: value}, distributions={name: dist}, value=1 - rank / 10))
+    middle = (dist.low + dist.high) / 2 if not isinstance(dist.low, int) else (dist.low + dist.high) // 2
+    study.add_trial(optuna.trial.create_trial(params={name: middle}, distributions={name: dist}, value=0.0))
+    return study
+
+
+@pytest.mark.parametrize("name, dist, values, hint", [
+    # the quickstart's early_stopping_patience 1 .. 3 at 1: nothing lies below 1
+    ("early_stopping_patience", optuna.distributions.IntDistribution(1, 3), [1, 1, 1],
+     "1 is already the lowest value early_stopping_patience can take"),
+    ("dropout", optuna.distributions.FloatDistribution(0.0, 0.2), [0.0, 0.01, 0.005],
+     "0 is already the lowest value dropout can take"),
+    ("dropout", optuna.distributions.FloatDistribution(0.1, 0.5), [0.1, 0.11, 0.12], "e.g. low: 0"),  # not -0.3
+    ("momentum", optuna.distributions.FloatDistribution(0.9, 0.999), [0.999, 0.998, 0.997], "e.g. high: 0.9995"),
+    ("lora_r", optuna.distributions.IntDistribution(2, 64, log=True), [2, 2, 2], "e.g. low: 1"),  # not 0.2
+    ("learning_rate", optuna.distributions.FloatDistribution(1e-5, 1e-3, log=True), [1e-5, 1.1e-5],
+     "e.g. low: 1e-06"),
+])
+def test_boundary_hints_stay_inside_the_domain(name, dist, values, hint):
+    [found] = results.boundaries(edge_study(name, dist, values), top=len(values))
+    text = str(found)
+    assert hint in text, text
+    assert "already" not in hint or "widen" not in text
+
+
+def test_confirm_reruns_the_best_under_other_seeds_and_records_them(stored_studies):
+    from hpsearch.run.confirm import ATTR_CONFIRM
+
+    result = hpsearch("confirm", "beta", "--storage", stored_studies.storage, "--top", "2", "--seeds", "2")
+    assert result.returncode == 0, result.stderr
+    assert "under 3 seeds" in result.stdout and ("wins beyond the noise" in result.stdout)
+    study = load(stored_studies, "beta")
+    recorded = study.user_attrs[ATTR_CONFIRM]
+    leaders = results.ranked(study)[:2]
+    assert set(recorded) == {str(t.number) for t in leaders}
+    assert all(set(runs) == {"1", "2"} and all(0 <= v <= 1 for v in runs.values()) for runs in recorded.values())
+    again = hpsearch("confirm", "beta", "--storage", stored_studies.storage, "--top", "2", "--seeds", "2")
+    assert again.returncode == 0 and "under seed" not in again.stderr  # recorded runs are not trained again
+
+
+def test_verdict_needs_the_difference_to_beat_the_noise():
+    from hpsearch.run.confirm import Confirmed, _verdict
+
+    clear = _verdict([Confirmed(1, {0: 0.90, 1: 0.91, 2: 0.89}), Confirmed(2, {0: 0.70, 1: 0.71, 2: 0.69})],
+                     "maximize")
+    assert clear.winner == 1 and clear.p_value < 0.05
+    noisy = _verdict([Confirmed(1, {0: 0.90, 1: 0.60, 2: 0.80}), Confirmed(2, {0: 0.85, 1: 0.65, 2: 0.70})],
+                     "maximize")
+    assert noisy.winner is None and noisy.p_value > 0.05
+    assert _verdict([Confirmed(1, {0: 0.2, 1: 0.3}), Confirmed(2, {0: 0.5, 1: 0.6})], "minimize").confirmed[0].number == 1
+
+
+def test_compare_names_a_pareto_front_member_for_several_objectives(tmp_path):
+    url = f"sqlite:///{tmp_path / 'multi.db'}"
+    study = optuna.create_study(study_name="multi", storage=url, directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["eval_accuracy", "eval_loss"])
+    distribution = {"dropout": optuna.distributions.FloatDistribution(0.0, 0.5)}
+    for dropout, values in [(0.1, [0.6, 0.9]), (0.2, [0.7, 0.5]), (0.3, [0.5, 0.4]), (0.4, [0.4, 0.8])]:
+        study.add_trial(optuna.trial.create_trial(params={"dropout": dropout}, distributions=distribution,
+                                                  values=values, user_attrs={"train_seconds": 1.0}))
+    [row] = results.compare(Tables.open(url), ["multi"])
+    front = [t.values for t in study.best_trials]
+    assert row.best in front and row.directions == ["maximize", "minimize"]
+    assert row.objectives == ["eval_accuracy", "eval_loss"] and row.compute.train_seconds == 4.0
+    assert set(row.importances) == {"dropout"}
