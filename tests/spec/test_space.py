@@ -5,7 +5,8 @@ import textwrap
 import pytest
 
 from hpsearch.errors import SpaceError
-from hpsearch.spec.space import load_space, load_text, parse_duration
+from hpsearch.spec.schema import parse_duration
+from hpsearch.spec.space import load_space, load_text
 from hpsearch.spec.storage_url import DEFAULT_STORAGE, check_storage
 
 BASE = """\
