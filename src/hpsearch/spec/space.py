@@ -43,7 +43,8 @@ class StudySpec:
     overrides: tuple[str, ...] = ()  # --set KEY=VALUE assignments applied over the file's text
     setting: recommended.Setting = field(default_factory=recommended.Setting)  # what the priors depend on
     # the reader's document of `text` and `overrides`, kept from validation so that no later step reads the YAML
-    # again; it travels with the spec to worker processes, and takes no part in comparing specs
+    # again; it travels with the spec to worker processes, and takes no part in comparing specs (a replace()
+    # that changes the text or the overrides must pass _document=None)
     _document: reader.Document | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -171,6 +172,7 @@ def load_space(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] =
 def load_text(text: str, file: str = "<string>", base_dir: str = ".",
               overrides: tuple[str, ...] | list[str] = ()) -> StudySpec:
     """Validate search-space YAML `text` (with --set `overrides` applied); `file` names it in messages."""
+    # 1. the YAML, with the line of every key; nothing more can be said of a file that is not a mapping
     document = reader.parse(text, overrides)
     collector = Collector(file, document)
     if document.problems and document.data is None:
@@ -179,16 +181,19 @@ def load_text(text: str, file: str = "<string>", base_dir: str = ".",
         what = "empty" if document.data is None else f"a {type(document.data).__name__}"
         collector.add([((), f"the file is {what}; it must be a mapping with the keys {', '.join(SECTIONS)}")])
         raise SpaceError(collector.errors)
-    found, errors, warnings = read_sections(document.data, base_dir)
+    # 2. each section on its own, then the space in its explicit form, so the rules see what will be sampled
+    sections, errors, warnings = read_sections(document.data, base_dir)
     collector.add(errors)
     collector.add(warnings, warning=True)
-    found = replace(found, space=normalise.implicit_conditions(found.fixed, found.space))
+    sections = replace(sections, space=normalise.implicit_conditions(sections.fixed, sections.space))
+    # 3. the rules across sections; every problem is reported at once
     for rule in rules.ERRORS:
-        collector.add(rule(found))
+        collector.add(rule(sections))
     for rule in rules.WARNINGS:
-        collector.add(rule(found), warning=True)
-    if collector.errors or found.study is None or found.task is None:
+        collector.add(rule(sections), warning=True)
+    if collector.errors or sections.study is None or sections.task is None:
         raise SpaceError(collector.errors)
-    ordered, _ = normalise.dependency_order(found.space)
-    return StudySpec(file, text, found.study, found.task, found.fixed, ordered, warnings=tuple(collector.warnings),
-                     base_dir=base_dir, overrides=tuple(overrides), setting=found.setting, _document=document)
+    ordered, _ = normalise.dependency_order(sections.space)
+    return StudySpec(file, text, sections.study, sections.task, sections.fixed, ordered,
+                     warnings=tuple(collector.warnings), base_dir=base_dir, overrides=tuple(overrides),
+                     setting=sections.setting, _document=document)
