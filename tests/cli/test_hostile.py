@@ -106,11 +106,6 @@ def test_passwords_never_show_or_get_stored(tiny_project):
     assert not any("hunter2" in str(v) for t in study.trials for v in t.user_attrs.values())
 
 
-def test_trust_remote_code_is_off_unless_the_file_says_so(make_spec):
-    assert make_spec("study: {name: t}\n").task.trust_remote_code is False
-    assert make_spec("study: {name: t}\ntask: {trust_remote_code: true}\n").task.trust_remote_code is True
-
-
 @pytest.mark.parametrize("name", ["../escape", "a/b", "..", "/abs", "a\\b", ".hidden"])
 def test_study_names_cannot_escape_the_studies_folder(make_spec, name):
     from hpsearch.errors import SpaceError

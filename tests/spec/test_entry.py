@@ -8,6 +8,9 @@ from hpsearch.spec import catalog
 from hpsearch.spec.entry import parse_entry
 from hpsearch.spec.recommended import Setting, recommend
 
+# the literature's recommendations for full fine-tuning of a small model (`recommended` forms)
+RECOMMENDATIONS = {name: rec for name in catalog.CATALOG if (rec := recommend(name, Setting("full", "small")))}
+
 FORMS = [
     ("learning_rate", "documented", FloatDistribution(1e-4, 1e-1, log=True)),
     ("learning_rate", {"documented": True}, FloatDistribution(1e-4, 1e-1, log=True)),
@@ -28,6 +31,10 @@ FORMS = [
     ("model_size", {"low": 2, "high": 6}, IntDistribution(2, 6)),
     ("top_k", "documented", IntDistribution(1, 10)),
     ("max_grad_norm", {"low": 0.1, "high": 10.0, "log": True}, FloatDistribution(0.1, 10.0, log=True)),
+    ("optimizer", {"documented": True}, CategoricalDistribution(["adamw", "sgd", "adafactor"])),
+    ("batch_size", {"low": 8, "high": 64, "step": 8, "type": "int"}, IntDistribution(8, 64, step=8)),
+    ("batch_size", {"low": 8, "high": 64, "log": True}, IntDistribution(8, 64, log=True)),
+    ("batch_size", {"low": 8.0, "high": 64.0, "step": 8.0}, IntDistribution(8, 64, step=8)),
 ]
 
 
@@ -71,6 +78,13 @@ BAD = [
     ("learning_rate", {"lo": 1e-4, "high": 1e-2}, "unknown key 'lo' (did you mean low?)"),
     ("learning_rate", {"low": 1e-4, "high": 1e-2, "when": "x"}, "must map entry names"),
     ("learning_rate", {"low": 1e-4, "high": 1e-2, "when": {"optimizer": []}}, "needs at least one value"),
+    ("learning_rate", {"high": 0.1}, "low is missing (give both low and high, or choices)"),
+    ("learning_rate", {"low": 1e-4, "high": 1e-2, "step": "x"}, "must be a number above 0, but got 'x'"),
+    ("learning_rate", {"documented": True, "choices": [0.1]}, "cannot be combined with documented"),
+    ("learning_rate", {"recommended": False}, "must be true, but got False"),
+    ("optimizer", {"choices": ["sgd"], "log": True}, "cannot be combined with choices"),
+    ("optimizer", {"recommended": True, "choices": ["sgd"]}, "cannot be combined with recommended"),
+    ("learning_rate", {"low": 1e-4, "high": 1e-2, "when": {}}, "must map entry names"),
 ]
 
 
@@ -90,6 +104,42 @@ def test_range_beyond_documented_warns_but_passes():
 def test_choices_beyond_documented_warn():
     _, _, warnings = parse_entry(catalog.get("batch_size"), {"choices": [4, 8]})
     assert "[4] lie outside the documented range" in warnings[0][1]
+
+
+# Every mapping form may add `when:`; the condition leaves the distribution as it is.
+WHEN_FORMS = [
+    ("momentum", {"documented": True, "when": {"optimizer": "sgd"}}, FloatDistribution(0.9, 0.999)),
+    ("momentum", {"low": 0.9, "high": 0.99, "when": {"optimizer": "sgd"}}, FloatDistribution(0.9, 0.99)),
+    ("momentum", {"choices": [0.9, 0.95], "when": {"optimizer": "sgd"}}, CategoricalDistribution([0.9, 0.95])),
+    ("focal_gamma", {"low": 1.0, "high": 3.0, "when": {"loss": "focal"}}, FloatDistribution(1.0, 3.0)),
+    ("learning_rate", {"recommended": True, "when": {"optimizer": ["sgd", "adamw"]}},
+     FloatDistribution(3e-5, 3e-4, log=True)),
+]
+
+
+@pytest.mark.parametrize("name, raw, expected", WHEN_FORMS)
+def test_when_forms_keep_their_distribution(name, raw, expected):
+    entry, errors, _ = parse_entry(catalog.get(name), raw, RECOMMENDATIONS)
+    assert errors == []
+    assert entry.to_distribution() == expected
+    assert entry.when == {k: tuple(v) if isinstance(v, list) else (v,) for k, v in raw["when"].items()}
+
+
+WARNED = [
+    ("learning_rate", {"low": 1e-5, "high": 1e-3, "log": True}, "range 1e-05 .. 0.001 reaches beyond the documented "
+                                                                 "0.0001 .. 0.1"),
+    ("batch_size", {"choices": [4, 8]}, "[4] lie outside the documented range 8 .. 256"),
+    # beyond the documented range, but inside what the literature recommends in this setting: no warning
+    ("learning_rate", {"low": 5e-5, "high": 3e-4, "log": True}, None),
+    ("learning_rate", {"low": 1e-4, "high": 1e-2, "log": True}, None),
+]
+
+
+@pytest.mark.parametrize("name, raw, warning", WARNED)
+def test_forms_that_warn(name, raw, warning):
+    entry, errors, warnings = parse_entry(catalog.get(name), raw, RECOMMENDATIONS)
+    assert entry is not None and errors == []
+    assert [message for _, message in warnings] == ([warning] if warning else [])
 
 
 def test_when_is_kept_as_tuples():
@@ -123,7 +173,6 @@ def test_unknown_suggests_aliases_then_near_names_then_lists():
 
 
 # -- priors and the literature's recommendations ---------------------------------------------------
-RECOMMENDATIONS = {name: rec for name in catalog.CATALOG if (rec := recommend(name, Setting("full", "small")))}
 
 PRIOR_FORMS = [
     ("learning_rate", "recommended", FloatDistribution(3e-5, 3e-4, log=True), 1e-4),

@@ -7,7 +7,8 @@ from optuna.trial import TrialState
 from hpsearch.errors import SpaceError
 from hpsearch.run.orchestrator import run_study
 from hpsearch.spec import objectives
-from hpsearch.spec.space import Bound, load_space, load_text
+from hpsearch.spec.schema import Bound
+from hpsearch.spec.space import load_space, load_text
 from hpsearch.store.studies import storage_for
 
 BASE = "study:\n  name: t\n{study}\ntask: {{dataset: {{path: d.csv}}}}\n"

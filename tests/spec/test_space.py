@@ -1,11 +1,15 @@
 """One test per class of bad input; every problem is one line `FILE:LINE: key.path: message`."""
 
+import pickle
 import textwrap
+from dataclasses import replace
 
 import pytest
 
 from hpsearch.errors import SpaceError
-from hpsearch.spec.space import load_space, load_text, parse_duration
+from hpsearch.spec.reader import parse
+from hpsearch.spec.schema import parse_duration
+from hpsearch.spec.space import load_space, load_text
 from hpsearch.spec.storage_url import DEFAULT_STORAGE, check_storage
 
 BASE = """\
@@ -390,3 +394,20 @@ def test_budget_overrides_are_bounded_like_the_file():
 ])
 def test_integers_beyond_any_float_are_one_line_not_a_traceback(snippet, message):
     assert message in one(BASE + snippet.replace("HUGE", "9" * 400) + "\n")
+
+
+def test_the_spec_carries_the_document_it_was_read_from():
+    spec = load_text(BASE + "space: {dropout: documented}\n", file="f.yaml", overrides=["study.n_trials=5"])
+    fresh = parse(BASE + "space: {dropout: documented}\n", ["study.n_trials=5"])
+    assert spec.document.data == fresh.data and spec.document.lines == fresh.lines  # validation changed nothing
+    assert str(spec.problem(("space", "dropout"), "m")) == "f.yaml:6: space.dropout: m"
+    assert str(spec.problem(("study", "n_trials"), "m")) == "f.yaml --set: study.n_trials: m"
+
+
+def test_the_document_travels_to_workers_and_takes_no_part_in_equality():
+    spec = load_text(BASE, overrides=["study.n_trials=5"])
+    sent = pickle.loads(pickle.dumps(spec))
+    assert sent == spec and sent.document.data == spec.document.data and sent.document.lines == spec.document.lines
+    bare = replace(spec, _document=None)  # a spec built without one reads it again from its text when asked
+    assert bare == spec and "_document" not in repr(spec)
+    assert bare.document.data == spec.document.data and bare.document.overridden == {("study", "n_trials")}

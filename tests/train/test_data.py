@@ -1,6 +1,6 @@
 import pytest
 
-from hpsearch.spec.space import DatasetConfig
+from hpsearch.spec.schema import DatasetConfig
 from hpsearch.train import data
 
 

@@ -14,9 +14,8 @@ from typing import Any
 from hpsearch.errors import did_you_mean, unknown
 from hpsearch.search import prior as priors
 from hpsearch.spec.catalog import Hyperparameter
+from hpsearch.spec.collector import Finding  # here, the key path below the entry
 from hpsearch.spec.recommended import Recommendation
-
-Finding = tuple[tuple[Any, ...], str]  # (key path below the entry, message)
 
 RANGE_KEYS = ("low", "high", "log", "step", "type")
 PRIOR_KEYS = ("prior", "confidence")
@@ -67,6 +66,11 @@ class Entry:
         if self.step is not None:
             text += f" step {_fmt(self.step)}"
         return text
+
+
+def grid_space(space: dict[str, Entry]) -> dict[str, list]:
+    """Every entry's grid values ([] for a continuous one): the grid sampler's search space."""
+    return {name: entry.grid_values() or [] for name, entry in space.items()}
 
 
 def _fmt(value: Any) -> str:
@@ -236,7 +240,28 @@ def _parse_choices(hp, raw, when, errors, warnings) -> Entry | None:
 
 
 def _parse_range(hp, raw, when, errors, warnings) -> Entry | None:
-    kind = raw.get("type", hp.kind)
+    """`{low, high}` with optional `log`, `step` and `type`: a numeric range of the entry's own kind."""
+    kind = _range_kind(hp, raw.get("type", hp.kind), errors)
+    if kind is None:
+        return None
+    bounds = _bounds(hp, raw, kind, errors)
+    log, step = _log_and_step(raw, kind, errors)
+    if errors or len(bounds) < 2:
+        return None
+    low, high = bounds["low"], bounds["high"]
+    _check_range(low, high, log, step, errors)
+    if errors:
+        return None
+    if hp.documented and hp.low is not None and (low < hp.low or high > hp.high):
+        warnings.append(((), f"range {_fmt(low)} .. {_fmt(high)} reaches beyond the documented "
+                             f"{_fmt(hp.low)} .. {_fmt(hp.high)}"))
+    if step is not None:
+        step = float(step) if kind == "float" else int(step)
+    return Entry(hp.name, kind, low=low, high=high, log=log, step=step, when=when)
+
+
+def _range_kind(hp, kind, errors) -> str | None:
+    """`type:` may only repeat the catalogue's kind: an int hyperparameter is never searched as floats."""
     if kind not in ("int", "float"):
         errors.append((("type",), f"must be int or float, but got {kind!r}"))
         return None
@@ -244,6 +269,11 @@ def _parse_range(hp, raw, when, errors, warnings) -> Entry | None:
         article = "an" if hp.kind == "int" else "a"
         errors.append((("type",), f"{hp.name} is {article} {hp.kind} hyperparameter; drop type: {kind}"))
         return None
+    return kind
+
+
+def _bounds(hp, raw, kind, errors) -> dict[str, int | float]:
+    """`low` and `high`, each a number of the entry's kind that the catalogue allows (those that are)."""
     bounds = {}
     for key in ("low", "high"):
         if key not in raw:
@@ -259,6 +289,11 @@ def _parse_range(hp, raw, when, errors, warnings) -> Entry | None:
             if problem:
                 errors.append(((key,), problem))
             bounds[key] = int(value) if kind == "int" else float(value)
+    return bounds
+
+
+def _log_and_step(raw, kind, errors) -> tuple[bool, Any]:
+    """`log:` (true or false) and `step:` (a number above 0, whole for an int entry), each on its own."""
     log = raw.get("log", False)
     if not isinstance(log, bool):
         errors.append((("log",), f"must be true or false, but got {log!r}"))
@@ -270,9 +305,11 @@ def _parse_range(hp, raw, when, errors, warnings) -> Entry | None:
     if step is not None and kind == "int" and not float(step).is_integer():
         errors.append((("step",), f"must be an integer for an int entry, but got {step!r}"))
         step = None
-    if errors or len(bounds) < 2:
-        return None
-    low, high = bounds["low"], bounds["high"]
+    return log, step
+
+
+def _check_range(low, high, log, step, errors) -> None:
+    """The bounds and options together: low below high, above 0 on a log scale, a step that divides."""
     if low > high:
         errors.append((("low",), f"low ({_fmt(low)}) must be below high ({_fmt(high)}) (swap them)"))
     elif low == high:
@@ -287,16 +324,6 @@ def _parse_range(hp, raw, when, errors, warnings) -> Entry | None:
             fixed_high = low + math.floor(count + 1e-9) * step
             errors.append((("step",), f"{_fmt(step)} does not divide high - low ({_fmt(high - low)}); "
                                       f"set high to {_fmt(fixed_high)}"))
-    if errors:
-        return None
-    if hp.documented and hp.low is not None and (low < hp.low or high > hp.high):
-        warnings.append(((), f"range {_fmt(low)} .. {_fmt(high)} reaches beyond the documented "
-                             f"{_fmt(hp.low)} .. {_fmt(hp.high)}"))
-    if kind == "float" and step is not None:
-        step = float(step)
-    elif kind == "int" and step is not None:
-        step = int(step)
-    return Entry(hp.name, kind, low=low, high=high, log=log, step=step, when=when)
 
 
 def with_recommended_prior(entry: Entry, rec: Recommendation | None) -> Entry:

@@ -54,7 +54,7 @@ _Loader.add_implicit_resolver(
 
 
 @dataclass
-class Source:
+class Document:
     """A parsed YAML document: its data, the line of each key path, and what was wrong with it."""
 
     data: Any
@@ -68,9 +68,11 @@ class Source:
 
     def line(self, path: Path) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one (None for a --set value)."""
+        return None if self.from_command_line(path) else self.file_line(path)
+
+    def file_line(self, path: Path) -> int | None:
+        """The line of `path` in the file, or of its nearest ancestor given there, whatever --set changed."""
         path = tuple(path)
-        if self.from_command_line(path):
-            return None
         while path:
             if path in self.lines:
                 return self.lines[path]
@@ -115,12 +117,18 @@ def read(path: str | os.PathLike) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() in text mode
 
 
-def parse(text: str) -> Source:
-    """Parse YAML `text`; syntax errors, duplicate keys and oversized input land in `problems`, never as
-    exceptions."""
+def parse(text: str, overrides: tuple[str, ...] | list[str] = ()) -> Document:
+    """Parse YAML `text`, then apply the command line's `overrides` (see `override`); syntax errors, duplicate
+    keys and oversized input land in `problems`, never as exceptions."""
+    document = _parse(text)
+    override(document, overrides)
+    return document
+
+
+def _parse(text: str) -> Document:
     if len(text) > MAX_BYTES:
-        return Source(None, problems=[((), None, f"invalid YAML: the text holds {len(text)} characters, more than "
-                                                 f"the {MAX_BYTES} a search-space file may (is it the right file?)")])
+        return Document(None, problems=[((), None, f"invalid YAML: the text holds {len(text)} characters, more than "
+                                                   f"the {MAX_BYTES} a search-space file may (is it the right file?)")])
     loader = None
     try:
         loader = _Loader(text)  # the reader already rejects control characters here
@@ -129,22 +137,22 @@ def parse(text: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        return Source(None, problems=[((), line, f"invalid YAML: {reason} (fix the syntax)")])
+        return Document(None, problems=[((), line, f"invalid YAML: {reason} (fix the syntax)")])
     except yaml.YAMLError as exc:  # reader errors: control characters and the like
         reason = str(exc).splitlines()[0]
-        return Source(None, problems=[((), None, f"invalid YAML: {reason} (remove the character)")])
+        return Document(None, problems=[((), None, f"invalid YAML: {reason} (remove the character)")])
     finally:
         if loader is not None:
             loader.dispose()
-    source = Source(None)
+    document = Document(None)
     if node is not None:
-        source.lines[()] = node.start_mark.line + 1
+        document.lines[()] = node.start_mark.line + 1
         refused = _too_big(node)
         if refused is not None:
             line, reason = refused
-            return Source(None, problems=[((), line, f"invalid YAML: {reason}")])
-        source.data = _build(loader, node, (), source)
-    return source
+            return Document(None, problems=[((), line, f"invalid YAML: {reason}")])
+        document.data = _build(loader, node, (), document)
+    return document
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -192,81 +200,81 @@ def _too_big(root: yaml.Node) -> tuple[int, str] | None:
     return None
 
 
-def override(source: Source, assignments: tuple[str, ...] | list[str]) -> None:
+def override(document: Document, assignments: tuple[str, ...] | list[str]) -> None:
     """Apply command-line `KEY.PATH=VALUE` assignments to the parsed data (VALUE read as YAML)."""
-    if assignments and source.data is None and not source.problems:
-        source.data = {}
+    if assignments and document.data is None and not document.problems:
+        document.data = {}
     for text in assignments:
         key, sep, raw = text.partition("=")
         path = tuple(part.strip() for part in key.split("."))
         if not sep or not all(path):
-            source.problems.append(((), None, f"--set {text!r}: write KEY.PATH=VALUE, for example "
-                                              "--set space.max_steps.high=20"))
+            document.problems.append(((), None, f"--set {text!r}: write KEY.PATH=VALUE, for example "
+                                                "--set space.max_steps.high=20"))
             continue
-        value = parse(raw)
+        value = _parse(raw)
         if value.problems:
-            source.problems.append((path, None, f"--set value {raw!r} is not YAML ({value.problems[0][2]})"))
+            document.problems.append((path, None, f"--set value {raw!r} is not YAML ({value.problems[0][2]})"))
             continue
-        if not isinstance(source.data, dict):
+        if not isinstance(document.data, dict):
             continue  # the file itself is broken; its own problem says so
-        node = source.data
+        node = document.data
         for part in path[:-1]:
             if not isinstance(node.get(part), dict):
                 node[part] = {}
             node = node[part]
         node[path[-1]] = value.data
-        source.overridden.add(path)
+        document.overridden.add(path)
 
 
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
 
 
-def _build(loader: _Loader, node: yaml.Node, path: Path, source: Source) -> Any:
+def _build(loader: _Loader, node: yaml.Node, path: Path, document: Document) -> Any:
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
-        source.problems.append((path, node.start_mark.line + 1, f"invalid value: the tag {node.tag} is not "
-                                                                 "allowed (plain YAML only)"))
+        document.problems.append((path, node.start_mark.line + 1, f"invalid value: the tag {node.tag} is not "
+                                                                   "allowed (plain YAML only)"))
         return None
     if isinstance(node, yaml.MappingNode):
         try:
             loader.flatten_mapping(node)  # resolves `<<: *anchor` merges the way PyYAML would
         except yaml.MarkedYAMLError as exc:
-            source.problems.append((path, node.start_mark.line + 1, f"invalid YAML merge: {exc.problem}"))
+            document.problems.append((path, node.start_mark.line + 1, f"invalid YAML merge: {exc.problem}"))
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
-                source.problems.append((path, line, "a key must be a plain name, not a list or mapping"))
+                document.problems.append((path, line, "a key must be a plain name, not a list or mapping"))
                 continue
-            key = _scalar(loader, key_node, path, source)
+            key = _scalar(loader, key_node, path, document)
             if key in result:
-                first = source.lines.get(path + (key,))
-                source.problems.append(
+                first = document.lines.get(path + (key,))
+                document.problems.append(
                     (path + (key,), line, f"duplicate key (first given on line {first}; keep one of them)")
                 )
                 continue
-            source.lines[path + (key,)] = line
-            result[key] = _build(loader, value_node, path + (key,), source)
+            document.lines[path + (key,)] = line
+            result[key] = _build(loader, value_node, path + (key,), document)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
-            source.lines[path + (index,)] = item.start_mark.line + 1
-            items.append(_build(loader, item, path + (index,), source))
+            document.lines[path + (index,)] = item.start_mark.line + 1
+            items.append(_build(loader, item, path + (index,), document))
         return items
-    return _scalar(loader, node, path, source)
+    return _scalar(loader, node, path, document)
 
 
-def _scalar(loader: _Loader, node: yaml.Node, path: Path, source: Source) -> Any:
+def _scalar(loader: _Loader, node: yaml.Node, path: Path, document: Document) -> Any:
     try:
         value = loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:  # one line: the problem's own line is given, not PyYAML's excerpt and caret
         unknown_tag = isinstance(exc, yaml.constructor.ConstructorError) and "constructor for the tag" in str(exc)
         reason = (f"the tag {node.tag} is not allowed (plain YAML only)" if unknown_tag
                   else (getattr(exc, "problem", None) or str(exc)).splitlines()[0])
-        source.problems.append((path, node.start_mark.line + 1, f"invalid value: {reason}"))
+        document.problems.append((path, node.start_mark.line + 1, f"invalid value: {reason}"))
         return None
     except ValueError:  # Python refuses to read an integer of more than 4300 digits
-        source.problems.append((path, node.start_mark.line + 1, f"invalid value: a number of {len(node.value)} "
-                                                                 "digits (too long to be any setting)"))
+        document.problems.append((path, node.start_mark.line + 1, f"invalid value: a number of {len(node.value)} "
+                                                                   "digits (too long to be any setting)"))
         return None
     return value

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch import __version__
 from hpsearch.errors import SpaceError, StorageError, StudyError
-from hpsearch.spec import reader as source
+from hpsearch.spec import reader
 from hpsearch.spec.space import StudySpec, load_text
 from hpsearch.spec.storage_url import redact
 from hpsearch.store.database import (
@@ -142,11 +142,9 @@ def cache_dir(url: str) -> Path:
     return files_root(url) / ".cache"
 
 
-def canonical(text: str, overrides: tuple[str, ...] | list[str] = ()) -> dict:
+def canonical(document: reader.Document) -> dict:
     """The space's content (--set overrides applied) without comments, layout, or the keys a run may change."""
-    parsed = source.parse(text)
-    source.override(parsed, overrides)
-    data = parsed.data or {}
+    data = document.data or {}
     study = {k: v for k, v in (data.get("study") or {}).items() if k not in BUDGET_KEYS}
     return json.loads(json.dumps({**data, "study": study}, sort_keys=True, default=str))
 
@@ -178,7 +176,8 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
         raise StudyError(f"study {name!r} has the directions {stored_directions}; this file asks for "
                          f"{[o.direction for o in spec.objectives]} (choose another study.name)")
     text, overrides = stored_form(spec)
-    if canonical(stored, stored_overrides) != canonical(text, overrides):
+    ours = spec.document if (text, overrides) == (spec.text, list(spec.overrides)) else reader.parse(text, overrides)
+    if canonical(reader.parse(stored, stored_overrides)) != canonical(ours):
         if not force:
             before = stored.splitlines() + [f"--set {o}" for o in stored_overrides]
             after = text.splitlines() + [f"--set {o}" for o in overrides]

@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from hpsearch.errors import HpsearchError, Problem
 from hpsearch.spec import assets, catalog
-from hpsearch.spec import reader as source
 
 
 class TrialSetupError(HpsearchError):
@@ -120,11 +119,10 @@ def check_model(spec) -> list[Problem]:
     """
     from transformers import AutoConfig
 
-    src = source.parse(spec.text)
     problems: list[Problem] = []
 
-    def problem(path: tuple, message: str) -> None:
-        problems.append(Problem(spec.file, src.line(path), ".".join(map(str, path)), message))
+    def problem(path: tuple, message: str) -> None:  # at the key's line in the file, whatever --set changed
+        problems.append(Problem(spec.file, spec.document.file_line(path), ".".join(map(str, path)), message))
 
     size = spec.fixed.get("model_size", spec.space.get("model_size"))
     size_path = ("fixed" if "model_size" in spec.fixed else "space", "model_size")
