@@ -124,7 +124,13 @@ def test_yaml_is_loaded_without_constructing_objects(tmp_path):
     evil = tmp_path / "evil.yaml"
     evil.write_text(f"study: !!python/object/apply:os.system ['touch {marker}']\n")
     result = subprocess.run(COMMAND + ["validate", evil], capture_output=True, text=True)
-    assert result.returncode == 2 and "is not allowed" in result.stderr + result.stdout or "invalid" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{evil}:1: study: invalid value: the tag tag:yaml.org,2002:python/object/apply:os.system is not allowed "
+        "(plain YAML only)",
+        f"{evil}:1: the study: section is missing (add at least study: {{name: my-study}})",
+    ]
     assert not marker.exists()
     shutil.rmtree(tmp_path, ignore_errors=True)
 

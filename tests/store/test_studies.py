@@ -1,30 +1,9 @@
-"""hpsearch.store.studies: storage helpers."""
+"""hpsearch.store.studies and stored_spec: open, create and copy a study; the space it keeps."""
 
 import optuna
 import pytest
 
-from hpsearch.store import optuna_private, stored_spec, studies, trials
-
-
-@pytest.mark.parametrize("where", ["sqlite", "memory"])
-def test_set_user_attrs_records_every_key_at_once(tmp_path, where):
-    storage = studies.storage_for(f"sqlite:///{tmp_path}/s.db") if where == "sqlite" else None
-    study = optuna.create_study(storage=storage)
-    trial = study.ask()
-    attrs = {"history": [[1, 0.5], [2, 0.6]], "train_seconds": 1.5, "stop_reason": "completed", "config": {"a": 1}}
-    optuna_private.set_trial_user_attrs(study, trial, attrs)
-    optuna_private.set_trial_user_attrs(study, trial, {"train_seconds": 2.0})  # a later value replaces the first
-    study.tell(trial, 1.0)
-    assert study.trials[0].user_attrs == {**attrs, "train_seconds": 2.0}
-
-
-def test_set_user_attrs_refuses_a_finished_trial(tmp_path):
-    study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
-    trial = study.ask()
-    study.tell(trial, 1.0)
-    with pytest.raises(RuntimeError):  # Optuna's own rule: a finished trial is never changed
-        optuna_private.set_trial_user_attrs(study, trial, {"late": 1})
-    assert study.trials[0].user_attrs == {}
+from hpsearch.store import stored_spec, studies, trials
 
 
 def test_copy_prints_its_own_lines_only(made_study):

@@ -192,13 +192,14 @@ def export(
 ) -> None:
     """One row per trial: values, state, parameters, metrics and the recorded attributes."""
     from hpsearch.results import summary as results
+    from hpsearch.results.export import write_trials
     from hpsearch.results.outputs import check_file
 
     if format not in ("csv", "json", "parquet"):
         raise UsageError(f"--format must be csv, json or parquet, but got {format!r}")
     path = check_file(output or Path(f"{name}.{format}"), storage or default_storage(), force)
     study = results.load(_open(storage), name)
-    count = results.export(study, format, path)
+    count = write_trials(study, format, path)
     typer.echo(f"wrote {count} trials to {path}")
 
 

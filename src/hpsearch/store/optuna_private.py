@@ -31,11 +31,6 @@ def trial_id(trial: FrozenTrial | optuna.Trial) -> int:
     return trial._trial_id
 
 
-def storage_url(study: optuna.Study) -> str:
-    """The database URL of a study's storage; empty for an in-memory one."""
-    return str(getattr(storage_of(study), "url", ""))
-
-
 def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
     """The study's system attributes (where artifacts and hpsearch's marks live); `Study.system_attrs` is gone."""
     return storage_of(study).get_study_system_attrs(study_id(study))

@@ -110,7 +110,8 @@ def unclaimed_grace(study: optuna.Study) -> float:
     On SQLite every writer is on this machine and claims within milliseconds, so seconds suffice;
     on a server database another machine may be slow, so wait minutes.
     """
-    return UNCLAIMED_GRACE_SQLITE_S if optuna_private.storage_url(study).startswith("sqlite") else UNOWNED_GRACE_S
+    url = str(getattr(optuna_private.storage_of(study), "url", ""))
+    return UNCLAIMED_GRACE_SQLITE_S if url.startswith("sqlite") else UNOWNED_GRACE_S
 
 
 def recover(study: optuna.Study) -> list[str]:
