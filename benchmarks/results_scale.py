@@ -36,7 +36,7 @@ def build(url: str, name: str, n_trials: int, seed: int) -> None:
     from optuna.trial import TrialState
 
     from hpsearch.spec.space import load_text
-    from hpsearch.store.studies import _store_spec
+    from hpsearch.store.stored_spec import store_spec
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = random.Random(seed)
@@ -44,7 +44,7 @@ def build(url: str, name: str, n_trials: int, seed: int) -> None:
             "space:\n  learning_rate: {low: 1.0e-5, high: 1.0e-3, log: true}\n  dropout: documented\n"
             "  lr_scheduler: {choices: [linear, cosine, constant]}\n")
     study = optuna.create_study(study_name=name, storage=url, direction="maximize")
-    _store_spec(study, load_text(text))
+    store_spec(study, load_text(text))
     distributions = {"learning_rate": FloatDistribution(1e-5, 1e-3, log=True), "dropout": FloatDistribution(0.1, 0.5),
                      "lr_scheduler": CategoricalDistribution(["linear", "cosine", "constant"])}
     trials = []

@@ -30,7 +30,8 @@ def test_ranges_table_and_json():
 
 def test_ranges_bad_format():
     result = hpsearch("ranges", "--format", "xml")
-    assert result.returncode == 2 and "--format must be table or json" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == "error: --format must be table or json, but got 'xml'\n" and result.stdout == ""
 
 
 def test_validate_shipped_files():

@@ -1,10 +1,42 @@
-"""The commands that look at a stored study, on a study built with Optuna directly (no training)."""
+"""The commands that look at a stored study, on a study built with Optuna directly (no training): each
+command's happy path, and bad input: one line, exit 2, nothing written."""
 
+import hashlib
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.request
 
 import optuna
+import pandas as pd
 import pytest
+import yaml
 
-from helpers import hpsearch
+from helpers import COMMAND, hpsearch
+
+DB = "sqlite:///studies/hpsearch.db"  # made_study's database, relative to the folder the commands run in
+
+
+def rows(stdout: str) -> list[list[str]]:
+    """The body rows of the rich tables in `stdout`, each a list of its cells' text."""
+    return [[cell.strip() for cell in line.strip().strip("│").split("│")] for line in stdout.splitlines()
+            if line.startswith("│")]
+
+
+def files(folder) -> dict[str, str]:
+    """Every file under `folder` with its checksum."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_studies_lists_the_study_with_its_counts(made_study):
+    result = hpsearch("studies", cwd=made_study)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    [row] = rows(result.stdout)
+    assert row[:9] == ["made", "sequence-classification", "minilm-l6", "eval_accuracy (max)", "4", "0", "0", "0",
+                       "0.8"]
 
 
 @pytest.mark.parametrize("top", ["0", "-1"])
@@ -18,6 +50,107 @@ def test_show_lists_the_best_trials(made_study):
     result = hpsearch("show", "made", "--top", "2", cwd=made_study)
     assert result.returncode == 0, result.stderr
     assert "the 2 best trials" in result.stdout
+    assert "trials: complete 4\n" in result.stdout
+    assert rows(result.stdout) == [["3", "0.8", "0.004", "1", "-", "-"], ["2", "0.7", "0.003", "3", "-", "-"]]
+
+
+def test_best_prints_the_winner_or_writes_it(made_study):
+    result = hpsearch("best", "made", cwd=made_study)
+    assert result.returncode == 0, result.stderr
+    winner = {"learning_rate": 0.004, "early_stopping_patience": 1}
+    assert yaml.safe_load(result.stdout) == {"study": "made", "trial": 3, "objectives": {"eval_accuracy": 0.8},
+                                             "searched": winner, "config": winner, "metrics": {}, "model_dir": None}
+    written = hpsearch("best", "made", "-f", "json", "-o", "best.json", cwd=made_study)
+    assert written.returncode == 0 and written.stdout == "wrote best.json\n", written.stderr
+    assert yaml.safe_load((made_study / "best.json").read_text()) == yaml.safe_load(result.stdout)
+
+
+def test_compare_shows_the_best_counts_and_importances(made_study):
+    result = hpsearch("compare", "made", cwd=made_study)
+    assert result.returncode == 0, result.stderr
+    table = {label: value for label, value in rows(result.stdout) if label}
+    assert table["objective"] == "eval_accuracy (max)" and table["best"] == "0.8"
+    assert (table["complete"], table["pruned"], table["fail"]) == ("4", "0", "0")
+    assert table["best values"] == "early_stopping_patience=1" and table["importance"].startswith("learning_rate ")
+
+
+def test_export_writes_every_trial(made_study):
+    result = hpsearch("export", "made", cwd=made_study)
+    assert result.returncode == 0 and result.stdout == "wrote 4 trials to made.csv\n", result.stderr
+    frame = pd.read_csv(made_study / "made.csv")
+    assert list(frame["number"]) == [0, 1, 2, 3] and list(frame["value_eval_accuracy"]) == [0.5, 0.6, 0.7, 0.8]
+
+
+def test_report_writes_one_html_file(made_study):
+    result = hpsearch("report", "made", cwd=made_study)
+    assert result.returncode == 0 and result.stdout == "wrote made.html\n", result.stderr
+    assert (made_study / "made.html").read_text().lstrip().lower().startswith("<!doctype html>")
+
+
+def test_dashboard_serves_the_study_until_ctrl_c(made_study):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(COMMAND + ["dashboard", "--port", str(port)], cwd=made_study, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.communicate()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as answer:
+                    served = answer.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the dashboard did not answer"
+                time.sleep(0.2)
+        assert '"study_name": "made"' in served
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["studies", "--storage", "sqlite:///none.db"],
+     "error: no study database at none.db (run a study first, or name another with --storage)"),
+    (["show", "nope"], "error: no study 'nope' in this database (it has: made)"),
+    (["best", "made", "-f", "xml", "-o", "best.xml"], "error: --format must be yaml, json or args, but got 'xml'"),
+    (["best", "made", "-o", "no/such/folder/best.yaml"],
+     "error: --output no/such/folder/best.yaml: the folder no/such/folder does not exist"),
+    (["compare", "made", "nope"], "error: no study 'nope' in this database (it has: made)"),
+    (["export", "made", "-f", "xls"], "error: --format must be csv, json or parquet, but got 'xls'"),
+    (["export", "nope"], "error: no study 'nope' in this database (it has: made)"),
+    (["report", "nope"], "error: no study 'nope' in this database (it has: made)"),
+    (["dashboard", "--storage", "sqlite:///none.db"],
+     "error: no study database at none.db (run a study first, or name another with --storage)"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(made_study, args, message):
+    with sqlite3.connect(made_study / "studies" / "hpsearch.db") as connection:  # any write would show in the file
+        connection.execute("PRAGMA journal_mode=DELETE")
+    before = files(made_study)
+    result = hpsearch(*args, cwd=made_study)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == message + "\n" and result.stdout == ""
+    assert files(made_study) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["confirm", "nope"], "error: no study 'nope' in this database (it has: made)"),
+    (["confirm", "made", "--top", "1"], "error: --top must be at least 2 and --seeds at least 1, but got 1 and 3"),
+    (["confirm", "made", "--seeds", "0"], "error: --top must be at least 2 and --seeds at least 1, but got 3 and 0"),
+])
+def test_confirm_refuses_bad_input_before_recording_anything(made_study, args, message):
+    def recorded():
+        study = optuna.load_study(study_name="made", storage=DB)
+        return study.user_attrs, [(t.number, t.state, t.user_attrs) for t in study.trials]
+
+    before = recorded()
+    result = hpsearch(*args, cwd=made_study)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == message + "\n" and result.stdout == ""
+    assert recorded() == before
 
 
 @pytest.mark.parametrize("command, tampered", [

@@ -14,7 +14,8 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import COMMAND, ROOT
-from hpsearch.store.studies import ATTR_REASON, ATTR_RETRY_OF, storage_for
+from hpsearch.store.studies import storage_for
+from hpsearch.store.trials import ATTR_REASON, ATTR_RETRY_OF
 
 
 def start(args, cwd):

@@ -12,7 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import COMMAND
-from hpsearch.store.studies import ATTR_RERUN, ATTR_RETRY_OF, intended_values, storage_for
+from hpsearch.store.studies import storage_for
+from hpsearch.store.trials import ATTR_RERUN, ATTR_RETRY_OF, intended_values
 
 KILLS = 10
 N_TRIALS = 24

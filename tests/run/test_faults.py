@@ -8,7 +8,8 @@ from hpsearch.errors import SpaceError, StudyError, StudyStopped
 from hpsearch.run import faults
 from hpsearch.run.orchestrator import run_study
 from hpsearch.spec.space import load_space
-from hpsearch.store.studies import ATTR_REASON, storage_for
+from hpsearch.store.studies import storage_for
+from hpsearch.store.trials import ATTR_REASON
 
 
 def test_parse_faults():

@@ -10,7 +10,9 @@ from helpers import ExitsWhenLookedAt
 from hpsearch.errors import StudyError, StudyStopped
 from hpsearch.run.orchestrator import run_study
 from hpsearch.spec.space import load_space
-from hpsearch.store.studies import ATTR_REASON, load_stored_spec, storage_for
+from hpsearch.store.stored_spec import load_stored_spec
+from hpsearch.store.studies import storage_for
+from hpsearch.store.trials import ATTR_REASON
 
 
 def trials(project, name="tiny"):

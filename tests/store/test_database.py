@@ -1,4 +1,6 @@
-"""hpsearch.store.database: storage URLs, their passwords masked whatever form they take."""
+"""hpsearch.store.database: storage URLs, their passwords masked whatever form they take, and each public
+function's effect: connect_kwargs, open_error, storage_problem, creation_race, sqlite_path, database_key, and the
+notice of a wait for another process's lock."""
 
 import hashlib
 import shutil
@@ -11,9 +13,17 @@ import sqlalchemy
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from helpers import hpsearch
-from hpsearch.errors import StorageError
+from hpsearch.errors import StorageError, StudyError
 from hpsearch.spec.storage_url import redact
-from hpsearch.store.database import creation_race, storage_problem
+from hpsearch.store.database import (
+    LOCK_TIMEOUT_S,
+    connect_kwargs,
+    creation_race,
+    database_key,
+    open_error,
+    sqlite_path,
+    storage_problem,
+)
 from hpsearch.store.studies import storage_for
 from hpsearch.store.tables import Tables
 
@@ -195,3 +205,103 @@ def test_a_creation_race_is_not_another_version_of_optuna(error, race, says):
     assert creation_race(error) is race
     assert says in storage_problem(error)
     assert (VERSION in storage_problem(error)) is (says == VERSION)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("", "storage '' must be a database URL such as sqlite:///studies/hpsearch.db, but got ''"),
+    ("redis://u:hunter2@h/0", "storage 'redis://u:***@h/0' uses 'redis'; hpsearch stores studies in sqlite, "
+                              "postgresql or mysql"),
+    ("sqlite://", "storage 'sqlite://' names an in-memory SQLite database, which keeps nothing (give a file: "
+                  "sqlite:///studies/x.db)"),
+])
+def test_connect_kwargs_refuses_a_url_it_cannot_use(url, message):
+    with pytest.raises(StudyError) as raised:
+        connect_kwargs(url, create=True)
+    assert str(raised.value) == message
+
+
+def test_connect_kwargs_of_a_server_database_are_sqlalchemy_defaults():
+    assert connect_kwargs("postgresql://u:hunter2@db.example/hp", create=True) == {}
+
+
+def test_connect_kwargs_to_read_a_missing_file_is_an_error_and_creates_nothing(tmp_path):
+    url = f"sqlite:///{tmp_path}/sub/none.db"
+    for read_only in (False, True):
+        with pytest.raises(StudyError) as raised:
+            connect_kwargs(url, create=False, read_only=read_only)
+        assert str(raised.value) == (f"no study database at {tmp_path}/sub/none.db (run a study first, or name "
+                                     "another with --storage)")
+    assert not (tmp_path / "sub").exists()
+
+
+def test_connect_kwargs_to_create_makes_the_folder_and_waits_for_locks(tmp_path):
+    kwargs = connect_kwargs(f"sqlite:///{tmp_path}/sub/new.db", create=True)
+    assert kwargs == {"connect_args": {"timeout": LOCK_TIMEOUT_S}}
+    assert (tmp_path / "sub").is_dir() and not (tmp_path / "sub" / "new.db").exists()
+
+
+def test_connect_kwargs_to_read_only_give_a_connection_that_cannot_write(tmp_path):
+    db = foreign_database(tmp_path / "mine.db")
+    before = files_of(db)
+    kwargs = connect_kwargs(f"sqlite:///{db}", create=False, read_only=True)
+    assert list(kwargs) == ["creator"]
+    connection = kwargs["creator"]()
+    try:
+        assert connection.execute("SELECT name FROM studies").fetchall() == [("mine",)]
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            connection.execute("INSERT INTO studies VALUES (2, 'theirs')")
+    finally:
+        connection.close()
+    assert files_of(db) == before
+
+
+def test_open_error_names_a_missing_driver_with_the_install_command():
+    error = open_error("postgresql://u:hunter2@h/db", ImportError("No module named 'psycopg2'"), reading=True)
+    assert isinstance(error, StudyError)
+    assert str(error) == ("storage 'postgresql://u:***@h/db' needs a database driver: No module named 'psycopg2' "
+                          '(pip install -e ".[postgres]")')
+
+
+def test_open_error_of_a_database_without_optuna_tables_says_how_to_start_one():
+    missing = OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: version_info"))
+    error = open_error("postgresql://u:hunter2@h/db", missing, reading=True)
+    assert isinstance(error, StudyError)
+    assert str(error) == ("no study in postgresql://u:***@h/db: the database holds no Optuna tables (start the study "
+                          "there with hpsearch run FILE --storage URL, or copy one in with hpsearch copy)")
+    written = open_error("postgresql://u:hunter2@h/db", missing, reading=False)  # creating: not "no study"
+    assert isinstance(written, StorageError)
+    assert str(written) == "cannot open storage 'postgresql://u:***@h/db': no such table: version_info"
+
+
+@pytest.mark.parametrize("driver_says, says", [
+    ("file is not a database", "the file is not an SQLite database (point --storage at another file)"),
+    ("attempt to write a readonly database", "the database is read-only (make it writable, or use another --storage)"),
+    ("database or disk is full", "the disk is full (free some space; nothing was written)"),
+    ("disk I/O error", "the database's disk cannot be written: is the disk full? (free some space; nothing was "
+                       "changed)"),
+    ("connection to postgresql://u:hunter2@h/db refused", "connection to postgresql://u:***@h/db refused"),
+    ("first line\nsecond line", "first line"),
+])
+def test_storage_problem_is_one_line_that_says_what_to_do(driver_says, says):
+    assert storage_problem(OperationalError("SELECT", {}, sqlite3.OperationalError(driver_says))) == says
+
+
+@pytest.mark.parametrize("url, path", [
+    ("sqlite:///studies/hpsearch.db", Path("studies/hpsearch.db")),
+    ("sqlite:////tmp/a b/x.db", Path("/tmp/a b/x.db")),
+    ("sqlite:///file:/tmp/a%20b/x.db?mode=ro&uri=true", Path("/tmp/a b/x.db")),
+])
+def test_sqlite_path_is_the_file_also_of_the_uri_form(url, path):
+    assert sqlite_path(url) == path
+
+
+@pytest.mark.parametrize("url, key", [
+    ("sqlite:///studies/hpsearch.db", "hpsearch"),
+    ("sqlite:////data/runs/other.db", "other"),
+    ("postgresql://u:hunter2@db.example:5432/hp", "db.example-hp"),
+    ("postgresql://u@db.example/my db?x=1", "db.example-my_db"),
+    ("postgresql:///hp", "local-hp"),
+    ("mysql://u@h", "h-default"),
+])
+def test_database_key_names_a_folder_per_database(url, key):
+    assert database_key(url) == key

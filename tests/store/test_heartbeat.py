@@ -7,7 +7,8 @@ from optuna.trial import TrialState
 
 from hpsearch.run.orchestrator import run_study
 from hpsearch.spec.space import load_space
-from hpsearch.store.studies import ATTR_OWNER, recover, storage_for
+from hpsearch.store.studies import storage_for
+from hpsearch.store.trials import ATTR_OWNER, recover
 
 
 def other_host_trial(project, stale: bool):
@@ -51,7 +52,7 @@ def test_heartbeat_settings_come_from_the_environment(monkeypatch):
     import pytest
 
     from hpsearch.errors import StudyError
-    from hpsearch.store.studies import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, heartbeat_settings
+    from hpsearch.store.trials import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, heartbeat_settings
 
     monkeypatch.delenv("HPSEARCH_HEARTBEAT", raising=False)
     assert heartbeat_settings() == (HEARTBEAT_INTERVAL_S, HEARTBEAT_GRACE_S)

@@ -16,15 +16,9 @@ from optuna.trial import TrialState
 from helpers import COMMAND, check_tables_read_what_optuna_reads, fill, hpsearch
 from hpsearch.run.orchestrator import run_study
 from hpsearch.spec.space import load_space
-from hpsearch.store.studies import (
-    ATTR_OWNER,
-    ATTR_RETRY_OF,
-    ATTR_SPEC,
-    ATTR_STALE,
-    intended_values,
-    open_study,
-    storage_for,
-)
+from hpsearch.store.stored_spec import ATTR_SPEC
+from hpsearch.store.studies import open_study, storage_for
+from hpsearch.store.trials import ATTR_OWNER, ATTR_RETRY_OF, ATTR_STALE, intended_values
 
 
 def password_of(url: str) -> str:

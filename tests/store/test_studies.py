@@ -1,30 +1,9 @@
-"""hpsearch.store.studies: storage helpers."""
+"""hpsearch.store.studies and stored_spec: open, create and copy a study; the space it keeps."""
 
 import optuna
 import pytest
 
-from hpsearch.store import studies
-
-
-@pytest.mark.parametrize("where", ["sqlite", "memory"])
-def test_set_user_attrs_records_every_key_at_once(tmp_path, where):
-    storage = studies.storage_for(f"sqlite:///{tmp_path}/s.db") if where == "sqlite" else None
-    study = optuna.create_study(storage=storage)
-    trial = study.ask()
-    attrs = {"history": [[1, 0.5], [2, 0.6]], "train_seconds": 1.5, "stop_reason": "completed", "config": {"a": 1}}
-    studies.set_user_attrs(study, trial._trial_id, attrs)
-    studies.set_user_attrs(study, trial._trial_id, {"train_seconds": 2.0})  # a later value replaces the first
-    study.tell(trial, 1.0)
-    assert study.trials[0].user_attrs == {**attrs, "train_seconds": 2.0}
-
-
-def test_set_user_attrs_refuses_a_finished_trial(tmp_path):
-    study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
-    trial = study.ask()
-    study.tell(trial, 1.0)
-    with pytest.raises(RuntimeError):  # Optuna's own rule: a finished trial is never changed
-        studies.set_user_attrs(study, trial._trial_id, {"late": 1})
-    assert study.trials[0].user_attrs == {}
+from hpsearch.store import stored_spec, studies, trials
 
 
 def test_copy_prints_its_own_lines_only(made_study):
@@ -67,19 +46,19 @@ def test_the_stored_space_holds_no_password_and_the_difference_shows_none(tmp_pa
     storage = studies.storage_for(f"sqlite:///{tmp_path}/s.db")
     study = studies.open_study(secret_spec(), storage)
     assert not shows_a_secret(study.user_attrs), study.user_attrs
-    assert study.user_attrs[studies.ATTR_OVERRIDES][0] == "study.storage=postgresql://u:***@h/db"
+    assert study.user_attrs[stored_spec.ATTR_OVERRIDES][0] == "study.storage=postgresql://u:***@h/db"
     studies.open_study(secret_spec(), storage)  # the same space again: not taken for another one
     with pytest.raises(StudyError, match="different space") as refused:
         studies.open_study(secret_spec(max_steps=5), storage)
     assert "max_steps: 5" in str(refused.value) and not shows_a_secret(str(refused.value))
-    assert not shows_a_secret(studies.load_stored_spec("made", storage).text)
+    assert not shows_a_secret(stored_spec.load_stored_spec("made", storage).text)
 
 
 def test_a_password_stored_by_an_older_hpsearch_is_masked_on_the_next_run_and_never_copied(tmp_path):
     url = f"sqlite:///{tmp_path}/s.db"
     study = studies.open_study(secret_spec(), studies.storage_for(url))
-    study.set_user_attr(studies.ATTR_SPEC, secret_spec().text)  # as hpsearch wrote it before masking everything
-    study.set_user_attr(studies.ATTR_OVERRIDES, list(secret_spec().overrides))
+    study.set_user_attr(stored_spec.ATTR_SPEC, secret_spec().text)  # as hpsearch wrote it before masking everything
+    study.set_user_attr(stored_spec.ATTR_OVERRIDES, list(secret_spec().overrides))
     copied = f"sqlite:///{tmp_path}/copy.db"
     studies.copy("made", url, copied)
     assert not shows_a_secret(optuna.load_study(study_name="made", storage=copied).user_attrs)
@@ -118,7 +97,7 @@ def test_processes_creating_one_new_sqlite_file_at_once_all_succeed(tmp_path):
         failures = [errors.get() for _ in range(errors.qsize())]
         assert not failures and all(p.exitcode == 0 for p in processes), (attempt, failures)
         study = optuna.load_study(study_name="t", storage=studies.storage_for(url, create=False))
-        assert study.user_attrs[studies.ATTR_SPEC] == QUICK
+        assert study.user_attrs[stored_spec.ATTR_SPEC] == QUICK
 
 
 def _source(tmp_path, trials=10):
@@ -171,7 +150,7 @@ def test_a_copy_killed_on_the_way_leaves_no_study_and_the_next_copy_completes(tm
     assert process.exitcode == -9
     assert _names(destination) == ["t (incomplete copy)"]  # never presented as study t
     with pytest.raises(StudyError, match="no study 't'"):
-        studies.load_stored_spec("t", studies.storage_for(destination))
+        stored_spec.load_stored_spec("t", studies.storage_for(destination))
     assert studies.copy("t", source, destination) == 10  # replaces the incomplete copy
     assert _names(destination) == ["t"]
     copied = optuna.load_study(study_name="t", storage=studies.storage_for(destination))
@@ -187,7 +166,7 @@ def test_a_copy_under_way_in_a_live_process_is_left_alone(tmp_path):
     source, destination = _source(tmp_path, trials=2), f"sqlite:///{tmp_path}/destination.db"
     target = studies.storage_for(destination)
     partial = target.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "t" + studies.INCOMPLETE)
-    target.set_study_system_attr(partial, studies.ATTR_COPYING, studies.owner_record())  # this process: alive
+    target.set_study_system_attr(partial, studies.ATTR_COPYING, trials.owner_record())  # this process: alive
     with pytest.raises(StudyError, match="is being copied"):
         studies.copy("t", source, destination)
     assert _names(destination) == ["t (incomplete copy)"]

@@ -1,7 +1,7 @@
-"""The commands that look at stored studies: studies, show, best, compare, export, report, dashboard.
+"""The commands that look at stored studies: studies, show, best, compare, export, report, dashboard, confirm.
 
-Registered on the `hpsearch` app by cli.py; each opens the database without creating it, calls one
-function of results / report / dashboard, and prints.
+Each opens the database without creating it (confirm records its runs, so it opens it for writing), calls
+one function of results / report / dashboard, and prints.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from hpsearch.cli.main import StorageOption, _default_storage, _fail, app
-from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.cli.common import StorageOption, default_storage
+from hpsearch.errors import UsageError
 
 NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace output files that exist (never the database).")]
@@ -22,13 +22,13 @@ def _open(storage: str | None, read_only: bool = True):
     """The study database, never created; opened read-only unless the command records something (confirm)."""
     from hpsearch.store.studies import storage_for
 
-    return storage_for(storage or _default_storage(), create=False, read_only=read_only)
+    return storage_for(storage or default_storage(), create=False, read_only=read_only)
 
 
 def _tables(storage: str | None):
     from hpsearch.store.tables import Tables
 
-    return Tables.open(storage or _default_storage())
+    return Tables.open(storage or default_storage())
 
 
 def _console():
@@ -46,17 +46,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-@app.command()
 def studies(storage: StorageOption = None) -> None:
     """Every study in the database: task, model, trial states, best value, last activity."""
     from rich.table import Table
 
     from hpsearch.results import summary as results
 
-    try:
-        found = results.list_studies(_tables(storage))
-    except HpsearchError as exc:
-        raise _fail(exc) from None
+    found = results.list_studies(_tables(storage))
     table = Table(title=f"{len(found)} studies")
     for column in ("study", "task", "model", "objective", "complete", "pruned", "failed", "running", "best",
                    "last activity"):
@@ -72,7 +68,6 @@ def studies(storage: StorageOption = None) -> None:
     _console().print(table)
 
 
-@app.command()
 def show(
     name: NameArgument,
     storage: StorageOption = None,
@@ -82,16 +77,13 @@ def show(
     from rich.table import Table
 
     from hpsearch.results import summary as results
-    from hpsearch.store.studies import load_stored_spec
+    from hpsearch.store.stored_spec import load_stored_spec
 
-    try:
-        if top < 1:
-            raise UsageError(f"--top must be at least 1, but got {top}")
-        storage_ = _open(storage)
-        study = results.load(storage_, name)
-        spec = load_stored_spec(name, storage_)
-    except HpsearchError as exc:
-        raise _fail(exc) from None
+    if top < 1:
+        raise UsageError(f"--top must be at least 1, but got {top}")
+    storage_ = _open(storage)
+    study = results.load(storage_, name)
+    spec = load_stored_spec(name, storage_)
     console = _console()
     states: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
@@ -123,7 +115,6 @@ def show(
         console.print(f"warning: {boundary}")
 
 
-@app.command()
 def best(
     name: NameArgument,
     storage: StorageOption = None,
@@ -135,18 +126,15 @@ def best(
     from hpsearch.results import summary as results
     from hpsearch.results.outputs import check_file
 
-    try:
-        if format not in ("yaml", "json", "args"):
-            raise UsageError(f"--format must be yaml, json or args, but got {format!r}")
-        if output is not None:
-            check_file(output, storage or _default_storage(), force)
-        study = results.load(_open(storage), name)
-        leaders = results.best_trials(study)
-        if not leaders:
-            raise UsageError(f"study {name!r} has no complete (feasible) trial yet")
-        text = results.best_text(study, leaders, format)
-    except HpsearchError as exc:
-        raise _fail(exc) from None
+    if format not in ("yaml", "json", "args"):
+        raise UsageError(f"--format must be yaml, json or args, but got {format!r}")
+    if output is not None:
+        check_file(output, storage or default_storage(), force)
+    study = results.load(_open(storage), name)
+    leaders = results.best_trials(study)
+    if not leaders:
+        raise UsageError(f"study {name!r} has no complete (feasible) trial yet")
+    text = results.best_text(study, leaders, format)
     if format == "args":
         others = results.not_trainer_arguments(leaders[0].user_attrs.get("config", leaders[0].params))
         if others:
@@ -156,13 +144,12 @@ def best(
         try:
             output.write_text(text)
         except OSError as exc:
-            raise _fail(UsageError(f"cannot write {output}: {exc.strerror or exc}")) from None
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
         typer.echo(f"wrote {output}")
     else:
         typer.echo(text, nl=False)
 
 
-@app.command()
 def compare(
     names: Annotated[list[str], typer.Argument(help="Two or more study names.")],
     storage: StorageOption = None,
@@ -172,10 +159,7 @@ def compare(
 
     from hpsearch.results import summary as results
 
-    try:
-        found = results.compare(_tables(storage), names)
-    except HpsearchError as exc:
-        raise _fail(exc) from None
+    found = results.compare(_tables(storage), names)
     table = Table(title="studies compared")
     table.add_column("")
     for row in found:
@@ -199,7 +183,6 @@ def compare(
     _console().print(table)
 
 
-@app.command()
 def export(
     name: NameArgument,
     storage: StorageOption = None,
@@ -209,20 +192,17 @@ def export(
 ) -> None:
     """One row per trial: values, state, parameters, metrics and the recorded attributes."""
     from hpsearch.results import summary as results
+    from hpsearch.results.export import write_trials
     from hpsearch.results.outputs import check_file
 
-    try:
-        if format not in ("csv", "json", "parquet"):
-            raise UsageError(f"--format must be csv, json or parquet, but got {format!r}")
-        path = check_file(output or Path(f"{name}.{format}"), storage or _default_storage(), force)
-        study = results.load(_open(storage), name)
-        count = results.export(study, format, path)
-    except HpsearchError as exc:
-        raise _fail(exc) from None
+    if format not in ("csv", "json", "parquet"):
+        raise UsageError(f"--format must be csv, json or parquet, but got {format!r}")
+    path = check_file(output or Path(f"{name}.{format}"), storage or default_storage(), force)
+    study = results.load(_open(storage), name)
+    count = write_trials(study, format, path)
     typer.echo(f"wrote {count} trials to {path}")
 
 
-@app.command()
 def report(
     name: NameArgument,
     storage: StorageOption = None,
@@ -236,22 +216,18 @@ def report(
     from hpsearch.results import summary as results
     from hpsearch.results.outputs import check_file, check_folder
 
-    try:
-        url = storage or _default_storage()
-        path = check_file(output or Path(f"{name}.html"), url, force)
-        study = results.load(_open(storage), name)
-        if png is not None:  # every file is checked before the first is written
-            check_folder(png, reports.png_files(study, png), url, force)
-        reports.write_html(study, path)
-        typer.echo(f"wrote {path}")
-        if png is not None:
-            for written in reports.write_png(study, png):
-                typer.echo(f"wrote {written}")
-    except HpsearchError as exc:
-        raise _fail(exc) from None
+    url = storage or default_storage()
+    path = check_file(output or Path(f"{name}.html"), url, force)
+    study = results.load(_open(storage), name)
+    if png is not None:  # every file is checked before the first is written
+        check_folder(png, reports.png_files(study, png), url, force)
+    reports.write_html(study, path)
+    typer.echo(f"wrote {path}")
+    if png is not None:
+        for written in reports.write_png(study, png):
+            typer.echo(f"wrote {written}")
 
 
-@app.command()
 def dashboard(
     storage: StorageOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
@@ -260,13 +236,9 @@ def dashboard(
     """Serve optuna-dashboard on the study database and its artifacts; Ctrl-C stops it."""
     from hpsearch.results import dashboard as board
 
-    try:
-        board.serve(storage or _default_storage(), host, port)
-    except HpsearchError as exc:
-        raise _fail(exc) from None
+    board.serve(storage or default_storage(), host, port)
 
 
-@app.command()
 def confirm(
     name: NameArgument,
     storage: StorageOption = None,
@@ -278,7 +250,7 @@ def confirm(
 
     from hpsearch.results import summary as results
     from hpsearch.run import confirm as confirming
-    from hpsearch.store.studies import load_stored_spec
+    from hpsearch.store.stored_spec import load_stored_spec
 
     try:
         storage_ = _open(storage, read_only=False)
@@ -289,8 +261,6 @@ def confirm(
         typer.echo(f"interrupted; the finished runs are recorded, and hpsearch confirm {name} goes on from them",
                    err=True)
         raise typer.Exit(130) from None
-    except HpsearchError as exc:
-        raise _fail(exc) from None
     table = Table(title=f"{name}: the top {len(verdict.confirmed)} configurations under {seeds + 1} seeds")
     for column in ("trial", f"mean {spec.metric}", "spread (sd)", "runs"):
         table.add_column(column)

@@ -1,5 +1,5 @@
 """Studies -> tables: every study of a database, one study's progress and best trials, a winner to train
-with, several studies side by side, and one row per trial for export.
+with, and several studies side by side (one row per trial for export is `results.export`).
 
 `studies` and `compare` read Optuna's tables directly (hpsearch.store.tables: grouped queries, a few columns, no
 trial objects), so that they answer on 10,000-trial studies in under 2 s; `show`, `best`, `export` and the
@@ -270,32 +270,6 @@ def _importances(complete: list[Light], direction: str) -> tuple[dict[str, float
     return dict(found), note
 
 
-def rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One flat row per trial: number, state, values, parameters, metrics and the recorded attributes."""
-    objectives = study.user_attrs.get("objectives") or ["value"]
-    found = []
-    for trial in study.get_trials(deepcopy=False):
-        row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
-        for index, name in enumerate(objectives):
-            row[f"value_{name}"] = trial.values[index] if trial.values and index < len(trial.values) else None
-        row["datetime_start"] = trial.datetime_start.isoformat() if trial.datetime_start else None
-        row["datetime_complete"] = trial.datetime_complete.isoformat() if trial.datetime_complete else None
-        row["duration_seconds"] = trial.duration.total_seconds() if trial.duration else None
-        for name, value in trial.params.items():
-            row[f"param_{name}"] = value
-        for name, value in trial.user_attrs.items():
-            if name in ("config", "history", "traceback", "versions", "notes", "hpsearch:owner"):
-                continue
-            if isinstance(value, dict):
-                for key, inner in value.items():
-                    row[f"{name}.{key}"] = inner
-            else:
-                row[name] = value
-        row["n_evaluations"] = len(trial.user_attrs.get("history", []))
-        found.append(row)
-    return found
-
-
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -341,21 +315,3 @@ def not_trainer_arguments(config: dict[str, Any]) -> dict[str, Any]:
         "model_config", "model", "data", "loss", "callback", "generation") and k != "early_stopping_patience"} | (
         {"early_stopping_patience": config["early_stopping_patience"]} if "early_stopping_patience" in config
         else {})
-
-
-def export(study: optuna.Study, format: str, path) -> int:
-    """Write one row per trial to `path` as csv, json or parquet; returns the number of rows."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows(study))
-    path = str(path)
-    try:
-        if format == "csv":
-            frame.to_csv(path, index=False)
-        elif format == "json":
-            frame.to_json(path, orient="records", indent=2)
-        else:
-            frame.to_parquet(path, index=False)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return len(frame)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.samplers._base import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
 
 from hpsearch.errors import HpsearchError, SpaceError, StorageError, StudyError, StudyStopped
@@ -34,7 +33,7 @@ from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import redact
 from hpsearch.spec.suggest import configuration, suggest
 from hpsearch.spec.tasks import TASKS
-from hpsearch.store import studies
+from hpsearch.store import optuna_private, studies, trials
 from hpsearch.train.data import check_source
 from hpsearch.train.tasks.base import resolve_model
 
@@ -186,18 +185,18 @@ class _Loop:
 
     def run(self) -> RunSummary:
         spec = self.spec
-        self.summary.notes = studies.recover(self.study)
+        self.summary.notes = trials.recover(self.study)
         for note in self.summary.notes:
             self.progress.note(note)
         deadline = time.monotonic() + spec.study.timeout if spec.study.timeout else None
         previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
         stopping, elsewhere = False, 0
         try:
-            self.progress.begin(spec, studies.finished_count(self.study))
+            self.progress.begin(spec, trials.finished_count(self.study))
             while True:
                 if not stopping and self.free:  # counting trials reads the database: only when a slot is free
                     # the budget counts every machine's trials: finished ones, and those running elsewhere
-                    finished, running = studies.budget_counts(self.study)
+                    finished, running = trials.budget_counts(self.study)
                     elsewhere = len(running - {r.trial.number for r in self.running})
                     if finished >= spec.study.n_trials:
                         stopping = True
@@ -212,7 +211,7 @@ class _Loop:
                     continue
                 self._wait()
             # a run killed while claiming a trial leaves it unowned; the next run that lasts long enough sees it
-            for note in studies.recover(self.study):
+            for note in trials.recover(self.study):
                 self.progress.note(note)
         except KeyboardInterrupt:
             numbers = self._abandon("interrupted")
@@ -238,7 +237,7 @@ class _Loop:
             # hpsearch keeps the heartbeat itself (see _beat), which Optuna only expects of optimize()
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             trial = study.ask()
-        study._storage.set_trial_user_attr(trial._trial_id, studies.ATTR_OWNER, studies.owner_record())
+        optuna_private.set_trial_user_attr(study, trial, trials.ATTR_OWNER, trials.owner_record())
         slot = self.free.pop(0)
         try:
             values = suggest(trial, spec.space)
@@ -255,16 +254,16 @@ class _Loop:
             child.close()
         except BaseException:
             self.free.append(slot)
-            studies.fail_trial(study, trial, "interrupted before it started", rerun=True)
+            trials.fail_trial(study, trial, "interrupted before it started", rerun=True)
             raise
         attrs = {"worker_pid": process.pid, "study_process_rss_mb": _rss_mb()}
         if origin := proposed_by(study.sampler, trial.number):
             attrs[PROPOSED_BY] = origin
-        studies.set_user_attrs(self.study, trial._trial_id, attrs)
+        optuna_private.set_trial_user_attrs(self.study, trial, attrs)
         self.running.append(_Running(trial, job, process, parent, slot, time.monotonic()))
         self.progress.trial_started(trial.number, values)
         if self._heartbeats():
-            study._storage.record_heartbeat(trial._trial_id)
+            optuna_private.record_heartbeat(study, trial)
 
     def _wait(self) -> None:
         """Wait for any worker to speak or die, then serve every one that did."""
@@ -331,7 +330,7 @@ class _Loop:
         trial, (kind, payload) = run.trial, run.outcome
         self.summary.ran += 1
         if kind == "done":
-            studies.set_user_attrs(self.study, trial._trial_id,
+            optuna_private.set_trial_user_attrs(self.study, trial,
                                    {k: v for k, v in payload.items() if k not in ("state", "value")})
             self._record_notes(payload.get("notes", []))
             self._record_constraints(trial, payload)
@@ -351,7 +350,7 @@ class _Loop:
                 return
             payload = "the trial made no evaluation (is the training set empty?)"
         trial.set_user_attr("stop_reason", "failed")
-        studies.fail_trial(self.study, trial, payload, rerun=False)
+        trials.fail_trial(self.study, trial, payload, rerun=False)
         self.progress.trial_finished(trial.number, "FAIL", None, payload)
         self.failures.append(payload)
         same = [_kind_of(r) for r in self.failures[-SAME_FAILURES_TO_STOP:]]
@@ -367,7 +366,7 @@ class _Loop:
         numbers = []
         for run in self.running:
             _stop(run.process)
-            studies.fail_trial(self.study, run.trial, reason, rerun=True)
+            trials.fail_trial(self.study, run.trial, reason, rerun=True)
             self.progress.trial_finished(run.trial.number, "FAIL", None, reason)
             numbers.append(run.trial.number)
         self.running = []
@@ -380,30 +379,29 @@ class _Loop:
         time.sleep(1.0)
         self._beat()
         if due:  # a trial asked for but never claimed has no heartbeat: recover() fails it after its grace
-            for note in studies.recover(self.study):
+            for note in trials.recover(self.study):
                 self.progress.note(note)
 
     def _heartbeats(self) -> bool:
-        interval = getattr(self.study._storage, "get_heartbeat_interval", None)
-        return interval is not None and interval() is not None
+        return optuna_private.heartbeat_interval(self.study) is not None
 
     def _beat(self) -> None:
         """Record a heartbeat for our running trials, and fail other hosts' trials whose beat went stale."""
         if not self._heartbeats() or time.monotonic() < self.next_heartbeat:
             return
         for run in self.running:
-            self.study._storage.record_heartbeat(run.trial._trial_id)
+            optuna_private.record_heartbeat(self.study, run.trial)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(self.study)
-        self.next_heartbeat = time.monotonic() + self.study._storage.get_heartbeat_interval()
+        self.next_heartbeat = time.monotonic() + optuna_private.heartbeat_interval(self.study)
 
     def _record_constraints(self, trial: optuna.Trial, payload: dict[str, Any]) -> None:
         """Constraint values go where Optuna's samplers and best_trial read them; violators stay, infeasible."""
         found = objectives.constraint_values(self.spec.study.constraints, payload)
         if found is None or not self.spec.study.constraints:
             return
-        self.study._storage.set_trial_system_attr(trial._trial_id, _CONSTRAINTS_KEY, found)
+        optuna_private.set_constraints(self.study, trial, found)
         trial.set_user_attr("feasible", all(v <= 0 for v in found))
 
     def _record_notes(self, notes: list[str]) -> None:
@@ -448,12 +446,12 @@ class _Loop:
             return None
 
     def _summarize(self) -> None:
-        trials = self.study.get_trials(deepcopy=False)
-        counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
+        every = self.study.get_trials(deepcopy=False)
+        counts = {state.name: sum(t.state == state for t in every) for state in TrialState}
         self.summary.states = {name: count for name, count in counts.items() if count}
-        self.summary.finished = studies.finished_count(self.study)
+        self.summary.finished = trials.finished_count(self.study)
         self.summary.warnings = list(self.study.user_attrs.get("warnings", []))
-        self.summary.infeasible = sum(t.user_attrs.get("feasible") is False for t in trials
+        self.summary.infeasible = sum(t.user_attrs.get("feasible") is False for t in every
                                       if t.state == TrialState.COMPLETE)
         from hpsearch.store import artifacts  # the best trials' model and curve, for the dashboard
 

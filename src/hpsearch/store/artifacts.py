@@ -23,6 +23,7 @@ import optuna
 from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore, upload_artifact
 from optuna.trial import FrozenTrial
 
+from hpsearch.store import optuna_private
 from hpsearch.store.studies import files_root
 
 ATTR_ARTIFACTS = "hpsearch:artifacts"  # study system attr: {"<trial number>": {"model": id|None, "curve": id|None}}
@@ -54,7 +55,7 @@ def leaders(study: optuna.Study) -> list[FrozenTrial]:
 
 def registered(study: optuna.Study) -> dict[str, dict[str, str | None]]:
     """What register_best recorded: per trial number (a string), the artifact id of its model and curve."""
-    value = study._storage.get_study_system_attrs(study._study_id).get(ATTR_ARTIFACTS)
+    value = optuna_private.study_system_attrs(study).get(ATTR_ARTIFACTS)
     return dict(value) if isinstance(value, dict) else {}
 
 
@@ -62,7 +63,7 @@ def trial_artifacts(study: optuna.Study, trial: FrozenTrial | int) -> dict[str, 
     """The artifacts registered for a trial (or trial number): {"model": meta, "curve": meta}, those it has."""
     number = trial if isinstance(trial, int) else trial.number
     ids = registered(study).get(str(number), {})
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    attrs = optuna_private.study_system_attrs(study)
     found = {}
     for kind, artifact_id in ids.items():
         raw = attrs.get(_OPTUNA_PREFIX + artifact_id) if artifact_id else None
@@ -105,7 +106,7 @@ def register_best(study: optuna.Study, url: str) -> list[str]:
                 notes.append(f"artifacts: trial {trial.number}'s {kind} was not registered ({_why(exc)})")
         done[str(trial.number)] = record
         try:
-            study._storage.set_study_system_attr(study._study_id, ATTR_ARTIFACTS, done)
+            optuna_private.set_study_system_attr(study, ATTR_ARTIFACTS, done)
         except Exception as exc:  # noqa: BLE001
             notes.append(f"artifacts: cannot record trial {trial.number}'s artifacts ({_why(exc)})")
             break
@@ -132,7 +133,7 @@ def _upload(kind: str, study: optuna.Study, trial: FrozenTrial, store: FileSyste
         else:
             path.write_text(json.dumps(_curve(study, trial), indent=1))
         return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study,
-                               storage=study._storage)
+                               storage=optuna_private.storage_of(study))
 
 
 def _curve(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:

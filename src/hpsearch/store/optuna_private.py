@@ -1,0 +1,103 @@
+"""Every use of Optuna's private names, in one place, each with the reason Optuna's public API does not do.
+
+Optuna 5 gives a study no public way to reach its storage, its id or a trial's id, to write several
+attributes in one commit, to rename a study, or to record constraint values outside `optimize()`.
+hpsearch runs its own ask / tell loop across processes and machines, so it needs each of these; an
+Optuna upgrade that moves one of them breaks this module only (tests/store pins each behaviour).
+The one private name kept elsewhere is `LazyRandomState` in `search/reseed.py`: the search layer sits
+below this one and may not import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study writes through (Optuna's cache over the database): `Study` exposes no accessor."""
+    return study._storage
+
+
+def study_id(study: optuna.Study) -> int:
+    """The study's id in its storage, which every storage method takes."""
+    return study._study_id
+
+
+def trial_id(trial: FrozenTrial | optuna.Trial) -> int:
+    """A trial's id in its storage: the public `number` counts within the study, storages key on the id."""
+    return trial._trial_id
+
+
+def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
+    """The study's system attributes (where artifacts and hpsearch's marks live); `Study.system_attrs` is gone."""
+    return storage_of(study).get_study_system_attrs(study_id(study))
+
+
+def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
+    """Write a study system attribute: Optuna 5 removed `Study.set_system_attr`."""
+    storage_of(study).set_study_system_attr(study_id(study), key, value)
+
+
+def set_trial_user_attr(study: optuna.Study, trial: FrozenTrial | optuna.Trial, key: str, value: Any) -> None:
+    """Write a user attribute of any trial of the study, also one the caller holds only as a FrozenTrial."""
+    storage_of(study).set_trial_user_attr(trial_id(trial), key, value)
+
+
+def set_trial_user_attrs(study: optuna.Study, trial: FrozenTrial | optuna.Trial, attrs: dict[str, Any]) -> None:
+    """Several user attributes of a trial in one transaction where the database allows, else one by one.
+
+    Optuna commits each attribute on its own; a trial's result is about fifteen of them, and on SQLite
+    each commit is a disk sync. The RDB storage's own helpers write them in one session instead.
+    """
+    storage = getattr(storage_of(study), "_backend", storage_of(study))  # through Optuna's cache, to the database
+    if not isinstance(storage, optuna.storages.RDBStorage) or not hasattr(storage, "_set_trial_attr_without_commit"):
+        for key, value in attrs.items():
+            set_trial_user_attr(study, trial, key, value)
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        for key, value in attrs.items():
+            storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id(trial), key,
+                                                   value)
+
+
+def heartbeat_interval(study: optuna.Study) -> int | None:
+    """The storage's heartbeat interval in seconds, None without heartbeats: Optuna reads it only in optimize()."""
+    interval = getattr(storage_of(study), "get_heartbeat_interval", None)
+    return None if interval is None else interval()
+
+
+def record_heartbeat(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> None:
+    """Beat for a running trial: Optuna beats only for the trials its own optimize() runs."""
+    storage_of(study).record_heartbeat(trial_id(trial))
+
+
+def set_constraints(study: optuna.Study, trial: FrozenTrial | optuna.Trial, values: list[float]) -> None:
+    """Record a trial's constraint values where Optuna's samplers and `best_trial` read them.
+
+    Optuna sets this key only from a sampler's `constraints_func` inside its own tell; hpsearch learns the
+    values from the worker process, after the trial has run.
+    """
+    from optuna.samplers._base import _CONSTRAINTS_KEY
+
+    storage_of(study).set_trial_system_attr(trial_id(trial), _CONSTRAINTS_KEY, values)
+
+
+def rename_study(storage: optuna.storages.RDBStorage, study_id_: int, name: str, drop_system_attr: str) -> None:
+    """Rename a study and drop one of its system attributes in one transaction: Optuna has no rename.
+
+    Written against Optuna's own table models, so the names are quoted right for each database.
+    Raises sqlalchemy's IntegrityError when a study of that name exists (the name is unique).
+    """
+    from optuna.storages._rdb import models
+    from sqlalchemy import delete, update
+
+    studies, attrs = models.StudyModel.__table__, models.StudySystemAttributeModel.__table__
+    with storage.engine.begin() as connection:
+        connection.execute(update(studies).where(studies.c.study_id == study_id_).values(study_name=name))
+        connection.execute(delete(attrs).where(attrs.c.study_id == study_id_, attrs.c.key == drop_system_attr))

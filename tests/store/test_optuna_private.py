@@ -1,0 +1,94 @@
+"""hpsearch.store.optuna_private: what each use of Optuna's private names does, pinned, so an Optuna upgrade
+that moves one fails here."""
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hpsearch.store import optuna_private, studies
+
+
+@pytest.mark.parametrize("where", ["sqlite", "memory"])
+def test_set_trial_user_attrs_records_every_key_at_once(tmp_path, where):
+    storage = studies.storage_for(f"sqlite:///{tmp_path}/s.db") if where == "sqlite" else None
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    attrs = {"history": [[1, 0.5], [2, 0.6]], "train_seconds": 1.5, "stop_reason": "completed", "config": {"a": 1}}
+    optuna_private.set_trial_user_attrs(study, trial, attrs)
+    optuna_private.set_trial_user_attrs(study, trial, {"train_seconds": 2.0})  # a later value replaces the first
+    study.tell(trial, 1.0)
+    assert study.trials[0].user_attrs == {**attrs, "train_seconds": 2.0}
+
+
+def test_set_trial_user_attrs_refuses_a_finished_trial(tmp_path):
+    study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
+    trial = study.ask()
+    study.tell(trial, 1.0)
+    with pytest.raises(RuntimeError):  # Optuna's own rule: a finished trial is never changed
+        optuna_private.set_trial_user_attrs(study, trial, {"late": 1})
+    assert study.trials[0].user_attrs == {}
+
+
+def test_study_and_trial_ids_reach_the_storage(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    study = optuna.create_study(study_name="s", storage=studies.storage_for(url))
+    trial = study.ask()
+    storage = optuna_private.storage_of(study)
+    assert storage.get_study_id_from_name("s") == optuna_private.study_id(study)
+    assert storage.get_trial(optuna_private.trial_id(trial)).number == trial.number
+
+
+def test_study_system_attrs_are_written_and_read(tmp_path):
+    study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
+    optuna_private.set_study_system_attr(study, "hpsearch:mark", {"a": 1})
+    again = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{tmp_path}/s.db")
+    assert optuna_private.study_system_attrs(again)["hpsearch:mark"] == {"a": 1}
+
+
+def test_a_finished_trial_is_written_through_the_storage(tmp_path):
+    study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
+    trial = study.ask()
+    optuna_private.set_trial_user_attr(study, study.trials[0], "owner", "me")  # a FrozenTrial, while it runs
+    assert study.trials[0].user_attrs == {"owner": "me"}
+    study.tell(trial, 1.0)
+
+
+def test_heartbeats_exist_only_where_the_storage_keeps_them(tmp_path):
+    assert optuna_private.heartbeat_interval(optuna.create_study()) is None
+    study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
+    assert optuna_private.heartbeat_interval(study) == 30
+    trial = study.ask()
+
+    def beats():
+        with optuna_private.storage_of(study)._backend.engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT trial_id FROM trial_heartbeats").fetchall()
+
+    assert beats() == []
+    optuna_private.record_heartbeat(study, trial)
+    assert beats() == [(optuna_private.trial_id(trial),)]
+
+
+def test_constraints_make_a_violating_trial_infeasible():
+    study = optuna.create_study(direction="maximize")
+    for value, violation in ((0.9, 1.0), (0.5, -1.0)):
+        trial = study.ask()
+        optuna_private.set_constraints(study, trial, [violation])
+        study.tell(trial, value)
+    assert study.best_trial.value == 0.5  # the better value breaks its constraint
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+
+
+def test_rename_study_renames_and_drops_the_mark_in_one_go(tmp_path):
+    from sqlalchemy.exc import IntegrityError
+
+    storage = studies.storage_for(f"sqlite:///{tmp_path}/s.db")
+    first = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "draft")
+    storage.set_study_system_attr(first, "mark", 1)
+    storage.set_study_system_attr(first, "kept", 2)
+    optuna_private.rename_study(storage, first, "final", drop_system_attr="mark")
+    assert storage.get_study_id_from_name("final") == first
+    assert storage.get_study_system_attrs(first) == {"kept": 2}
+    other = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "other")
+    with pytest.raises(IntegrityError):
+        optuna_private.rename_study(storage, other, "final", drop_system_attr="mark")
+    assert storage.get_study_id_from_name("other") == other
