@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hpsearch.run.job import TrialJob
-from hpsearch.run.worker import Monitor, training_arguments
+from hpsearch.run.protocol import TrialJob
+from hpsearch.run.trainer import Monitor, training_arguments
 from hpsearch.spec.space import load_text
 from hpsearch.train.tasks.base import TrialSetupError, load_config
 
