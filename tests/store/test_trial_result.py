@@ -44,11 +44,17 @@ def test_stored_attributes_keep_their_order_and_leave_out_what_a_trial_did_not_m
         "n_parameters", "n_trainable_parameters", "device", "threads", "gpu", "versions", "notes", "model_dir",
         "worker_started"]
     assert trained.attrs()["gpu"] is None and trained.attrs()["samples_per_second"] is None  # measured: none
-    decoded = result(decode_seconds=1.5, worker_started=1.0)
+    decoded = result(decode_seconds=1.5, peak_memory_mb=300.0, n_parameters=100, device="cpu", threads=2,
+                     versions={"torch": "2"}, notes=[], worker_started=1.0)
     assert list(decoded.attrs()) == [
         "best_step", "stop_reason", "stop_step", "history", "best_metrics", "train_seconds", "decode_seconds",
         "samples_per_second", "peak_memory_mb", "n_parameters", "device", "threads", "gpu", "versions", "notes",
         "worker_started"]
+
+
+def test_a_result_with_only_the_essentials_stores_only_them_and_a_null_gpu_and_speed():
+    assert result().attrs() == {"best_step": 10, "stop_reason": "completed", "stop_step": 20, "history": [],
+                                "best_metrics": {}, "train_seconds": 0.0, "samples_per_second": None, "gpu": None}
 
 
 def test_a_result_crosses_the_pipe():

@@ -57,7 +57,7 @@ class Outcomes:
     def _finished(self, trial: optuna.Trial, result: TrialResult) -> TrialState | None:
         """Store the trial's result and tell it PRUNED or COMPLETE; None when it has no value to tell."""
         studies.set_user_attrs(self.study, trial._trial_id, result.attrs())
-        self._record_notes(result.notes)
+        self._record_notes(result.notes or [])
         self._record_constraints(trial, result)
         if result.state == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)

@@ -2,7 +2,7 @@
 
 The worker builds one TrialResult; the study process tells Optuna its state and objective values and
 stores every other field as a user attribute of the trial, under the field's name. Readers of a stored
-trial (results, tables, artifacts) find them there by the same names. Plain data: no torch, no database.
+trial (results, tables, artifacts) find them there by the same names. No torch: the study process unpickles it.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ FEASIBLE = "feasible"  # False on a complete trial that breaks a constraint
 TRACEBACK = "traceback"  # the end of a failed trial's traceback
 CONFIG = "config"  # every value the trial trained with: sampled and fixed
 
-# Fields a kind of trial lacks (a decoding trial trains nothing, a model is kept only when asked): left
-# off the stored trial when unset, so a stored trial shows what its run measured and nothing else.
-ONLY_WHEN_SET = frozenset({"planned_steps", "history_seconds", "setup_seconds", "decode_seconds",
-                           "effective_batch_size", "n_trainable_parameters", "model_dir", "worker_started"})
+# An unset field (None) is left off the stored trial: a decoding trial trains nothing, a model is kept only when
+# asked. These two are stored even so, as null: no GPU, no time measured.
+STORED_WHEN_NONE = frozenset({"gpu", "samples_per_second"})
 NOT_STORED_AS_ATTRS = ("state", "value")  # Optuna records these itself (tell)
 
 
@@ -49,8 +48,8 @@ class TrialResult:
     device: str | None = None
     threads: int | None = None
     gpu: str | None = None
-    versions: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    versions: dict[str, str] | None = None
+    notes: list[str] | None = None  # the task's notes: a capped sequence length, ... ("warning: ...")
     model_dir: str | None = None  # where the trial's model was kept
     worker_started: float | None = None  # time.time() when the worker began: the process start's cost
 
@@ -59,7 +58,7 @@ class TrialResult:
         found = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name in NOT_STORED_AS_ATTRS or (value is None and item.name in ONLY_WHEN_SET):
+            if item.name in NOT_STORED_AS_ATTRS or (value is None and item.name not in STORED_WHEN_NONE):
                 continue
             found[item.name] = value
         return found
