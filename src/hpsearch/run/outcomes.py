@@ -48,10 +48,10 @@ class Outcomes:
         self._failed(trial, reason)
         return TrialState.FAIL
 
-    def interrupted(self, trial: optuna.Trial, reason: str, progress: bool = True) -> None:
+    def interrupted(self, trial: optuna.Trial, reason: str, shown: bool = True) -> None:
         """Fail a trial that was stopped, not broken: its values run again on the next run."""
         studies.fail_trial(self.study, trial, reason, rerun=True)
-        if progress:
+        if shown:
             self.progress.trial_finished(trial.number, "FAIL", None, reason)
 
     def _finished(self, trial: optuna.Trial, result: TrialResult) -> TrialState | None:

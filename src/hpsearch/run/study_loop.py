@@ -162,7 +162,7 @@ class StudyLoop:
             worker = protocol.spawn(train_trial, job, name=f"trial-{trial.number}")
         except BaseException:
             self.free.append(slot)
-            self.outcomes.interrupted(trial, "interrupted before it started", progress=False)
+            self.outcomes.interrupted(trial, "interrupted before it started", shown=False)
             raise
         attrs = {"worker_pid": worker.process.pid, "study_process_rss_mb": _rss_mb()}
         if origin := proposed_by(study.sampler, trial.number):
