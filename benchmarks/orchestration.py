@@ -28,19 +28,22 @@ HERE = Path(__file__).resolve().parent
 REPORTS = 10
 
 
-def zero_cost_entry(conn, job) -> None:
-    """Stands in for hpsearch.run.job.entry in the trial process: 10 reports through the real pipe, no training."""
+def zero_cost_trial(conn, job) -> None:
+    """Stands in for hpsearch.run.targets.train_trial in the trial process: 10 reports through the real pipe
+    and protocol, no training."""
+    from hpsearch.run.protocol import Channel
+    from hpsearch.store.trial_result import TrialResult
+
+    channel = Channel(conn)
     value = 0.5 + 0.4 * job.config.get("dropout", 0.3)
     history, state = [], "complete"
     for step in range(1, REPORTS + 1):
         history.append([step, value])
-        conn.send(("report", step, value))
-        if conn.recv() == "prune":
+        if channel.report(step, value):
             state = "pruned"
             break
-    conn.send(("done", {"state": state, "value": value, "best_metrics": {"eval_accuracy": value},
-                        "history": history, "stop_step": len(history), "stop_reason": "completed",
-                        "train_seconds": 0.0, "best_step": len(history)}))
+    channel.done(TrialResult(state=state, value=value, best_step=len(history), stop_reason="completed",
+                             stop_step=len(history), history=history, best_metrics={"eval_accuracy": value}))
     conn.close()
     os._exit(0)
 
@@ -61,15 +64,15 @@ space:
 
 
 def arm_hpsearch(url: str, n: int, folder: Path) -> None:
-    import orchestration  # this module, by its importable name: the fork server resolves the entry by it
+    import orchestration  # this module, by its importable name: the fork server resolves the target by it
 
-    from hpsearch.run import orchestrator
+    from hpsearch.run import study_loop
     from hpsearch.spec.space import load_text
 
     assets = folder.parent / "assets"  # built once by main(), outside the timed runs
     text = SPACE.format(n=n, model=assets / "model", csv=assets / "data.csv")
-    orchestrator.entry = orchestration.zero_cost_entry
-    orchestrator.run_study(load_text(text, base_dir=str(folder)), url)
+    study_loop.train_trial = orchestration.zero_cost_trial
+    study_loop.run_study(load_text(text, base_dir=str(folder)), url)
 
 
 def arm_optuna(url: str, n: int, folder: Path) -> None:

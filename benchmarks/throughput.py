@@ -44,7 +44,7 @@ class Quiet:
 
 
 def job(steps: int, batch: int, length: int):
-    from hpsearch.run.job import TrialJob
+    from hpsearch.run.protocol import TrialJob
     from hpsearch.spec.space import load_text
     from hpsearch.spec.suggest import configuration
 
@@ -55,7 +55,7 @@ def job(steps: int, batch: int, length: int):
 def run_hpsearch(steps: int, batch: int, length: int) -> float:
     from hpsearch.run.worker import run
 
-    return run(job(steps, batch, length), Quiet())["samples_per_second"]
+    return run(job(steps, batch, length), Quiet()).samples_per_second
 
 
 def run_loop(steps: int, batch: int, length: int) -> float:

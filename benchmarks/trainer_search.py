@@ -56,7 +56,7 @@ def arm_trainer(cfg: dict) -> dict:
     import optuna
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-    from hpsearch.run.job import TrialJob
+    from hpsearch.run.protocol import TrialJob
     from hpsearch.run.worker import prepare
     from hpsearch.spec.space import load_text
     from hpsearch.spec.suggest import configuration

@@ -114,7 +114,7 @@ def stored_studies(tmp_path_factory, tiny_assets):
     import shutil
     from types import SimpleNamespace
 
-    from hpsearch.run.orchestrator import run_study
+    from hpsearch.run.study_loop import run_study
     from hpsearch.spec.space import load_space
 
     root = tmp_path_factory.mktemp("stored")

@@ -107,3 +107,15 @@ def test_each_layer_says_what_it_owns_and_may_import():
     for name in LAYERS[1:]:
         doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text())) or ""
         assert "May import" in doc, f"hpsearch/{name}/__init__.py: its docstring must say what it may import"
+
+
+def test_every_error_class_lives_in_errors_py():
+    from hpsearch import errors
+
+    error_names = {name for name, value in vars(errors).items() if isinstance(value, type)
+                   and issubclass(value, BaseException)} | {"Exception", "BaseException"}
+    elsewhere = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}"
+                 for module, path in MODULES.items() if module != "hpsearch.errors"
+                 for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)
+                 and any(getattr(base, "id", getattr(base, "attr", None)) in error_names for base in node.bases)]
+    assert not elsewhere, "\n".join(elsewhere)

@@ -91,6 +91,35 @@ class StorageError(HpsearchError):
     exit_code = 1
 
 
+
+class AssetMissing(HpsearchError):
+    """A built-in model or data set is named but the package that carries it is not installed."""
+
+    exit_code = 2
+
+
+class TrialSetupError(HpsearchError):
+    """A trial's values cannot be applied to this model or data (the trial fails with this reason)."""
+
+
+class ModelMissing(HpsearchError):
+    """The model names a local folder that does not exist."""
+
+    exit_code = 2
+
+
+class DataError(HpsearchError):
+    """The data set named by the space file cannot be loaded as asked."""
+
+    exit_code = 2
+
+
+class Interrupted(HpsearchError):
+    """The user stopped the run (Ctrl-C or SIGTERM); the running trials are queued to run again."""
+
+    exit_code = 130
+
+
 def unknown(what: str, name: Any, known: list[str], aliases: dict[str, str] | None = None) -> str:
     """`unknown <what> 'name' (did you mean X?)`, or with the known names listed when none is close."""
     if aliases and name in aliases:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from helpers import COMMAND, laughs
 from hpsearch.cli import app
 from hpsearch.errors import StorageError
-from hpsearch.run.orchestrator import run_study
+from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space
 from hpsearch.spec.storage_url import redact
 from hpsearch.store.studies import storage_for

@@ -173,33 +173,6 @@ def test_boundary_hints_stay_inside_the_domain(name, dist, values, hint):
     assert "already" not in hint or "widen" not in text
 
 
-def test_confirm_reruns_the_best_under_other_seeds_and_records_them(stored_studies):
-    from hpsearch.run.confirm import ATTR_CONFIRM
-
-    result = hpsearch("confirm", "beta", "--storage", stored_studies.storage, "--top", "2", "--seeds", "2")
-    assert result.returncode == 0, result.stderr
-    assert "under 3 seeds" in result.stdout and ("wins beyond the noise" in result.stdout)
-    study = load(stored_studies, "beta")
-    recorded = study.user_attrs[ATTR_CONFIRM]
-    leaders = results.ranked(study)[:2]
-    assert set(recorded) == {str(t.number) for t in leaders}
-    assert all(set(runs) == {"1", "2"} and all(0 <= v <= 1 for v in runs.values()) for runs in recorded.values())
-    again = hpsearch("confirm", "beta", "--storage", stored_studies.storage, "--top", "2", "--seeds", "2")
-    assert again.returncode == 0 and "under seed" not in again.stderr  # recorded runs are not trained again
-
-
-def test_verdict_needs_the_difference_to_beat_the_noise():
-    from hpsearch.run.confirm import Confirmed, _verdict
-
-    clear = _verdict([Confirmed(1, {0: 0.90, 1: 0.91, 2: 0.89}), Confirmed(2, {0: 0.70, 1: 0.71, 2: 0.69})],
-                     "maximize")
-    assert clear.winner == 1 and clear.p_value < 0.05
-    noisy = _verdict([Confirmed(1, {0: 0.90, 1: 0.60, 2: 0.80}), Confirmed(2, {0: 0.85, 1: 0.65, 2: 0.70})],
-                     "maximize")
-    assert noisy.winner is None and noisy.p_value > 0.05
-    assert _verdict([Confirmed(1, {0: 0.2, 1: 0.3}), Confirmed(2, {0: 0.5, 1: 0.6})], "minimize").confirmed[0].number == 1
-
-
 def test_compare_names_a_pareto_front_member_for_several_objectives(tmp_path):
     url = f"sqlite:///{tmp_path / 'multi.db'}"
     study = optuna.create_study(study_name="multi", storage=url, directions=["maximize", "minimize"])

@@ -6,7 +6,7 @@ from optuna.trial import TrialState
 
 from hpsearch.errors import SpaceError, StudyError, StudyStopped
 from hpsearch.run import faults
-from hpsearch.run.orchestrator import run_study
+from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space
 from hpsearch.store.studies import storage_for
 from hpsearch.store.trials import ATTR_REASON

@@ -8,7 +8,7 @@ from hpsearch.cli import app
 from hpsearch.errors import UsageError
 from hpsearch.run import gpus
 from hpsearch.run.gpus import Gpu, check_precision, choose, plan_slots
-from hpsearch.run.orchestrator import run_study
+from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space
 from hpsearch.store.studies import storage_for
 from hpsearch.train.arguments import trainer_kwargs

@@ -4,10 +4,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from hpsearch.run.job import TrialJob
-from hpsearch.run.worker import Monitor, training_arguments
+from hpsearch.errors import TrialSetupError
+from hpsearch.run.protocol import TrialJob
+from hpsearch.run.trainer import Monitor, training_arguments
 from hpsearch.spec.space import load_text
-from hpsearch.train.tasks.base import TrialSetupError, load_config
+from hpsearch.train.tasks.base import load_config
 
 SPEC = load_text("study: {name: t, seed: 7}\ntask: {eval_every: 5, dataset: {path: d.csv}}\n")
 

@@ -98,7 +98,7 @@ def test_a_bad_priors_option_is_refused_with_its_key(make_spec):
 
 @pytest.mark.slow
 def test_a_run_records_where_each_trial_came_from(tiny_project):
-    from hpsearch.run.orchestrator import run_study
+    from hpsearch.run.study_loop import run_study
     from hpsearch.spec.space import load_space
     from hpsearch.store.studies import storage_for
 

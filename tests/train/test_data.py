@@ -1,5 +1,6 @@
 import pytest
 
+from hpsearch.errors import DataError
 from hpsearch.spec.schema import DatasetConfig
 from hpsearch.train import data
 
@@ -53,7 +54,7 @@ def test_bad_data_is_a_clear_error(tiny_assets, tmp_path, kwargs, message):
         target = tmp_path / ("data" + (".xlsx" if kwargs["path"].endswith(".xlsx") else ".csv"))
         target.write_bytes(source.read_bytes())
         kwargs = {**kwargs, "path": str(target)}
-    with pytest.raises(data.DataError, match=message):
+    with pytest.raises(DataError, match=message):
         data.load_splits(config(**kwargs))
 
 

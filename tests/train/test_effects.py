@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from transformers import TrainerCallback
 
 from hpsearch.run import worker
-from hpsearch.run.job import TrialJob
+from hpsearch.run.protocol import TrialJob
 from hpsearch.spec.space import load_text
 from tiny import Channel
 
@@ -203,9 +203,9 @@ def test_gradient_accumulation_makes_fewer_larger_updates(folder, monkeypatch, a
     result, probe = run_trial(monkeypatch, folder, {**BASE, "num_epochs": 1,
                                                     "gradient_accumulation_steps": accumulation})
     batches = math.ceil(TRAIN_ROWS / BASE["batch_size"])  # 19 forward/backward passes, whatever the accumulation
-    assert result["effective_batch_size"] == BASE["batch_size"] * accumulation
+    assert result.effective_batch_size == BASE["batch_size"] * accumulation
     assert len(probe.shapes) == batches and sum(r for r, _ in probe.shapes) == TRAIN_ROWS
-    assert result["stop_step"] == probe.steps == math.ceil(batches / accumulation)
+    assert result.stop_step == probe.steps == math.ceil(batches / accumulation)
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "label_smoothed_cross_entropy", "focal",
@@ -570,13 +570,13 @@ def test_early_stopping_patience_stops_after_that_many_flat_evaluations(folder, 
     if patience:
         config["early_stopping_patience"] = patience
     result, probe = run_trial(monkeypatch, folder, config, eval_every=5)
-    values = [v for _, v in result["history"]]
-    assert len(set(values)) == 1 and result["best_step"] == 5
+    values = [v for _, v in result.history]
+    assert len(set(values)) == 1 and result.best_step == 5
     if patience is None:
-        assert result["stop_reason"] == "completed" and result["stop_step"] == probe.steps == 40
+        assert result.stop_reason == "completed" and result.stop_step == probe.steps == 40
     else:
-        assert result["stop_reason"] == "stopped_early"
-        assert result["stop_step"] == probe.steps == 5 * (patience + 1) and len(values) == patience + 1
+        assert result.stop_reason == "stopped_early"
+        assert result.stop_step == probe.steps == 5 * (patience + 1) and len(values) == patience + 1
 
 
 def test_polynomial_power_shapes_the_decay(folder, tmp_path):

@@ -10,8 +10,8 @@ from optuna.trial import TrialState
 
 from helpers import ROOT
 from hpsearch.errors import SpaceError, StudyError
-from hpsearch.run.job import TrialJob
-from hpsearch.run.orchestrator import run_study
+from hpsearch.run.protocol import TrialJob
+from hpsearch.run.study_loop import run_study
 from hpsearch.run.worker import run
 from hpsearch.spec.space import load_space, load_text
 from hpsearch.store.studies import storage_for
@@ -69,11 +69,11 @@ def test_decoding_options():
 
 def test_a_generation_trial_learns_and_is_scored_by_generating(project):
     result = run(TrialJob(spec(project), 0, spec(project).fixed, None, None), Channel())
-    assert result["state"] == "complete"
-    metrics = result["best_metrics"]
+    assert result.state == "complete"
+    metrics = result.best_metrics
     assert metrics["eval_token_f1"] > 0.9 and metrics["eval_exact_match"] > 0.9  # greedy, on a learned task
-    assert result["value"] == metrics["eval_token_f1"]
-    assert [step for step, _ in result["history"]] == [20, 40, 60, 80, 100]  # evaluations followed eval_loss
+    assert result.value == metrics["eval_token_f1"]
+    assert [step for step, _ in result.history] == [20, 40, 60, 80, 100]  # evaluations followed eval_loss
 
 
 def test_eval_with_generation_scores_every_evaluation(project):
@@ -81,7 +81,7 @@ def test_eval_with_generation_scores_every_evaluation(project):
     channel = Channel()
     result = run(TrialJob(s, 0, s.fixed, None, None), channel)
     assert len(channel.reports) == 5 and all(0 <= v <= 1 for _, v in channel.reports)  # token F1 at each
-    assert result["history"] == [list(r) for r in channel.reports]
+    assert result.history == [list(r) for r in channel.reports]
 
 
 def test_causal_lm_reports_perplexity(project):
@@ -89,10 +89,10 @@ def test_causal_lm_reports_perplexity(project):
         "pairs.csv", "texts.csv").replace('  prompt_template: "{prompt} ->"\n  max_new_tokens: 3\n', "")
     s = load_text(text, base_dir=str(project))
     result = run(TrialJob(s, 0, s.fixed, None, None), Channel())
-    metrics = result["best_metrics"]
+    metrics = result.best_metrics
     assert metrics["eval_perplexity"] == pytest.approx(math.exp(metrics["eval_loss"]))
     assert metrics["eval_perplexity"] < 40 / 2  # well below guessing among the 40 tokens
-    assert result["history"][0][1] > result["history"][-1][1]  # the loss falls
+    assert result.history[0][1] > result.history[-1][1]  # the loss falls
 
 
 def test_the_shipped_causal_lm_example_runs_on_a_local_decoder(project):

@@ -4,12 +4,11 @@ import shutil
 
 import pytest
 
-from hpsearch.errors import SpaceError
-from hpsearch.run.job import TrialJob
+from hpsearch.errors import SpaceError, TrialSetupError
+from hpsearch.run.protocol import TrialJob
 from hpsearch.run.worker import prepare, run
 from hpsearch.spec.space import load_text
 from hpsearch.train.lora import target_modules
-from hpsearch.train.tasks.base import TrialSetupError
 from tiny import Channel
 
 
@@ -56,7 +55,7 @@ def test_default_and_all_linear_targets(folder, tmp_path):
 def test_a_lora_trial_learns_and_saves_only_the_adapter(folder, tmp_path):
     result = run(job(folder, {"lora_r": 8, "learning_rate": 0.05, "max_steps": 30}, save_dir=tmp_path / "kept"),
                  Channel(keep=True))
-    assert result["state"] == "complete" and result["n_trainable_parameters"] < result["n_parameters"] / 2
+    assert result.state == "complete" and result.n_trainable_parameters < result.n_parameters / 2
     saved = {p.name for p in (tmp_path / "kept").iterdir()}
     assert "adapter_config.json" in saved and "adapter_model.safetensors" in saved
     assert "model.safetensors" not in saved

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from hpsearch.errors import SpaceError
-from hpsearch.run.job import TrialJob
+from hpsearch.errors import DataError, SpaceError
+from hpsearch.run.protocol import TrialJob
 from hpsearch.run.worker import run
 from hpsearch.spec.space import load_text
-from hpsearch.train.data import DataError, load_splits
+from hpsearch.train.data import load_splits
 from hpsearch.train.tasks.regression import compute_metrics, loss_function
 from tiny import FILLER, WORDS, Channel
 
@@ -48,8 +48,8 @@ def test_a_regression_trial_learns_the_scores(folder, loss):
     config = {"loss": loss, "max_steps": 60, "batch_size": 16, "learning_rate": 0.01, "sequence_length": 16}
     result = run(TrialJob(spec, 0, config, None, None), Channel())
     variance = np.var([2 * g - 3 for g in range(4)])  # a constant guess scores about the labels' variance
-    assert result["best_metrics"]["eval_mse"] < 0.5 * variance
-    assert result["best_metrics"]["eval_r2"] > 0.5
+    assert result.best_metrics["eval_mse"] < 0.5 * variance
+    assert result.best_metrics["eval_r2"] > 0.5
 
 
 def test_huber_is_gentler_than_mse_on_large_errors():

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-from hpsearch.run.job import TrialJob
+from hpsearch.run.protocol import TrialJob
 from hpsearch.spec.space import load_text
 from hpsearch.spec.tasks import TASKS
 from hpsearch.train.tasks.base import check_model

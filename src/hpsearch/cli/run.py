@@ -95,8 +95,8 @@ def copy(
 
 
 def _run(spec, storage: str | None, force: bool, gpus: str | None = None) -> None:
-    from hpsearch.run.orchestrator import run_study
     from hpsearch.run.progress import Progress
+    from hpsearch.run.study_loop import run_study
     from hpsearch.spec.storage_url import redact
 
     summary = run_study(spec, storage=storage, force=force, progress=Progress(), devices=gpus)

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from hpsearch.errors import StudyError, UsageError
 from hpsearch.store.tables import Light, Tables
+from hpsearch.store.trial_result import ranked
 
 
 @dataclass
@@ -60,13 +61,6 @@ def list_studies(tables: Tables) -> list[StudyRow]:
             states=counts.get(stored.study_id, {}), best=study_best, last_activity=last.get(stored.study_id),
         ))
     return rows
-
-
-def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """The complete trials, best first (feasible before infeasible), for a single-objective study."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-    return sorted(complete, key=lambda t: (t.user_attrs.get("feasible") is False, sign * t.value))
 
 
 def best_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import optuna
 
 from hpsearch.errors import StudyError, UsageError
-from hpsearch.run.job import TrialJob, entry, receive
+from hpsearch.run import protocol
+from hpsearch.run.protocol import TrialJob
+from hpsearch.run.targets import train_trial
 from hpsearch.spec.space import StudySpec
+from hpsearch.store.trial_result import CONFIG, FEASIBLE, ranked
 
 ATTR_CONFIRM = "hpsearch:confirm"  # study attr: {trial number: {seed: value}}
 
@@ -45,13 +47,11 @@ class Verdict:
 
 def confirm(study: optuna.Study, spec: StudySpec, top: int, seeds: int, progress=print) -> Verdict:
     """Train the `top` best configurations under `seeds` more seeds each; runs already recorded are kept."""
-    from hpsearch.results.summary import ranked
-
     if spec.multi_objective:
         raise UsageError("confirm compares one objective; this study has several")
     if top < 2 or seeds < 1:
         raise UsageError(f"--top must be at least 2 and --seeds at least 1, but got {top} and {seeds}")
-    leaders = [t for t in ranked(study) if t.user_attrs.get("feasible") is not False][:top]
+    leaders = [t for t in ranked(study) if t.user_attrs.get(FEASIBLE) is not False][:top]
     if len(leaders) < 2:
         raise StudyError(f"study {spec.study.name!r} has {len(leaders)} complete trials; confirm needs two")
     recorded: dict[str, dict[str, float]] = dict(study.user_attrs.get(ATTR_CONFIRM, {}))
@@ -92,39 +92,18 @@ def _verdict(confirmed: list[Confirmed], direction: str) -> Verdict:
 
 def _train(spec: StudySpec, trial: optuna.trial.FrozenTrial, seed: int) -> float:
     """One run of `trial`'s configuration under `seed`, in a worker process as a study's trials run."""
-    from hpsearch.run.orchestrator import _stop, worker_context
-    from hpsearch.spec import objectives
-
-    config = dict(trial.user_attrs.get("config", trial.params))
+    config = dict(trial.user_attrs.get(CONFIG, trial.params))
     job = TrialJob(replace(spec, study=spec.study.model_copy(update={"seed": seed})), trial.number, config, None, None)
-    context = worker_context()
-    parent, child = context.Pipe()
-    process = context.Process(target=entry, args=(child, job), daemon=True, name=f"confirm-{trial.number}-{seed}")
-    process.start()
-    child.close()
-    outcome: tuple[str, Any] | None = None
+    worker = protocol.spawn(train_trial, job, name=f"confirm-{trial.number}-{seed}")
     try:
-        while outcome is None:
-            message = receive(parent, process, timeout=1.0)
-            if message is None:
-                continue
-            kind = message[0]
-            if kind == "report":
-                parent.send("continue")  # a confirmation run is never pruned
-            elif kind == "keep?":
-                parent.send(False)
-            elif kind == "done":
-                outcome = ("done", message[1])
-            elif kind in ("error", "died"):
-                outcome = ("error", message[1])
+        ended = None
+        while ended is None:  # a confirmation run is never pruned, and keeps no model
+            ended = protocol.serve(worker, report=lambda step, value: False, keep=lambda value: False, timeout=1.0)
     finally:
-        parent.close()
-        process.join(timeout=30)
-        _stop(process)
-    kind, payload = outcome
-    if kind == "error":
-        raise StudyError(f"the run of trial {trial.number} under seed {seed} failed: {payload}")
-    values = objectives.values(spec.objectives, payload)
+        protocol.close(worker)
+    if ended.result is None:
+        raise StudyError(f"the run of trial {trial.number} under seed {seed} failed: {ended.error}")
+    values = ended.result.values(spec.objectives)
     if values is None:
         raise StudyError(f"the run of trial {trial.number} under seed {seed} made no evaluation")
     return values[0]

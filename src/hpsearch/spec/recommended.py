@@ -129,12 +129,13 @@ def _size(model: str, base_dir: str, layers: int | None) -> Size:
 
 
 def _config_file(model: str, base_dir: str) -> Path | None:
+    from hpsearch.errors import AssetMissing
     from hpsearch.spec import assets
 
     if model in assets.BUILTIN_MODELS:
         try:
             return assets.locate(assets.BUILTIN_MODELS[model]) / "config.json"
-        except assets.AssetMissing:
+        except AssetMissing:
             return None
     path = Path(base_dir) / model if not Path(model).is_absolute() else Path(model)
     candidate = path / "config.json"

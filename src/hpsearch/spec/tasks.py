@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """What the space file and the orchestrator need to know of a task type before any training."""
+    """What the space file and the study loop need to know of a task type before any training."""
 
     name: str
     description: str

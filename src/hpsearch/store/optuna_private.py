@@ -21,6 +21,14 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
 
 
+def storage_url(study: optuna.Study) -> str:
+    """The database URL behind a study's storage, or "" when it has none (an in-memory storage).
+
+    Optuna wraps an RDBStorage in its private _CachedStorage, which keeps the real one as `_backend`."""
+    storage = study._storage
+    return str(getattr(getattr(storage, "_backend", storage), "url", ""))
+
+
 def study_id(study: optuna.Study) -> int:
     """The study's id in its storage, which every storage method takes."""
     return study._study_id

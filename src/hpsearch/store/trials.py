@@ -110,7 +110,7 @@ def unclaimed_grace(study: optuna.Study) -> float:
     On SQLite every writer is on this machine and claims within milliseconds, so seconds suffice;
     on a server database another machine may be slow, so wait minutes.
     """
-    url = str(getattr(optuna_private.storage_of(study), "url", ""))
+    url = optuna_private.storage_url(study)
     return UNCLAIMED_GRACE_SQLITE_S if url.startswith("sqlite") else UNOWNED_GRACE_S
 
 

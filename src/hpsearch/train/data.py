@@ -15,19 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpsearch.errors import HpsearchError
+from hpsearch.errors import DataError
 from hpsearch.spec import assets
 
 CACHE_VERSION = "1"
 DATASET = ("task", "dataset")  # where the data set is named in a space file
 
 Finding = tuple[tuple[str, ...], str]  # (key path in the space file, message)
-
-
-class DataError(HpsearchError):
-    """The data set named by the space file cannot be loaded as asked."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpsearch.errors import TrialSetupError
 from hpsearch.spec import catalog
-from hpsearch.train.tasks.base import TrialSetupError
 
 
 def target_modules(value: str) -> str | list[str] | None:

@@ -7,18 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from hpsearch.errors import HpsearchError, Problem
+from hpsearch.errors import ModelMissing, Problem, TrialSetupError
 from hpsearch.spec import assets, catalog
-
-
-class TrialSetupError(HpsearchError):
-    """A trial's values cannot be applied to this model or data (the trial fails with this reason)."""
-
-
-class ModelMissing(HpsearchError):
-    """The model names a local folder that does not exist."""
-
-    exit_code = 2
 
 
 @dataclass

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from hpsearch.errors import TrialSetupError
 from hpsearch.train import data
-from hpsearch.train.tasks.base import Setup, TrialSetupError, load_config, reduce, resolve_model
+from hpsearch.train.tasks.base import Setup, load_config, reduce, resolve_model
 
 
 def setup(job: Any, config: dict[str, Any]) -> Setup:

@@ -6,9 +6,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import ExitsWhenLookedAt
 from hpsearch.errors import StudyError, StudyStopped
-from hpsearch.run.orchestrator import run_study
+from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space
 from hpsearch.store.stored_spec import load_stored_spec
 from hpsearch.store.studies import storage_for
@@ -176,16 +175,3 @@ def test_timeout_stops_starting_trials(tiny_project):
     path = tiny_project(n_trials=50)
     summary = run_study(load_space(path).with_budget(timeout=1))
     assert summary.stopped_by == "timeout" and 1 <= summary.ran < 50
-
-
-def test_a_result_sent_just_before_the_worker_exits_is_read_not_taken_for_a_crash():
-    import multiprocessing
-    from types import SimpleNamespace
-
-    from hpsearch.run.orchestrator import _Loop, _Running
-
-    parent, child = multiprocessing.Pipe()
-    worker = ExitsWhenLookedAt(child, ("done", {"state": "complete"}))
-    run = _Running(trial=None, job=None, process=worker, conn=parent, slot=0, started=0.0)
-    _Loop._serve(SimpleNamespace(), run)
-    assert run.outcome == ("done", {"state": "complete"})

@@ -5,7 +5,7 @@ import sqlite3
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.run.orchestrator import run_study
+from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space
 from hpsearch.store.studies import storage_for
 from hpsearch.store.trials import ATTR_OWNER, recover

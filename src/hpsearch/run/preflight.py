@@ -1,0 +1,94 @@
+"""What is checked before a study is touched: the task trains, the GPUs suit the precisions, the data and
+the model are there and fit the space. Each problem is the user's to fix, so it is said, each on its line,
+before a study is created or a trial is started."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from hpsearch.errors import SpaceError, StudyError
+from hpsearch.run import faults, gpus, protocol
+from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR
+from hpsearch.run.progress import Progress
+from hpsearch.run.targets import check_model_config
+from hpsearch.spec.space import StudySpec
+from hpsearch.spec.storage_url import redact
+from hpsearch.spec.tasks import TASKS
+from hpsearch.store import studies
+from hpsearch.train.data import check_source
+from hpsearch.train.tasks.base import resolve_model
+
+
+@dataclass
+class Plan:
+    """A study ready to run: its spec (task.from_study resolved), its storage URL, its trial slots."""
+
+    spec: StudySpec
+    url: str
+    slots: list[dict[str, Any]]  # one per concurrent trial: its threads and GPU
+
+
+def check(spec: StudySpec, storage: str | None, devices: str | None, progress: Progress) -> Plan:
+    """Refuse a study that cannot run, before its database is touched; where and how its trials will run."""
+    if TASKS[spec.task.type].module is None:
+        raise StudyError(f"task.type {spec.task.type} is declared but cannot train yet (use sequence-classification)")
+    chosen = gpus.choose(devices)
+    gpus.check_precision(_precisions(spec), chosen)
+    n_jobs = spec.study.n_jobs
+    if chosen and "n_jobs" not in spec.study.model_fields_set:
+        n_jobs = len(chosen)  # n_jobs unset: every GPU in use
+    problems, notes = check_source(spec.task.dataset, spec.base_dir, spec.task.type)
+    if problems:
+        raise SpaceError([spec.problem(path, message) for path, message in problems])
+    for path, message in notes:
+        progress.note(f"{spec.problem(path, message)} [warning]")
+    try:
+        faults.parse(os.environ.get(faults.ENV))
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
+    url = spec.storage_url(storage)
+    if spec.task.from_study:
+        spec = _with_model_of(spec, spec.task.from_study, url)
+    resolve_model(None, spec.task.model, spec.base_dir)
+    _check_model(spec)
+    return Plan(spec, url, gpus.plan_slots(n_jobs, gpus=[g.id for g in chosen]))
+
+
+def _precisions(spec: StudySpec) -> set[str]:
+    """Every precision the study's trials may train in."""
+    entry = spec.space.get("precision")
+    return set(entry.choices) if entry is not None else {spec.fixed.get("precision", "fp32")}
+
+
+def _with_model_of(spec: StudySpec, name: str, url: str) -> StudySpec:
+    """`spec` with task.model set to the kept model of study `name`'s best trial (same database)."""
+    try:
+        earlier = optuna.load_study(study_name=name, storage=studies.storage_for(url, read_only=True))
+    except KeyError:
+        raise StudyError(f"task.from_study: no study {name!r} in {redact(url)} (run it first)") from None
+    folder = earlier.user_attrs.get(ATTR_BEST_MODEL_DIR)
+    if not folder or not Path(folder).exists():
+        raise StudyError(f"task.from_study: study {name!r} kept no model (it needs a complete trial and "
+                         "study.save: best or all)")
+    return replace(spec, task=spec.task.model_copy(update={"model": folder}))
+
+
+def _check_model(spec: StudySpec) -> None:
+    """Refuse a space whose knobs the model lacks, before any study is touched (read in a worker process,
+    which also starts the fork server that the trials will need)."""
+    worker = protocol.spawn(check_model_config, spec, name="check-model")
+    try:
+        message = worker.conn.recv()
+    except (EOFError, OSError):
+        message = (protocol.ERROR, protocol.death_reason(worker.process))
+    finally:
+        worker.process.join(timeout=10)
+    if message[0] == protocol.ERROR:
+        raise StudyError(f"cannot read the model's configuration: {message[1]}")
+    if message[1]:
+        raise SpaceError(message[1])

@@ -1,0 +1,192 @@
+"""The worker protocol: what the study process and a worker process say to each other, and how the study
+process starts, hears and stops a worker.
+
+A worker process gets one TrialJob and speaks over a pipe, in tuples whose first item is a tag:
+
+    worker -> study                    study -> worker
+    (REPORT, step, value)              PRUNE or CONTINUE   an evaluation; the pruner's answer
+    (PROGRESS, step, total)            nothing             a training step, at most once a second
+    (KEEP, value)                      True or False       may the trial's model be kept?
+    (DONE, result)                     nothing             the TrialResult; the worker then exits
+    (ERROR, message, traceback)        nothing             the trial failed; the worker then exits
+    (DIED, reason)                     -                   made by `receive` when a worker ends unheard
+
+Workers fork from a fork server that has the training libraries loaded once (see hpsearch.run.preload),
+so the study process itself never imports torch, and a crash takes down only the trial's own process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpsearch.store.trial_result import TrialResult
+
+REPORT, PROGRESS, KEEP, DONE, ERROR, DIED = "report", "progress", "keep?", "done", "error", "died"
+PRUNE, CONTINUE = "prune", "continue"
+PRELOAD = ["hpsearch.run.preload"]  # what the fork server imports once, for every worker it forks
+PROGRESS_EVERY_S = 1.0
+
+
+@dataclass
+class TrialJob:
+    """What a worker process needs to run one trial (pickled across the process boundary)."""
+
+    spec: Any  # StudySpec
+    number: int
+    config: dict[str, Any]
+    cache_dir: Path | None
+    save_dir: Path | None
+    threads: int | None = None
+    gpu: str | None = None  # the CUDA device this trial may see, or None on a CPU-only machine
+    fault: Any = None  # a planned hpsearch.run.faults.Fault, for chaos tests only
+
+
+@dataclass
+class Ended:
+    """How a worker ended: its result, or why it failed (with its traceback when it sent one)."""
+
+    result: TrialResult | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+class Channel:
+    """The worker's end of the pipe to the study process."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self._last_progress = 0.0
+
+    def ask(self, *message: Any) -> Any:
+        self.conn.send(message)
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):  # the study process is gone: nothing left to train for
+            os._exit(3)
+
+    def report(self, step: int, value: float) -> bool:
+        """Send an evaluation; True when the pruner says stop."""
+        return self.ask(REPORT, step, value) == PRUNE
+
+    def progress(self, step: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last_progress > PROGRESS_EVERY_S:
+            self._last_progress = now
+            self.conn.send((PROGRESS, step, total))
+
+    def done(self, result: Any) -> None:
+        self.conn.send((DONE, result))
+
+    def error(self, message: str, traceback: str | None = None) -> None:
+        self.conn.send((ERROR, message) if traceback is None else (ERROR, message, traceback))
+
+
+@dataclass
+class Worker:
+    """The study process's handle on one worker process."""
+
+    process: Any
+    conn: Any
+
+
+_context = None
+
+
+def context():
+    """The fork-server context, with the training libraries preloaded once per study process."""
+    global _context
+    if _context is None:
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        _context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            _context.set_forkserver_preload(PRELOAD)
+    return _context
+
+
+def spawn(target: Callable, payload: Any, name: str) -> Worker:
+    """Start `target(conn, payload)` in a worker process (a daemon: it dies with the study process)."""
+    parent, child = context().Pipe()
+    process = context().Process(target=target, args=(child, payload), daemon=True, name=name)
+    process.start()
+    child.close()
+    return Worker(process, parent)
+
+
+def receive(conn, process, timeout: float = 0.0) -> tuple | None:
+    """A worker's next message: None while it lives and has said nothing (within `timeout` seconds), and
+    (DIED, reason) once it is dead and everything it sent has been read."""
+    # Looked at before reading: whatever a dead worker sent is in the pipe by then, so its result is read.
+    # (Looking after reading misses a result sent between the read and the worker's exit: a finished trial
+    # taken for a crash.)
+    dead = not process.is_alive()
+    try:
+        if conn.poll(0 if dead else timeout):
+            return conn.recv()
+    except (EOFError, OSError):
+        pass  # its end is closed: it is dead, or about to be, which the next look tells
+    if not dead:
+        return None
+    process.join(timeout=5)
+    return (DIED, death_reason(process))
+
+
+def serve(worker: Worker, report: Callable[[int, float], bool], keep: Callable[[float], bool],
+          progress: Callable[[int, int], None] | None = None, timeout: float = 0.0) -> Ended | None:
+    """Answer every message `worker` has sent (`report` says whether to prune, `keep` whether to keep the
+    model); how it ended once it has, else None when it has nothing more to say within `timeout`."""
+    while True:
+        message = receive(worker.conn, worker.process, timeout)
+        if message is None:
+            return None
+        tag = message[0]
+        if tag == REPORT:
+            worker.conn.send(PRUNE if report(message[1], message[2]) else CONTINUE)
+        elif tag == PROGRESS:
+            if progress is not None:
+                progress(message[1], message[2])
+        elif tag == KEEP:
+            worker.conn.send(keep(message[1]))
+        elif tag == DONE:
+            return Ended(result=message[1])
+        elif tag == ERROR:
+            return Ended(error=message[1], traceback=message[2] if len(message) > 2 else None)
+        elif tag == DIED:
+            return Ended(error=message[1])
+
+
+def wait(workers: list[Worker], timeout: float) -> None:
+    """Sleep until any of `workers` speaks or dies, or `timeout` seconds pass."""
+    handles = [w.conn for w in workers] + [w.process.sentinel for w in workers]
+    multiprocessing.connection.wait(handles, timeout=timeout)
+
+
+def stop(process) -> None:
+    """Kill a worker process that still runs."""
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=10)
+
+
+def close(worker: Worker) -> None:
+    """Done with a worker: close the pipe, let it exit (it has sent its last word), kill it if it lingers."""
+    worker.conn.close()
+    worker.process.join(timeout=30)
+    stop(worker.process)
+
+
+def death_reason(process) -> str:
+    """Why a worker process ended without a result, from its exit code."""
+    code = process.exitcode
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"the trial's process was killed by {name}{hint}"
+    return f"the trial's process exited with code {code} before reporting a result"

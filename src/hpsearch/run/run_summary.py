@@ -1,0 +1,62 @@
+"""What one run of a study did, for the CLI to print: trials run, states, the best trial, notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR, best_trial
+from hpsearch.run.progress import Progress
+from hpsearch.spec.space import StudySpec
+from hpsearch.spec.tasks import TASKS
+from hpsearch.store import trials
+from hpsearch.store.trial_result import FEASIBLE
+
+
+@dataclass
+class RunSummary:
+    study_name: str
+    storage: str
+    ran: int = 0
+    finished: int = 0
+    target: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    best_value: float | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    pareto: list[tuple[int, list[float], dict[str, Any]]] = field(default_factory=list)  # several objectives
+    warnings: list[str] = field(default_factory=list)
+    infeasible: int = 0  # complete trials that break a constraint
+    best_metrics: dict[str, float] = field(default_factory=dict)  # the task's metrics of the best trial
+    best_model_dir: str | None = None
+    notes: list[str] = field(default_factory=list)
+    stopped_by: str = "budget"
+
+
+def summarize(summary: RunSummary, study: optuna.Study, spec: StudySpec, url: str, progress: Progress) -> None:
+    """Fill `summary` from the study as the run leaves it; register the best trials' model and curve as
+    artifacts for the dashboard."""
+    every = study.get_trials(deepcopy=False)
+    counts = {state.name: sum(t.state == state for t in every) for state in TrialState}
+    summary.states = {name: count for name, count in counts.items() if count}
+    summary.finished = trials.finished_count(study)
+    summary.warnings = list(study.user_attrs.get("warnings", []))
+    summary.infeasible = sum(t.user_attrs.get(FEASIBLE) is False for t in every if t.state == TrialState.COMPLETE)
+    from hpsearch.store import artifacts  # optuna.artifacts: needed only now, at the run's end
+
+    for note in artifacts.register_best(study, url):
+        progress.note(note)
+        summary.notes.append(note)
+    if spec.multi_objective:
+        front = sorted(study.best_trials, key=lambda t: t.number)
+        summary.pareto = [(t.number, list(t.values), t.params) for t in front]
+        return
+    best = best_trial(study)
+    if best is None:
+        return
+    summary.best_value, summary.best_params = best.value, best.params
+    known = TASKS[spec.task.type].metrics
+    summary.best_metrics = {k: v for k, v in best.user_attrs.get("best_metrics", {}).items() if k in known}
+    summary.best_model_dir = study.user_attrs.get(ATTR_BEST_MODEL_DIR)

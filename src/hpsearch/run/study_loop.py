@@ -1,0 +1,245 @@
+"""The study loop: run (or continue) a study, up to n_jobs trials at once, each in its own worker process.
+
+The loop only schedules: it asks Optuna for a trial, starts it in a worker (hpsearch.run.protocol),
+answers the worker's reports with the pruner's decision, and hands each ended trial to the one tell path
+(hpsearch.run.outcomes). Heartbeats and recovery (hpsearch.run.recovery) and kept models
+(hpsearch.run.keeping) live beside it. The study process never imports torch, and it is the only process
+that writes to the database, which keeps SQLite free of "database is locked" with parallel trials.
+
+Nothing is lost to a kill -9, a Ctrl-C or a crashing trial: a trial's own crash fails only that trial; an
+interruption fails the running trials with their values queued again; a killed study process leaves its
+trials RUNNING, and the next run (or any machine sharing the study) recovers them.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from hpsearch.errors import Interrupted, StorageError
+from hpsearch.run import faults, preflight, protocol, recovery
+from hpsearch.run.keeping import Keeper
+from hpsearch.run.outcomes import Outcomes
+from hpsearch.run.progress import Progress
+from hpsearch.run.protocol import Ended, TrialJob, Worker
+from hpsearch.run.run_summary import RunSummary, summarize
+from hpsearch.run.targets import train_trial
+from hpsearch.search.prior_sampler import PROPOSED_BY, proposed_by
+from hpsearch.spec.space import StudySpec
+from hpsearch.spec.storage_url import redact
+from hpsearch.spec.suggest import configuration, suggest
+from hpsearch.store import optuna_private, studies, trials
+from hpsearch.store.database import storage_problem
+from hpsearch.store.trial_result import CONFIG
+
+WAIT_S = 1.0  # the longest the loop sleeps before it looks at time limits and heartbeats again
+
+
+def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
+              progress: Progress | None = None, devices: str | None = None) -> RunSummary:
+    """Run (or continue) the study `spec` declares until it has n_trials finished trials or time runs out.
+
+    `devices` is --gpus: the GPUs to use ("0,1"; "none"), by default every visible one, one trial per GPU.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    progress = progress or Progress(enabled=False)
+    plan = preflight.check(spec, storage, devices, progress)
+    storage_ = studies.storage_for(plan.url)
+    try:
+        study = studies.open_study(plan.spec, storage_, force=force)
+    except studies.DATABASE_ERRORS as exc:
+        raise StorageError(f"cannot use storage {redact(plan.url)!r}: {storage_problem(exc)}") from None
+    return StudyLoop(plan.spec, study, plan.url, progress, plan.slots).run()
+
+
+@dataclass
+class RunningTrial:
+    """A trial whose worker process is alive (or has just ended)."""
+
+    trial: optuna.Trial
+    job: TrialJob
+    worker: Worker
+    slot: int  # its index in the loop's slots: the threads and GPU it uses
+    started: float  # time.monotonic() at its start, for study.trial_timeout
+
+
+class StudyLoop:
+    """Schedules one run of a study: starts trials on free slots while the budget allows, relays what their
+    workers say, and hands each ended trial to the tell path."""
+
+    def __init__(self, spec: StudySpec, study: optuna.Study, url: str, progress: Progress, slots: list[dict]):
+        self.spec, self.study, self.url, self.progress = spec, study, url, progress
+        self.slots = slots
+        self.free = list(range(len(slots)))
+        self.running: list[RunningTrial] = []
+        self.summary = RunSummary(spec.study.name, url, target=spec.study.n_trials)
+        self.outcomes = Outcomes(study, spec, progress)
+        self.heartbeats = recovery.Heartbeats(study, progress)
+        self.keeper = Keeper(study, spec)
+
+    def run(self) -> RunSummary:
+        spec = self.spec
+        # 1. trials a dead run left RUNNING fail, and their values are queued to run again
+        self.summary.notes = recovery.recover(self.study, self.progress)
+        deadline = time.monotonic() + spec.study.timeout if spec.study.timeout else None
+        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops a run as Ctrl-C does
+        try:
+            self.progress.begin(spec, trials.finished_count(self.study))
+            self._schedule(deadline)
+            # 5. a run killed while claiming a trial leaves it unowned; the next run that lasts long enough sees it
+            recovery.recover(self.study, self.progress)
+        except KeyboardInterrupt:
+            numbers = self._abandon("interrupted")
+            raise Interrupted(f"interrupted; trial {', '.join(map(str, numbers)) or '-'} will run again with the "
+                              f"same values on the next run (hpsearch resume {spec.study.name})") from None
+        except studies.DATABASE_ERRORS as exc:  # the database itself failed: write nothing more, say why
+            for run in self.running:
+                protocol.stop(run.worker.process)
+            raise StorageError(f"the study's database failed: {storage_problem(exc)}") from None
+        except BaseException:
+            self._abandon("interrupted: the study stopped")
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+            self.progress.end()
+        # 6. what the run did, for the CLI; the best trials' model and curve for the dashboard
+        summarize(self.summary, self.study, spec, self.url, self.progress)
+        return self.summary
+
+    def _schedule(self, deadline: float | None) -> None:
+        n_trials = self.spec.study.n_trials
+        stopping, elsewhere = False, 0
+        while True:
+            # 2. fill the free slots while the budget allows. It counts every machine's trials: the finished
+            # ones, and those running elsewhere (counting reads the database: only when a slot is free)
+            if not stopping and self.free:
+                finished, running = trials.budget_counts(self.study)
+                elsewhere = len(running - {r.trial.number for r in self.running})
+                if finished >= n_trials:
+                    stopping = True
+                elif deadline is not None and time.monotonic() >= deadline:
+                    self.summary.stopped_by, stopping = "timeout", True
+                while not stopping and self.free and finished + elsewhere + len(self.running) < n_trials:
+                    self._launch()
+            # 3. none of ours runs: the run is over, unless the last trials run on other machines; then stay,
+            # to re-run any whose machine vanishes
+            if not self.running:
+                if stopping or not elsewhere:
+                    return
+                self.heartbeats.idle()
+                continue
+            # 4. wait for a worker to speak or die; answer it; tell the study how each ended trial ended
+            self._wait()
+
+    def _launch(self) -> None:
+        """Ask the study for a trial, sample its values, and start it in a worker process on a free slot."""
+        spec, study = self.spec, self.study
+        with warnings.catch_warnings():
+            # hpsearch keeps the heartbeat itself (see recovery.Heartbeats), which Optuna only expects of optimize()
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            trial = study.ask()
+        optuna_private.set_trial_user_attr(study, trial, trials.ATTR_OWNER, trials.owner_record())
+        slot = self.free.pop(0)
+        try:
+            values = suggest(trial, spec.space)
+            config = configuration(spec.fixed, values)
+            trial.set_user_attr(CONFIG, config)
+            folder = studies.artifacts_dir(self.url, spec.study.name) / f"trial-{trial.number}"
+            job = TrialJob(spec, trial.number, config, studies.cache_dir(self.url),
+                           None if spec.study.save == "none" else folder, **self.slots[slot],
+                           fault=faults.for_trial(trial.number))
+            worker = protocol.spawn(train_trial, job, name=f"trial-{trial.number}")
+        except BaseException:
+            self.free.append(slot)
+            self.outcomes.interrupted(trial, "interrupted before it started", shown=False)
+            raise
+        attrs = {"worker_pid": worker.process.pid, "study_process_rss_mb": _rss_mb()}
+        if origin := proposed_by(study.sampler, trial.number):
+            attrs[PROPOSED_BY] = origin
+        optuna_private.set_trial_user_attrs(self.study, trial, attrs)
+        self.running.append(RunningTrial(trial, job, worker, slot, time.monotonic()))
+        self.progress.trial_started(trial.number, values)
+        self.heartbeats.started(trial)
+
+    def _wait(self) -> None:
+        """Wait for any worker to speak or die, then serve every one that did; end those that ended."""
+        protocol.wait([r.worker for r in self.running], timeout=WAIT_S)
+        limit = self.spec.study.trial_timeout
+        for run in list(self.running):
+            try:
+                ended = self._serve(run)
+                if ended is None and limit and time.monotonic() - run.started > limit:
+                    protocol.stop(run.worker.process)
+                    ended = Ended(error=f"exceeded the trial time limit of {limit:g} s (study.trial_timeout)")
+                if ended is not None:
+                    protocol.close(run.worker)
+                    self.running.remove(run)
+                    self.free.append(run.slot)
+                    self._finish(run, ended)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another machine failed it: its beat went stale
+                self._disown(run)
+        self.heartbeats.beat([r.trial for r in self.running])
+
+    def _serve(self, run: RunningTrial) -> Ended | None:
+        """Answer what the trial's worker said: its reports get the pruner's answer."""
+        number = run.trial.number
+        return protocol.serve(run.worker, report=lambda step, value: self._report(run.trial, step, value),
+                              keep=self.keeper.may_keep,
+                              progress=lambda step, total: self.progress.step(number, step, total))
+
+    def _report(self, trial: optuna.Trial, step: int, value: float) -> bool:
+        """Record an evaluation; whether the pruner stops the trial."""
+        prune = False
+        if not self.spec.multi_objective:  # Optuna records and prunes single-objective trials only
+            trial.report(value, step)
+            prune = trial.should_prune()
+        if not self.spec.decode_only:  # a decoding trial reports each prompt: progress, not news
+            self.progress.evaluation(trial.number, step, value)
+        return prune
+
+    def _finish(self, run: RunningTrial, ended: Ended) -> None:
+        """Tell the study how the trial ended; with save: best, keep only the best model."""
+        self.summary.ran += 1
+        state = self.outcomes.tell(run.trial, ended)
+        if state == TrialState.COMPLETE:
+            self.keeper.keep_best(ended.result.model_dir, {str(r.job.save_dir) for r in self.running})
+
+    def _disown(self, run: RunningTrial) -> None:
+        """Drop a trial that another machine has failed (its heartbeat was late); it re-runs as a retry."""
+        protocol.stop(run.worker.process)
+        if run in self.running:
+            self.running.remove(run)
+            self.free.append(run.slot)
+        self.progress.note(f"trial {run.trial.number} was failed by another machine (no heartbeat within the "
+                           "grace period); its values run again as a retry")
+
+    def _abandon(self, reason: str) -> list[int]:
+        """Stop every running trial, record it failed with `reason`, queue its values again."""
+        numbers = []
+        for run in self.running:
+            protocol.stop(run.worker.process)
+            self.outcomes.interrupted(run.trial, reason)
+            numbers.append(run.trial.number)
+        self.running = []
+        return numbers
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _rss_mb() -> float | None:
+    """The study process's resident memory now, so a leak across trials shows on the trials themselves."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None

@@ -1,0 +1,69 @@
+"""The worker protocol: the study process reading a worker's messages, noticing its death, answering it."""
+
+import multiprocessing
+import os
+import signal
+
+from helpers import ExitsWhenLookedAt
+from hpsearch.run.protocol import DONE, Ended, Worker, receive, serve
+
+
+def test_a_result_sent_just_before_the_worker_exits_is_read_then_its_death():
+    parent, child = multiprocessing.Pipe()
+    worker = ExitsWhenLookedAt(child, ("done", {"state": "complete"}))
+    assert receive(parent, worker) == ("done", {"state": "complete"})
+    assert receive(parent, worker) == ("died", "the trial's process exited with code 0 before reporting a result")
+
+
+def test_a_worker_that_lives_and_says_nothing_gives_none():
+    parent, child = multiprocessing.Pipe()
+
+    class Alive:
+        def is_alive(self):
+            return True
+
+    assert receive(parent, Alive(), timeout=0.05) is None
+    child.send(("report", 5, 0.5))
+    assert receive(parent, Alive()) == ("report", 5, 0.5)
+
+
+def _silent(conn):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_worker_is_reported_dead_with_its_signal():
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    process = context.Process(target=_silent, args=(child,))
+    process.start()
+    child.close()
+    message = None
+    while message is None:
+        message = receive(parent, process, timeout=1.0)
+    assert message == ("died", "the trial's process was killed by SIGKILL (out of memory?)")
+
+
+def test_a_result_sent_just_before_the_worker_exits_is_served_not_taken_for_a_crash():
+    parent, child = multiprocessing.Pipe()
+    worker = ExitsWhenLookedAt(child, (DONE, {"state": "complete"}))
+    ended = serve(Worker(worker, parent), report=lambda step, value: False, keep=lambda value: False)
+    assert ended == Ended(result={"state": "complete"})
+
+
+def test_reports_get_the_answer_and_the_end_comes_with_its_traceback():
+    parent, child = multiprocessing.Pipe()
+
+    class Alive:
+        def is_alive(self):
+            return True
+
+    child.send(("report", 5, 0.5))
+    child.send(("keep?", 0.5))
+    child.send(("progress", 6, 10))
+    seen = []
+    assert serve(Worker(Alive(), parent), report=lambda step, value: step == 5, keep=lambda value: True,
+                 progress=lambda step, total: seen.append((step, total))) is None
+    assert child.recv() == "prune" and child.recv() is True and seen == [(6, 10)]
+    child.send(("error", "ValueError: bad", "Traceback ..."))
+    assert serve(Worker(Alive(), parent), report=None, keep=None) == Ended(error="ValueError: bad",
+                                                                          traceback="Traceback ...")
