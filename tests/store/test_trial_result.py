@@ -4,7 +4,8 @@ import pickle
 
 import pytest
 
-from hpsearch.spec.space import Bound, load_text
+from hpsearch.spec.schema import Bound
+from hpsearch.spec.space import load_text
 from hpsearch.store.trial_result import TrialResult
 
 BASE = "study:\n  name: t\n{study}\ntask: {{dataset: {{path: d.csv}}}}\n"
