@@ -8,6 +8,16 @@ from hpsearch.spec.space import load_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# A test that asks for a tiny model trains with it: marked `train`, so `pytest -m "not train"` is the quick loop.
+TRAINING_FIXTURES = {"tiny_assets", "tiny_project", "stored_studies"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.train)
+
+
 QUICK = """
 study:
   name: t
