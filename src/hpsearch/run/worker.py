@@ -88,6 +88,9 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
     # 1. the process: threads, quiet libraries, reproducible seeds
     if job.threads:
         torch.set_num_threads(job.threads)
+    if job.gpu_share is not None and job.gpu_share < 1 and torch.cuda.is_available():
+        # trials sharing a GPU: one that outgrows its share fails itself, not the trial beside it
+        torch.cuda.set_per_process_memory_fraction(job.gpu_share)
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     datasets.disable_progress_bars()
