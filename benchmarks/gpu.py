@@ -160,6 +160,8 @@ def quickstart(folder: Path, env: dict, ids: list[str], rounds: int, space: Path
             last = max(trials, key=lambda t: t.datetime_complete)
             if arm == "gpu":
                 problems += trial_device_problems([last], ids, smoke=env.get("HPSEARCH_SMOKE") == "1")
+            elif last.user_attrs.get("device") != "cpu":  # --gpus none: the trial must not find the GPUs
+                problems.append(f"--gpus none: trial {last.number} trained on {last.user_attrs.get('device')}")
             steps = last.user_attrs.get("stop_step") or 1
             per_step[arm].append(last.user_attrs.get("train_seconds", 0.0) / steps)
             per_trial[arm].append((last.datetime_complete - last.datetime_start).total_seconds())

@@ -308,3 +308,11 @@ def running(project):
     except KeyError:
         return []
     return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+
+
+def test_trials_per_gpu_may_change_between_runs_of_a_study(tiny_project, machine):
+    machine(Gpu("0", "fake"))
+    path = per_gpu_space(tiny_project, n_trials=1, per_gpu=1)
+    run_study(load_space(path))
+    path.write_text(path.read_text().replace("trials_per_gpu: 1", "trials_per_gpu: 3"))
+    assert run_study(load_space(path)).finished == 1  # how a run schedules, not a changed space: not refused

@@ -45,7 +45,8 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
               progress: Progress | None = None, devices: str | None = None) -> RunSummary:
     """Run (or continue) the study `spec` declares until it has n_trials finished trials or time runs out.
 
-    `devices` is --gpus: the GPUs to use ("0,1"; "none"), by default every visible one, one trial per GPU.
+    `devices` is --gpus: the GPUs to use ("0,1"; "none"), by default every visible one, study.trials_per_gpu
+    trials on each.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     progress = progress or Progress(enabled=False)
