@@ -17,8 +17,12 @@ TimeoutOption = Annotated[str | None, typer.Option("--timeout", help="Override s
 NJobsOption = Annotated[int | None, typer.Option("--n-jobs", help="Trials at once (override study.n_jobs).")]
 GpusOption = Annotated[
     str | None,
-    typer.Option("--gpus", metavar="0,1,...", help="GPUs to use, one trial on each at a time (default: every "
-                 "visible one; none: the CPU)."),
+    typer.Option("--gpus", metavar="0,1,...", help="GPUs to use, trials_per_gpu trials on each at a time "
+                 "(default: every visible one; none: the CPU)."),
+]
+PerGpuOption = Annotated[
+    int | None,
+    typer.Option("--trials-per-gpu", help="Trials sharing each GPU at once (override study.trials_per_gpu)."),
 ]
 
 
@@ -32,11 +36,13 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sampled configurations; train nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue a study whose stored space differs.")] = False,
     gpus: GpusOption = None,
+    trials_per_gpu: PerGpuOption = None,
 ) -> None:
     """Run (or continue) the study a search-space file declares."""
     from hpsearch.spec.space import load_space
 
-    spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
+    spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
+                                                         trials_per_gpu=trials_per_gpu)
     warn(spec)
     if dry_run:
         from hpsearch.spec.suggest import sample
@@ -53,9 +59,10 @@ def resume(
     n_jobs: NJobsOption = None,
     storage: StorageOption = None,
     gpus: GpusOption = None,
+    trials_per_gpu: PerGpuOption = None,
 ) -> None:
     """Continue a study from what the database holds, without its YAML file."""
-    _continue(name, storage, gpus, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
+    _continue(name, storage, gpus, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, trials_per_gpu=trials_per_gpu)
 
 
 def worker(
@@ -64,9 +71,10 @@ def worker(
     n_jobs: NJobsOption = None,
     timeout: TimeoutOption = None,
     gpus: GpusOption = None,
+    trials_per_gpu: PerGpuOption = None,
 ) -> None:
     """Join a study from another machine: run its trials, from the space stored in the database, within its budget."""
-    _continue(name, storage, gpus, timeout=timeout, n_jobs=n_jobs)
+    _continue(name, storage, gpus, timeout=timeout, n_jobs=n_jobs, trials_per_gpu=trials_per_gpu)
 
 
 def _continue(name: str, storage: str | None, gpus: str | None, **budget) -> None:

@@ -7,7 +7,8 @@ setup survives the same. Unset (the normal case), it costs nothing.
 
 Kinds: `raise` (an exception in the model), `memory` (MemoryError), `segfault` (SIGSEGV), `kill`
 (SIGKILL, as the out-of-memory killer does), `nan` (a NaN loss), `hang` (never returns; for
-`trial_timeout`), `exit` (the process exits without a word).
+`trial_timeout`), `exit` (the process exits without a word), `oom` (torch.cuda.OutOfMemoryError, as a
+GPU that is out of memory raises; no GPU needed).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 ENV = "HPSEARCH_FAULTS"
-KINDS = ("raise", "memory", "segfault", "kill", "nan", "hang", "exit")
+KINDS = ("raise", "memory", "segfault", "kill", "nan", "hang", "exit", "oom")
 _ITEM = re.compile(r"^\s*(\d+)\s*:\s*([a-z]+)\s*@\s*(\d+)\s*$")
 
 
@@ -52,6 +53,12 @@ def strike(fault: Fault) -> None:
         raise RuntimeError(f"injected fault in the model at step {fault.step}")
     if fault.kind == "memory":
         raise MemoryError(f"injected out-of-memory at step {fault.step}")
+    if fault.kind == "oom":
+        import torch  # only a trial's process strikes, and it has torch loaded already
+
+        raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total "
+                                          f"capacity of 8.00 GiB of which 1.00 GiB is free. (injected at step "
+                                          f"{fault.step})")
     if fault.kind == "segfault":
         os.kill(os.getpid(), signal.SIGSEGV)
     if fault.kind == "kill":

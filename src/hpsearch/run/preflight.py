@@ -30,7 +30,7 @@ class Plan:
 
     spec: StudySpec
     url: str
-    slots: list[dict[str, Any]]  # one per concurrent trial: its threads and GPU
+    slots: list[dict[str, Any]]  # one per concurrent trial: its threads, its GPU and share of it
 
 
 def check(spec: StudySpec, storage: str | None, devices: str | None, progress: Progress) -> Plan:
@@ -39,9 +39,7 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
         raise StudyError(f"task.type {spec.task.type} is declared but cannot train yet (use sequence-classification)")
     chosen = gpus.choose(devices)
     gpus.check_precision(_precisions(spec), chosen)
-    n_jobs = spec.study.n_jobs
-    if chosen and "n_jobs" not in spec.study.model_fields_set:
-        n_jobs = len(chosen)  # n_jobs unset: every GPU in use
+    slots = gpus.plan(spec.study, chosen)
     problems, notes = check_source(spec.task.dataset, spec.base_dir, spec.task.type)
     if problems:
         raise SpaceError([spec.problem(path, message) for path, message in problems])
@@ -56,7 +54,9 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
         spec = _with_model_of(spec, spec.task.from_study, url)
     resolve_model(None, spec.task.model, spec.base_dir)
     _check_model(spec)
-    return Plan(spec, url, gpus.plan_slots(n_jobs, gpus=[g.id for g in chosen]))
+    if devices_line := gpus.describe(slots, chosen, spec.study.trials_per_gpu):
+        progress.note(devices_line)
+    return Plan(spec, url, slots)
 
 
 def _precisions(spec: StudySpec) -> set[str]:

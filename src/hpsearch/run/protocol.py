@@ -46,6 +46,7 @@ class TrialJob:
     save_dir: Path | None
     threads: int | None = None
     gpu: str | None = None  # the CUDA device this trial may see, or None on a CPU-only machine
+    gpu_share: float | None = None  # the part of its GPU's memory this trial may use (study.trials_per_gpu)
     fault: Any = None  # a planned hpsearch.run.faults.Fault, for chaos tests only
 
 

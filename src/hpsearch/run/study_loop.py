@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.errors import Interrupted, StorageError
-from hpsearch.run import faults, preflight, protocol, recovery
+from hpsearch.run import faults, gpus, preflight, protocol, recovery
 from hpsearch.run.keeping import Keeper
 from hpsearch.run.outcomes import Outcomes
 from hpsearch.run.progress import Progress
@@ -45,7 +45,8 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
               progress: Progress | None = None, devices: str | None = None) -> RunSummary:
     """Run (or continue) the study `spec` declares until it has n_trials finished trials or time runs out.
 
-    `devices` is --gpus: the GPUs to use ("0,1"; "none"), by default every visible one, one trial per GPU.
+    `devices` is --gpus: the GPUs to use ("0,1"; "none"), by default every visible one, study.trials_per_gpu
+    trials on each.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     progress = progress or Progress(enabled=False)
@@ -160,6 +161,8 @@ class StudyLoop:
             self.outcomes.interrupted(trial, "interrupted before it started", shown=False)
             raise
         attrs = {"worker_pid": worker.process.pid, "study_process_rss_mb": _rss_mb()}
+        if job.gpu is not None:  # on the trial from its start: a trial that fails sends no result to carry it
+            attrs["gpu"] = job.gpu
         if origin := proposed_by(study.sampler, trial.number):
             attrs[PROPOSED_BY] = origin
         optuna_private.set_trial_user_attrs(self.study, trial, attrs)
@@ -178,6 +181,9 @@ class StudyLoop:
                     protocol.stop(run.worker.process)
                     ended = Ended(error=f"exceeded the trial time limit of {limit:g} s (study.trial_timeout)")
                 if ended is not None:
+                    gpu = self.slots[run.slot].get("gpu")
+                    ended.error = gpus.out_of_memory(ended.error, gpu, sum(
+                        self.slots[r.slot].get("gpu") == gpu for r in self.running))
                     protocol.close(run.worker)
                     self.running.remove(run)
                     self.free.append(run.slot)

@@ -38,8 +38,9 @@ def main(conn, job: TrialJob) -> None:
     """The trial process's body: run the trial and send DONE with its TrialResult, or ERROR with why."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    if job.gpu is not None:  # before anything touches CUDA: this trial sees its one GPU as cuda:0
-        os.environ["CUDA_VISIBLE_DEVICES"] = job.gpu
+    # before anything touches CUDA: this trial sees its one GPU as cuda:0, and a run without GPUs (--gpus none)
+    # none at all, so it trains on the CPU even on a machine that has some
+    os.environ["CUDA_VISIBLE_DEVICES"] = "" if job.gpu is None else job.gpu
     gc.freeze()  # the libraries inherited from the fork server never need collecting (saves ~0.3 s a trial)
     channel = Channel(conn)
     try:
@@ -88,6 +89,9 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
     # 1. the process: threads, quiet libraries, reproducible seeds
     if job.threads:
         torch.set_num_threads(job.threads)
+    if job.gpu_share is not None and job.gpu_share < 1 and torch.cuda.is_available():
+        # trials sharing a GPU: one that outgrows its share fails itself, not the trial beside it
+        torch.cuda.set_per_process_memory_fraction(job.gpu_share)
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     datasets.disable_progress_bars()

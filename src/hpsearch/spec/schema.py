@@ -21,6 +21,7 @@ from hpsearch.spec.storage_url import check_storage
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 MAX_TRIALS = 1_000_000  # n_trials; a study is rarely past a few thousand
 MAX_JOBS = 256  # n_jobs: trials at once on one machine
+MAX_TRIALS_PER_GPU = 64  # trials_per_gpu: past that, each trial's share of even a 141 GB GPU is under 2.2 GB
 MAX_DURATION = 365 * 24 * 3600  # timeout and trial_timeout, in seconds
 MAX_SEED = 2**32 - 1  # numpy's and transformers' seeds must fit 32 bits
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
@@ -72,6 +73,7 @@ class StudyConfig(_Model):
     n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS)
     timeout: float | None = None
     n_jobs: int = Field(default=1, ge=1, le=MAX_JOBS)
+    trials_per_gpu: int = Field(default=1, ge=1, le=MAX_TRIALS_PER_GPU)  # trials sharing each GPU at once
     trial_timeout: float | None = None
     sampler: dict[str, Any] = Field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = Field(default_factory=lambda: {"name": "plateau"})

@@ -22,7 +22,7 @@ from hpsearch.search.reseed import Reseeded
 from hpsearch.spec import catalog, normalise, objectives, reader, recommended, rules
 from hpsearch.spec.collector import Collector, problem_at
 from hpsearch.spec.entry import Entry, grid_space
-from hpsearch.spec.schema import MAX_JOBS, MAX_TRIALS, StudyConfig, TaskConfig, parse_duration
+from hpsearch.spec.schema import MAX_JOBS, MAX_TRIALS, MAX_TRIALS_PER_GPU, StudyConfig, TaskConfig, parse_duration
 from hpsearch.spec.sections import SECTIONS, read_sections
 from hpsearch.spec.storage_url import DEFAULT_STORAGE, STORAGE_ENV
 from hpsearch.spec.tasks import TASKS
@@ -98,12 +98,14 @@ class StudySpec:
         """--storage, then $HPSEARCH_STORAGE, then the file's study.storage, then the default."""
         return override or os.environ.get(STORAGE_ENV) or self.study.storage or DEFAULT_STORAGE
 
-    def with_budget(self, n_trials: int | None = None, timeout: Any = None, n_jobs: int | None = None) -> StudySpec:
+    def with_budget(self, n_trials: int | None = None, timeout: Any = None, n_jobs: int | None = None,
+                    trials_per_gpu: int | None = None) -> StudySpec:
         """The spec with command-line budget overrides applied (validated like the file's own)."""
         problems = []
         update: dict[str, Any] = {}
         for flag, key, value, most in (("--n-trials", "n_trials", n_trials, MAX_TRIALS),
-                                       ("--n-jobs", "n_jobs", n_jobs, MAX_JOBS)):
+                                       ("--n-jobs", "n_jobs", n_jobs, MAX_JOBS),
+                                       ("--trials-per-gpu", "trials_per_gpu", trials_per_gpu, MAX_TRIALS_PER_GPU)):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
