@@ -97,6 +97,10 @@ def show(
     console.print(spec.describe_priors())
     if spec.fixed:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
+    known = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("start_with")]
+    if known:
+        console.print("known configurations run first: " + ", ".join(
+            f"trial {t.number} ({t.user_attrs['start_with']}, {t.state.name.lower()})" for t in known))
     leaders = results.best_trials(study) if spec.multi_objective else results.ranked(study)[:top]
     table = Table(title="Pareto front" if spec.multi_objective else f"the {len(leaders)} best trials")
     table.add_column("trial")
@@ -107,6 +111,7 @@ def show(
         table.add_column(column, overflow="fold")
     for trial in leaders:
         flag = " (infeasible)" if trial.user_attrs.get("feasible") is False else ""
+        flag += f" ({trial.user_attrs['start_with']})" if trial.user_attrs.get("start_with") else ""
         table.add_row(f"{trial.number}{flag}", *(_fmt(v) for v in trial.values),
                       *(_fmt(trial.params.get(n)) for n in names), _fmt(trial.user_attrs.get("stop_reason")),
                       _fmt(trial.user_attrs.get("train_seconds")))

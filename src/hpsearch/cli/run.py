@@ -32,18 +32,26 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print sampled configurations; train nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue a study whose stored space differs.")] = False,
     gpus: GpusOption = None,
+    start_with: Annotated[Path | None, typer.Option(
+        "--start-with", metavar="BEST.json", help="Run the configurations of this file (hpsearch best NAME -f json) "
+        "first, once.")] = None,
 ) -> None:
     """Run (or continue) the study a search-space file declares."""
+    from hpsearch.spec import start_with as known
     from hpsearch.spec.space import load_space
 
     spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs)
+    extra = [] if start_with is None else [
+        (f"{start_with.name}.{i}" if i else start_with.name, values)
+        for i, values in enumerate(known.from_best_file(str(start_with), spec.space, spec.fixed))]
     warn(spec)
     if dry_run:
         from hpsearch.spec.suggest import sample
 
-        _print_configurations(spec, sample(spec, spec.study.n_trials))
+        first = [values for _, values in known.labelled(spec) + extra]
+        _print_configurations(spec, sample(spec, spec.study.n_trials, first))
         return
-    _run(spec, storage, force, gpus)
+    _run(spec, storage, force, gpus, extra)
 
 
 def resume(
@@ -94,12 +102,12 @@ def copy(
     typer.echo(f"continue it there: hpsearch worker {name} --storage {redact(destination)}")
 
 
-def _run(spec, storage: str | None, force: bool, gpus: str | None = None) -> None:
+def _run(spec, storage: str | None, force: bool, gpus: str | None = None, start_with: list = ()) -> None:
     from hpsearch.run.progress import Progress
     from hpsearch.run.study_loop import run_study
     from hpsearch.spec.storage_url import redact
 
-    summary = run_study(spec, storage=storage, force=force, progress=Progress(), devices=gpus)
+    summary = run_study(spec, storage=storage, force=force, progress=Progress(), devices=gpus, start_with=start_with)
     states = ", ".join(f"{k.lower()} {v}" for k, v in summary.states.items())
     typer.echo(f"study {summary.study_name}: {summary.finished}/{summary.target} trials finished ({states}); "
                f"this run: {summary.ran} trials" + (" (stopped by its timeout)" if summary.stopped_by == "timeout"
