@@ -93,6 +93,7 @@ def show(
     console.print(f"budget: {spec.study.n_trials} finished trials; sampler {spec.study.sampler.get('name')}, "
                   f"pruner {spec.study.pruner.get('name')}")
     console.print("trials: " + (", ".join(f"{k.lower()} {v}" for k, v in states.items()) or "none"))
+    _print_cost(console, study)
     console.print("space: " + ", ".join(f"{n} {e.describe()}" for n, e in spec.space.items()))
     console.print(spec.describe_priors())
     if spec.fixed:
@@ -118,6 +119,22 @@ def show(
     console.print(table)
     for boundary in results.boundaries(study):
         console.print(f"warning: {boundary}")
+
+
+def _print_cost(console, study) -> None:
+    """The estimate stored when the study first ran, beside what its trials really spent."""
+    from hpsearch.run import estimate
+
+    record = study.user_attrs.get(estimate.ATTR_ESTIMATE)
+    device, wall = estimate.spent(study)
+    spent = f"spent {device / 3600:.2g} device hours" + (f", {estimate.duration(wall)} from the first trial's start to "
+                                                          "the last one's end" if wall is not None else "")
+    if not isinstance(record, dict) or "device_seconds" not in record:
+        reason = "no estimate (the study ran before hpsearch made them, or had nothing to time it by)"
+        console.print(f"cost: {spent}; {reason if record is None else 'estimated: nothing to time it by'}")
+        return
+    low, mid, high = (s / 3600 for s in record["device_seconds"])
+    console.print(f"cost: estimated {mid:.2g} device hours ({low:.2g} .. {high:.2g}; {record['basis']}), {spent}")
 
 
 def best(

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from hpsearch.cli.common import SetOption, StorageOption, default_storage, warn
+from hpsearch.errors import UsageError
 
 NTrialsOption = Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials for this run.")]
 TimeoutOption = Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")]
@@ -35,6 +36,8 @@ def run(
     start_with: Annotated[Path | None, typer.Option(
         "--start-with", metavar="BEST.json", help="Run the configurations of this file (hpsearch best NAME -f json) "
         "first, once.")] = None,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="With --dry-run: time a few steps of one trial "
+                                            "for the cost estimate.")] = False,
 ) -> None:
     """Run (or continue) the study a search-space file declares."""
     from hpsearch.spec import start_with as known
@@ -50,7 +53,10 @@ def run(
 
         first = [values for _, values in known.labelled(spec) + extra]
         _print_configurations(spec, sample(spec, spec.study.n_trials, first))
+        _print_estimate(spec, storage, gpus, calibrate)
         return
+    if calibrate:
+        raise UsageError("--calibrate times trials for --dry-run's estimate; add --dry-run")
     _run(spec, storage, force, gpus, extra)
 
 
@@ -129,6 +135,18 @@ def _run(spec, storage: str | None, force: bool, gpus: str | None = None, start_
         typer.echo(f"best model: {summary.best_model_dir}")
     storage_flag = "" if summary.storage == default_storage() else f" --storage {redact(summary.storage)}"
     typer.echo(f"look at it: hpsearch show {summary.study_name}{storage_flag}, or hpsearch dashboard{storage_flag}")
+
+
+def _print_estimate(spec, storage: str | None, gpus: str | None, calibrate: bool) -> None:
+    from hpsearch.run import estimate
+    from hpsearch.run.progress import Progress
+
+    if calibrate:
+        pace = estimate.calibrate(spec, storage, gpus, Progress(enabled=False))
+    else:
+        pace = estimate.from_database(spec, spec.storage_url(storage))
+    for line in estimate.describe(estimate.estimate(spec, pace)):
+        typer.echo(line)
 
 
 def _print_pareto(spec, front: list) -> None:

@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.errors import Interrupted, StorageError
-from hpsearch.run import faults, preflight, protocol, recovery
+from hpsearch.run import estimate, faults, preflight, protocol, recovery
 from hpsearch.run.keeping import Keeper
 from hpsearch.run.outcomes import Outcomes
 from hpsearch.run.progress import Progress
@@ -61,6 +61,11 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     lock = studies.artifacts_dir(plan.url, spec.study.name).with_name(f"{spec.study.name}.start_with.lock")
     for note in known.enqueue(study, labelled(plan.spec) + list(start_with), lock):
         progress.note(note)
+    if estimate.ATTR_ESTIMATE not in study.user_attrs:  # made once, before the first trial: show compares it
+        record = estimate.estimate(plan.spec, estimate.from_database(plan.spec, plan.url), len(plan.slots))
+        study.set_user_attr(estimate.ATTR_ESTIMATE, record)
+        for line in estimate.describe(record):
+            progress.note(line)
     return StudyLoop(plan.spec, study, plan.url, progress, plan.slots).run()
 
 
