@@ -84,19 +84,20 @@ def from_database(spec: StudySpec, url: str) -> Pace | None:
     try:
         storage = studies.storage_for(url, read_only=True)
         summaries = [s for s in optuna.get_all_study_summaries(storage) if s.user_attrs.get("model") == spec.task.model]
-        measured = [t for s in summaries for t in optuna.load_study(study_name=s.study_name, storage=storage)
+        measured = [(s.study_name, t) for s in summaries
+                    for t in optuna.load_study(study_name=s.study_name, storage=storage)
                     .get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))]
     except (HpsearchError, *studies.DATABASE_ERRORS):
         return None
-    paces = [p for t in measured if (p := _pace(t.user_attrs)) is not None]
-    if not paces:
+    used = [(name, t.user_attrs) for name, t in measured if _pace(t.user_attrs) is not None]
+    if not used:
         return None
-    used = [t.user_attrs for t in measured if _pace(t.user_attrs) is not None]
-    planned = sum(a.get("planned_steps") or a["stop_step"] for a in used)
-    devices = sorted({str(a.get("device")) for a in used})
-    names = ", ".join(s.study_name for s in summaries)
-    return Pace(paces, statistics.median(a.get("setup_seconds") or 0.0 for a in used),
-                1 - sum(a["stop_step"] for a in used) / planned if planned else None,
+    paces = [_pace(a) for _, a in used]
+    planned = sum(a.get("planned_steps") or a["stop_step"] for _, a in used)
+    devices = sorted({str(a.get("device")) for _, a in used})
+    names = ", ".join(dict.fromkeys(name for name, _ in used))
+    return Pace(paces, statistics.median(a.get("setup_seconds") or 0.0 for _, a in used),
+                1 - sum(a["stop_step"] for _, a in used) / planned if planned else None,
                 f"from {len(paces)} earlier trials of {spec.task.model} (studies {names}; on {', '.join(devices)})")
 
 
