@@ -163,6 +163,16 @@ CASES = [
      ["study.sampler: the grid sampler does not handle when: conditions (use another sampler, or drop the "
       "conditions)"]),
     (rules.grid_conditions, GRID + "space: {optimizer: {choices: [sgd, adamw]}}\n", []),
+    # start_with_fits (the full table: tests/spec/test_start_with.py)
+    (rules.start_with_fits, "study: {name: t, start_with: [{dropout: 0.2}]}\n" + TASK + "space: {dropout: documented}\n",
+     []),
+    (rules.start_with_fits, "study: {name: t, start_with: [{dropout: 0.7}]}\n" + TASK + "space: {dropout: documented}\n",
+     ["study.start_with.0.dropout: (0.7) lies outside the searched range 0.1 .. 0.5"]),
+    # start_with_budget
+    (rules.start_with_budget, "study: {name: t, n_trials: 1, start_with: [{dropout: 0.2}, {dropout: 0.3}]}\n" + TASK,
+     ["study.start_with: lists 2 configurations, and n_trials is 1: only the first 1 run"]),
+    (rules.start_with_budget, "study: {name: t, n_trials: 2, start_with: [{dropout: 0.2}, {dropout: 0.3}]}\n" + TASK,
+     []),
 ]
 
 

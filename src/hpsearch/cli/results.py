@@ -93,10 +93,15 @@ def show(
     console.print(f"budget: {spec.study.n_trials} finished trials; sampler {spec.study.sampler.get('name')}, "
                   f"pruner {spec.study.pruner.get('name')}")
     console.print("trials: " + (", ".join(f"{k.lower()} {v}" for k, v in states.items()) or "none"))
+    _print_cost(console, study)
     console.print("space: " + ", ".join(f"{n} {e.describe()}" for n, e in spec.space.items()))
     console.print(spec.describe_priors())
     if spec.fixed:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
+    known = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("start_with")]
+    if known:
+        console.print("known configurations run first: " + ", ".join(
+            f"trial {t.number} ({t.user_attrs['start_with']}, {t.state.name.lower()})" for t in known))
     leaders = results.best_trials(study) if spec.multi_objective else results.ranked(study)[:top]
     table = Table(title="Pareto front" if spec.multi_objective else f"the {len(leaders)} best trials")
     table.add_column("trial")
@@ -107,12 +112,29 @@ def show(
         table.add_column(column, overflow="fold")
     for trial in leaders:
         flag = " (infeasible)" if trial.user_attrs.get("feasible") is False else ""
+        flag += f" ({trial.user_attrs['start_with']})" if trial.user_attrs.get("start_with") else ""
         table.add_row(f"{trial.number}{flag}", *(_fmt(v) for v in trial.values),
                       *(_fmt(trial.params.get(n)) for n in names), _fmt(trial.user_attrs.get("stop_reason")),
                       _fmt(trial.user_attrs.get("train_seconds")))
     console.print(table)
     for boundary in results.boundaries(study):
         console.print(f"warning: {boundary}")
+
+
+def _print_cost(console, study) -> None:
+    """The estimate stored when the study first ran, beside what its trials really spent."""
+    from hpsearch.run import estimate
+
+    record = study.user_attrs.get(estimate.ATTR_ESTIMATE)
+    device, wall = estimate.spent(study)
+    spent = f"spent {device / 3600:.2g} device hours" + (f", {estimate.duration(wall)} from the first trial's start to "
+                                                          "the last one's end" if wall is not None else "")
+    if not isinstance(record, dict) or "device_seconds" not in record:
+        reason = "no estimate (the study ran before hpsearch made them, or had nothing to time it by)"
+        console.print(f"cost: {spent}; {reason if record is None else 'estimated: nothing to time it by'}")
+        return
+    low, mid, high = (s / 3600 for s in record["device_seconds"])
+    console.print(f"cost: estimated {mid:.2g} device hours ({low:.2g} .. {high:.2g}; {record['basis']}), {spent}")
 
 
 def best(

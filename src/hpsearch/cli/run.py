@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from hpsearch.cli.common import SetOption, StorageOption, default_storage, warn
+from hpsearch.errors import UsageError
 
 NTrialsOption = Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials for this run.")]
 TimeoutOption = Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")]
@@ -37,19 +38,32 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Continue a study whose stored space differs.")] = False,
     gpus: GpusOption = None,
     trials_per_gpu: PerGpuOption = None,
+    start_with: Annotated[Path | None, typer.Option(
+        "--start-with", metavar="BEST.json", help="Run the configurations of this file (hpsearch best NAME -f json) "
+        "first, once.")] = None,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="With --dry-run: time a few steps of one trial "
+                                            "for the cost estimate.")] = False,
 ) -> None:
     """Run (or continue) the study a search-space file declares."""
+    from hpsearch.spec import start_with as known
     from hpsearch.spec.space import load_space
 
     spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                                                          trials_per_gpu=trials_per_gpu)
+    extra = [] if start_with is None else [
+        (f"{start_with.name}.{i}" if i else start_with.name, values)
+        for i, values in enumerate(known.from_best_file(str(start_with), spec.space, spec.fixed))]
     warn(spec)
     if dry_run:
         from hpsearch.spec.suggest import sample
 
-        _print_configurations(spec, sample(spec, spec.study.n_trials))
+        first = [values for _, values in known.labelled(spec) + extra]
+        _print_configurations(spec, sample(spec, spec.study.n_trials, first))
+        _print_estimate(spec, storage, gpus, calibrate)
         return
-    _run(spec, storage, force, gpus)
+    if calibrate:
+        raise UsageError("--calibrate times trials for --dry-run's estimate; add --dry-run")
+    _run(spec, storage, force, gpus, extra)
 
 
 def resume(
@@ -102,12 +116,12 @@ def copy(
     typer.echo(f"continue it there: hpsearch worker {name} --storage {redact(destination)}")
 
 
-def _run(spec, storage: str | None, force: bool, gpus: str | None = None) -> None:
+def _run(spec, storage: str | None, force: bool, gpus: str | None = None, start_with: list = ()) -> None:
     from hpsearch.run.progress import Progress
     from hpsearch.run.study_loop import run_study
     from hpsearch.spec.storage_url import redact
 
-    summary = run_study(spec, storage=storage, force=force, progress=Progress(), devices=gpus)
+    summary = run_study(spec, storage=storage, force=force, progress=Progress(), devices=gpus, start_with=start_with)
     states = ", ".join(f"{k.lower()} {v}" for k, v in summary.states.items())
     typer.echo(f"study {summary.study_name}: {summary.finished}/{summary.target} trials finished ({states}); "
                f"this run: {summary.ran} trials" + (" (stopped by its timeout)" if summary.stopped_by == "timeout"
@@ -129,6 +143,18 @@ def _run(spec, storage: str | None, force: bool, gpus: str | None = None) -> Non
         typer.echo(f"best model: {summary.best_model_dir}")
     storage_flag = "" if summary.storage == default_storage() else f" --storage {redact(summary.storage)}"
     typer.echo(f"look at it: hpsearch show {summary.study_name}{storage_flag}, or hpsearch dashboard{storage_flag}")
+
+
+def _print_estimate(spec, storage: str | None, gpus: str | None, calibrate: bool) -> None:
+    from hpsearch.run import estimate
+    from hpsearch.run.progress import Progress
+
+    if calibrate:
+        pace = estimate.calibrate(spec, storage, gpus, Progress(enabled=False))
+    else:
+        pace = estimate.from_database(spec, spec.storage_url(storage))
+    for line in estimate.describe(estimate.estimate(spec, pace)):
+        typer.echo(line)
 
 
 def _print_pareto(spec, front: list) -> None:

@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.errors import Interrupted, StorageError
-from hpsearch.run import faults, gpus, preflight, protocol, recovery
+from hpsearch.run import estimate, faults, gpus, preflight, protocol, recovery
 from hpsearch.run.keeping import Keeper
 from hpsearch.run.outcomes import Outcomes
 from hpsearch.run.progress import Progress
@@ -32,9 +32,10 @@ from hpsearch.run.run_summary import RunSummary, summarize
 from hpsearch.run.targets import train_trial
 from hpsearch.search.prior_sampler import PROPOSED_BY, proposed_by
 from hpsearch.spec.space import StudySpec
+from hpsearch.spec.start_with import labelled
 from hpsearch.spec.storage_url import redact
 from hpsearch.spec.suggest import configuration, suggest
-from hpsearch.store import optuna_private, studies, trials
+from hpsearch.store import known, optuna_private, studies, trials
 from hpsearch.store.database import storage_problem
 from hpsearch.store.trial_result import CONFIG
 
@@ -42,11 +43,13 @@ WAIT_S = 1.0  # the longest the loop sleeps before it looks at time limits and h
 
 
 def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
-              progress: Progress | None = None, devices: str | None = None) -> RunSummary:
+              progress: Progress | None = None, devices: str | None = None,
+              start_with: list[tuple[str, dict]] = ()) -> RunSummary:
     """Run (or continue) the study `spec` declares until it has n_trials finished trials or time runs out.
 
     `devices` is --gpus: the GPUs to use ("0,1"; "none"), by default every visible one, study.trials_per_gpu
     trials on each.
+    `start_with`: known configurations (label, values) beside the file's study.start_with, queued once to run first.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     progress = progress or Progress(enabled=False)
@@ -56,6 +59,14 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
         study = studies.open_study(plan.spec, storage_, force=force)
     except studies.DATABASE_ERRORS as exc:
         raise StorageError(f"cannot use storage {redact(plan.url)!r}: {storage_problem(exc)}") from None
+    lock = studies.artifacts_dir(plan.url, spec.study.name).with_name(f"{spec.study.name}.start_with.lock")
+    for note in known.enqueue(study, labelled(plan.spec) + list(start_with), lock):
+        progress.note(note)
+    if estimate.ATTR_ESTIMATE not in study.user_attrs:  # made once, before the first trial: show compares it
+        record = estimate.estimate(plan.spec, estimate.from_database(plan.spec, plan.url), len(plan.slots))
+        study.set_user_attr(estimate.ATTR_ESTIMATE, record)
+        for line in estimate.describe(record):
+            progress.note(line)
     return StudyLoop(plan.spec, study, plan.url, progress, plan.slots).run()
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from hpsearch.errors import unknown
 from hpsearch.search import registry as plugins
-from hpsearch.spec import catalog, objectives
+from hpsearch.spec import catalog, objectives, start_with
 from hpsearch.spec.assets import BUILTIN_DATASETS, BUILTIN_MODELS
 from hpsearch.spec.collector import Finding
 from hpsearch.spec.entry import grid_space
@@ -219,6 +219,22 @@ def condition_cycles(s: Sections) -> list[Finding]:
     return [(("space", name, "when"), "conditions form a cycle (an entry depends on itself)") for name in cycles]
 
 
+def start_with_fits(s: Sections) -> list[Finding]:
+    """Every known configuration gives searched entries values they can sample (hpsearch.spec.start_with)."""
+    if s.study is None or not s.study.start_with:
+        return []
+    _, found = start_with.check(s.study.start_with, s.space, s.fixed)
+    return [(("study", "start_with") + path, message) for path, message in found]
+
+
+def start_with_budget(s: Sections) -> list[Finding]:
+    """Warning: more known configurations than the budget runs."""
+    if s.study is None or len(s.study.start_with) <= s.study.n_trials:
+        return []
+    return [(("study", "start_with"), f"lists {len(s.study.start_with)} configurations, and n_trials is "
+                                      f"{s.study.n_trials}: only the first {s.study.n_trials} run")]
+
+
 # -- the sampler and the pruner --------------------------------------------------------------------
 def grid_entries(s: Sections) -> list[Finding]:
     """The grid sampler visits values one by one: every float entry needs choices or a step."""
@@ -281,6 +297,7 @@ Rule = Callable[[Sections], list[Finding]]
 # In the order their findings are reported: the task, what is optimized, the entries, the plug-ins.
 ERRORS: tuple[Rule, ...] = (
     task_and_dataset, generation_keys, objectives_fit, generation_only_entries, losses_fit_labels, lora_entries,
-    fixed_or_searched, parent_choices, conditions, condition_cycles, grid_entries, plugin_options,
+    fixed_or_searched, parent_choices, conditions, condition_cycles, start_with_fits, grid_entries, plugin_options,
 )
-WARNINGS: tuple[Rule, ...] = (untrained_decoder, unseen_metric, unpruned_objectives, grid_conditions)
+WARNINGS: tuple[Rule, ...] = (untrained_decoder, unseen_metric, unpruned_objectives, grid_conditions,
+                              start_with_budget)

@@ -79,6 +79,7 @@ class StudyConfig(_Model):
     pruner: dict[str, Any] = Field(default_factory=lambda: {"name": "plateau"})
     save: Literal["best", "all", "none"] = "best"
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    start_with: list[dict[str, Any]] = Field(default_factory=list)  # known configurations, run first (spec.start_with)
 
     @field_validator("direction", mode="before")
     @classmethod

@@ -35,8 +35,11 @@ def configuration(fixed: dict[str, Any], sampled: dict[str, Any]) -> dict[str, A
     return {**fixed, **sampled}
 
 
-def sample(spec, n: int) -> list[dict[str, Any]]:
-    """`n` configurations drawn by the spec's own sampler in an in-memory study; nothing is stored."""
+def sample(spec, n: int, first: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """`n` configurations drawn by the spec's own sampler in an in-memory study, the known configurations
+    `first` (partial ones completed by the sampler) before the others; nothing is stored."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=spec.sampler(), direction=spec.direction)
+    for values in first:
+        study.enqueue_trial(values)
     return [suggest(study.ask(), spec.space) for _ in range(n)]

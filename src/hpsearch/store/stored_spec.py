@@ -22,8 +22,9 @@ from hpsearch.spec.storage_url import redact
 ATTR_SPEC = "hpsearch:spec"
 ATTR_OVERRIDES = "hpsearch:overrides"  # the run's --set assignments, applied over the stored text
 ATTR_BASE_DIR = "hpsearch:base_dir"
-# may change between runs of one study
-BUDGET_KEYS = ("n_trials", "timeout", "storage", "n_jobs", "trial_timeout", "trials_per_gpu")
+BUDGET_KEYS = ("n_trials", "timeout", "storage", "n_jobs", "trial_timeout",  # may change between runs of one study
+               "trials_per_gpu",
+               "start_with")  # known configurations: each new one is queued once (hpsearch.store.known)
 SPEC_WAIT_S = 10  # machines started together: the one that creates the study stores its space within this
 
 

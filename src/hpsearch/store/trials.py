@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import StudyError
 from hpsearch.store import optuna_private
+from hpsearch.store.known import CARRIED
 
 ATTR_OWNER = "hpsearch:owner"  # on a trial: {"host", "pid", "started"} of the process that drives it
 ATTR_RERUN = "hpsearch:rerun"  # on a failed trial: its values must run again (it was interrupted)
@@ -133,7 +134,8 @@ def recover(study: optuna.Study) -> list[str]:
         values = intended_values(trial)
         if trial.state == TrialState.FAIL and trial.user_attrs.get(ATTR_RERUN) and trial.number not in retried \
                 and values:
-            study.enqueue_trial(values, user_attrs={ATTR_RETRY_OF: trial.number})
+            carried = {k: trial.user_attrs[k] for k in CARRIED if k in trial.user_attrs}  # a known configuration's mark
+            study.enqueue_trial(values, user_attrs={ATTR_RETRY_OF: trial.number, **carried})
             notes.append(f"trial {trial.number}'s values queued to run again")
     return notes
 

@@ -1,0 +1,82 @@
+"""hpsearch.run.estimate: the budget in training work, the pace of earlier trials, the estimate and its lines."""
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from hpsearch.run import estimate
+from hpsearch.spec.space import load_text
+
+SPACE = """
+study: {{name: s, n_trials: 10, pruner: {pruner}}}
+task: {{model: tiny-model, dataset: {{name: tweets-sentiment, train_size: 1000}}}}
+fixed: {fixed}
+space:
+  learning_rate: {{low: 1.0e-5, high: 1.0e-3, log: true}}
+  {searched}
+"""
+
+
+def spec_of(fixed="{max_steps: 60, batch_size: 16, sequence_length: 64}", searched="", pruner="plateau"):
+    return load_text(SPACE.format(fixed=fixed, searched=searched, pruner=pruner), file="s.yaml")
+
+
+@pytest.mark.parametrize("fixed, searched, steps, examples, tokens", [
+    ("{max_steps: 60, batch_size: 16, sequence_length: 64}", "", 60, 16, 64),
+    ("{batch_size: 16, num_epochs: 2}", "", 2 * 63, 16, 128),  # 1000 examples / 16 a step, rounded up, twice
+    ("{max_steps: 60}", "batch_size: {choices: [8, 32]}", 60, 20, 128),
+    ("{max_steps: 60, gradient_accumulation_steps: 2}", "max_grad_norm: {low: 0.5, high: 2.0}", 60, 32, 128),
+    ("{sequence_length: 64}", "max_steps: {low: 10, high: 1000, log: true}", 100, 16, 64),
+])
+def test_the_budget_in_training_work(fixed, searched, steps, examples, tokens):
+    plan = estimate.budget(spec_of(fixed, searched))
+    assert (plan.trials, plan.steps, plan.examples, plan.tokens) == (10, steps, examples, tokens)
+
+
+def fill(url, model="tiny-model", name="earlier", seconds=(8.0, 12.0), pruned_at=None):
+    """An earlier study of `model`: trials of 40 planned steps at 16 examples x 64 tokens."""
+    study = optuna.create_study(study_name=name, storage=url)
+    study.set_user_attr("model", model)
+    for number, train_seconds in enumerate(seconds):
+        stop = pruned_at if pruned_at and number == 0 else 40
+        study.add_trial(optuna.trial.create_trial(
+            params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+            state=TrialState.PRUNED if stop != 40 else TrialState.COMPLETE, value=None if stop != 40 else 0.5,
+            user_attrs={"train_seconds": train_seconds * stop / 40, "stop_step": stop, "planned_steps": 40,
+                        "effective_batch_size": 16, "setup_seconds": 2.0, "device": "cpu",
+                        "config": {"sequence_length": 64}}))
+
+
+def test_the_pace_of_earlier_trials_of_the_same_model(tmp_path):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    fill(url, pruned_at=10)
+    fill(url, model="another", name="other", seconds=(1000.0,))
+    pace = estimate.from_database(spec_of(), url)
+    assert pace.per_token == pytest.approx([8 / (40 * 16 * 64), 12 / (40 * 16 * 64)])
+    assert pace.setup == 2.0 and pace.saved == pytest.approx(30 / 80)
+    assert pace.basis == "from 2 earlier trials of tiny-model (studies earlier; on cpu)"
+
+
+def test_no_database_no_pace_and_none_created(tmp_path):
+    assert estimate.from_database(spec_of(), f"sqlite:///{tmp_path}/none.db") is None
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_the_estimate_scales_the_pace_to_this_budget(tmp_path):
+    pace = estimate.Pace([1e-4, 2e-4, 3e-4, 4e-4, 5e-4], setup=2.0, saved=0.25, basis="from 5 earlier trials")
+    record = estimate.estimate(spec_of(), pace, n_jobs=2)
+    work = 10 * 60 * 16 * 64 * 0.75  # trials x steps x examples x tokens, less the quarter pruning saves
+    assert record["device_seconds"][1] == pytest.approx(work * 3e-4 + 10 * 2.0)
+    assert record["device_seconds"][0] < record["device_seconds"][1] < record["device_seconds"][2]
+    assert record["machine_seconds"][1] == pytest.approx(record["device_seconds"][1] / 2)
+    lines = estimate.describe(record)
+    assert lines[0] == "expected compute: 10 trials x 60 steps (max_steps; 16 examples x 64 tokens a step)"
+    assert "25% of the planned steps saved by pruning and early stopping" in lines[1]
+    assert "2 trials at a time" in lines[2] and "device hours (" in lines[2]
+
+
+def test_without_a_basis_the_estimate_says_how_to_get_one():
+    lines = estimate.describe(estimate.estimate(spec_of(), None))
+    assert lines[1].strip().startswith("no earlier trials of this model in the database") and "--calibrate" in lines[1]
