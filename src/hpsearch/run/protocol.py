@@ -47,6 +47,7 @@ class TrialJob:
     threads: int | None = None
     gpu: str | None = None  # the CUDA device this trial may see, or None on a CPU-only machine
     fault: Any = None  # a planned hpsearch.run.faults.Fault, for chaos tests only
+    log_dir: Path | None = None  # where the trial's TensorBoard log goes (task.report_to)
 
 
 @dataclass
