@@ -119,3 +119,9 @@ def test_every_error_class_lives_in_errors_py():
                  for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)
                  and any(getattr(base, "id", getattr(base, "attr", None)) in error_names for base in node.bases)]
     assert not elsewhere, "\n".join(elsewhere)
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test modules by their basename (tests/ folders are not packages): two alike collide."""
+    names = [p.name for p in PACKAGE.parents[1].joinpath("tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

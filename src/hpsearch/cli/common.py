@@ -19,15 +19,6 @@ SetOption = Annotated[
 ]
 
 
-def default_storage() -> str:
-    """The database a command uses without --storage: $HPSEARCH_STORAGE, else the default file."""
-    import os
-
-    from hpsearch.spec.storage_url import DEFAULT_STORAGE, STORAGE_ENV
-
-    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
-
-
 def report(exc: HpsearchError, ctx: typer.Context) -> None:
     """Print `exc` as one line per problem on stderr (the traceback first under --debug)."""
     if ctx.find_root().params.get("debug"):

@@ -11,18 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
-from hpsearch.cli.common import StorageOption, default_storage
+from hpsearch.cli.common import StorageOption
 from hpsearch.errors import UsageError
+from hpsearch.spec.storage_url import default_storage
 
 NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace output files that exist (never the database).")]
-
-
-def _open(storage: str | None, read_only: bool = True):
-    """The study database, never created; opened read-only unless the command records something (confirm)."""
-    from hpsearch.store.studies import storage_for
-
-    return storage_for(storage or default_storage(), create=False, read_only=read_only)
 
 
 def _tables(storage: str | None):
@@ -76,18 +70,14 @@ def show(
     """A study's space, budget, progress, its best trials, and ranges its best trials crowd."""
     from rich.table import Table
 
+    from hpsearch.results import load as loading
     from hpsearch.results import summary as results
-    from hpsearch.store.stored_spec import load_stored_spec
 
     if top < 1:
         raise UsageError(f"--top must be at least 1, but got {top}")
-    storage_ = _open(storage)
-    study = results.load(storage_, name)
-    spec = load_stored_spec(name, storage_)
+    stored = loading.load(name, storage)
+    study, spec, states = stored.study, stored.spec, stored.states()
     console = _console()
-    states: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        states[trial.state.name] = states.get(trial.state.name, 0) + 1
     goal = ", ".join(f"{o.name} ({o.direction})" for o in spec.objectives)
     console.print(f"study {name}: {spec.task.type} on {spec.task.model}; optimizing {goal}")
     console.print(f"budget: {spec.study.n_trials} finished trials; sampler {spec.study.sampler.get('name')}, "
@@ -145,6 +135,7 @@ def best(
     force: ForceOption = False,
 ) -> None:
     """The best trial's values (every value the trial used), or the Pareto front with several objectives."""
+    from hpsearch.results import load as loading
     from hpsearch.results import summary as results
     from hpsearch.results.outputs import check_file
 
@@ -152,10 +143,8 @@ def best(
         raise UsageError(f"--format must be yaml, json or args, but got {format!r}")
     if output is not None:
         check_file(output, storage or default_storage(), force)
-    study = results.load(_open(storage), name)
-    leaders = results.best_trials(study)
-    if not leaders:
-        raise UsageError(f"study {name!r} has no complete (feasible) trial yet")
+    study = loading.open_study(name, storage)
+    leaders = loading.leaders(study)
     text = results.best_text(study, leaders, format)
     if format == "args":
         others = results.not_trainer_arguments(leaders[0].user_attrs.get("config", leaders[0].params))
@@ -213,14 +202,14 @@ def export(
     force: ForceOption = False,
 ) -> None:
     """One row per trial: values, state, parameters, metrics and the recorded attributes."""
-    from hpsearch.results import summary as results
     from hpsearch.results.export import write_trials
+    from hpsearch.results.load import open_study
     from hpsearch.results.outputs import check_file
 
     if format not in ("csv", "json", "parquet"):
         raise UsageError(f"--format must be csv, json or parquet, but got {format!r}")
     path = check_file(output or Path(f"{name}.{format}"), storage or default_storage(), force)
-    study = results.load(_open(storage), name)
+    study = open_study(name, storage)
     count = write_trials(study, format, path)
     typer.echo(f"wrote {count} trials to {path}")
 
@@ -235,12 +224,12 @@ def report(
 ) -> None:
     """One self-contained HTML file of a study's figures (history, curves, coordinates, importances)."""
     from hpsearch.results import report as reports
-    from hpsearch.results import summary as results
+    from hpsearch.results.load import open_study
     from hpsearch.results.outputs import check_file, check_folder
 
     url = storage or default_storage()
     path = check_file(output or Path(f"{name}.html"), url, force)
-    study = results.load(_open(storage), name)
+    study = open_study(name, storage)
     if png is not None:  # every file is checked before the first is written
         check_folder(png, reports.png_files(study, png), url, force)
     reports.write_html(study, path)
@@ -273,9 +262,10 @@ def confirm(
     from hpsearch.results import summary as results
     from hpsearch.run import confirm as confirming
     from hpsearch.store.stored_spec import load_stored_spec
+    from hpsearch.store.studies import storage_for
 
     try:
-        storage_ = _open(storage, read_only=False)
+        storage_ = storage_for(storage or default_storage(), create=False, read_only=False)
         study = results.load(storage_, name)
         spec = load_stored_spec(name, storage_)
         verdict = confirming.confirm(study, spec, top, seeds, progress=lambda line: typer.echo(line, err=True))

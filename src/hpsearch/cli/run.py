@@ -10,8 +10,9 @@ from typing import Annotated
 
 import typer
 
-from hpsearch.cli.common import SetOption, StorageOption, default_storage, warn
+from hpsearch.cli.common import SetOption, StorageOption, warn
 from hpsearch.errors import UsageError
+from hpsearch.spec.storage_url import default_storage
 
 NTrialsOption = Annotated[int | None, typer.Option("--n-trials", help="Override study.n_trials for this run.")]
 TimeoutOption = Annotated[str | None, typer.Option("--timeout", help="Override study.timeout (15m, 2h).")]
@@ -48,22 +49,25 @@ def run(
     from hpsearch.spec import start_with as known
     from hpsearch.spec.space import load_space
 
-    spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
-                                                         trials_per_gpu=trials_per_gpu)
-    extra = [] if start_with is None else [
-        (f"{start_with.name}.{i}" if i else start_with.name, values)
-        for i, values in enumerate(known.from_best_file(str(start_with), spec.space, spec.fixed))]
-    warn(spec)
     if dry_run:
         from hpsearch.spec.suggest import sample
 
+        spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
+                                                             trials_per_gpu=trials_per_gpu)
+        warn(spec)
+        extra = [] if start_with is None else known.labelled_file(start_with, spec)
         first = [values for _, values in known.labelled(spec) + extra]
         _print_configurations(spec, sample(spec, spec.study.n_trials, first))
         _print_estimate(spec, storage, gpus, calibrate)
         return
     if calibrate:
         raise UsageError("--calibrate times trials for --dry-run's estimate; add --dry-run")
-    _run(spec, storage, force, gpus, extra)
+    from hpsearch.run import api
+    from hpsearch.run.progress import Progress
+
+    _print_summary(api.run(file, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, storage=storage,
+                           set=overrides or [], force=force, gpus=gpus, trials_per_gpu=trials_per_gpu,
+                           start_with=start_with, progress=Progress()))
 
 
 def resume(
@@ -93,12 +97,10 @@ def worker(
 
 def _continue(name: str, storage: str | None, gpus: str | None, **budget) -> None:
     """Run study `name` from the spec its database holds (resume and worker); the stored spec is not changed."""
-    from hpsearch.store.stored_spec import load_stored_spec
-    from hpsearch.store.studies import storage_for
+    from hpsearch.run import api
+    from hpsearch.run.progress import Progress
 
-    url = storage or default_storage()
-    spec = load_stored_spec(name, storage_for(url, read_only=True)).with_budget(**budget)
-    _run(spec, url, force=False, gpus=gpus)
+    _print_summary(api.resume(name, storage=storage, gpus=gpus, progress=Progress(), **budget))
 
 
 def copy(
@@ -116,12 +118,10 @@ def copy(
     typer.echo(f"continue it there: hpsearch worker {name} --storage {redact(destination)}")
 
 
-def _run(spec, storage: str | None, force: bool, gpus: str | None = None, start_with: list = ()) -> None:
-    from hpsearch.run.progress import Progress
-    from hpsearch.run.study_loop import run_study
+def _print_summary(summary) -> None:
     from hpsearch.spec.storage_url import redact
 
-    summary = run_study(spec, storage=storage, force=force, progress=Progress(), devices=gpus, start_with=start_with)
+    spec = summary.spec
     states = ", ".join(f"{k.lower()} {v}" for k, v in summary.states.items())
     typer.echo(f"study {summary.study_name}: {summary.finished}/{summary.target} trials finished ({states}); "
                f"this run: {summary.ran} trials" + (" (stopped by its timeout)" if summary.stopped_by == "timeout"

@@ -282,6 +282,12 @@ def trial_record(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     }
 
 
+def best_data(study: optuna.Study, leaders: list[FrozenTrial]) -> dict[str, Any]:
+    """The best trial's record, or {"pareto_front": records} with several objectives."""
+    records = [trial_record(study, t) for t in leaders]
+    return records[0] if len(study.directions) == 1 else {"pareto_front": records}
+
+
 def best_text(study: optuna.Study, leaders: list[FrozenTrial], format: str) -> str:
     """The best trial (or the Pareto front) as YAML or JSON, or its TrainingArguments as JSON."""
     import json
@@ -292,8 +298,7 @@ def best_text(study: optuna.Study, leaders: list[FrozenTrial], format: str) -> s
         config = leaders[0].user_attrs.get("config", leaders[0].params)
         kwargs = {"output_dir": f"{study.study_name}-trial-{leaders[0].number}", **trainer_kwargs(config)}
         return json.dumps(kwargs, indent=2) + "\n"
-    records = [trial_record(study, t) for t in leaders]
-    data: Any = records[0] if len(study.directions) == 1 else {"pareto_front": records}
+    data = best_data(study, leaders)
     if format == "json":
         return json.dumps(data, indent=2, default=str) + "\n"
     import yaml

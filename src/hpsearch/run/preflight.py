@@ -16,6 +16,7 @@ from hpsearch.run import faults, gpus, protocol
 from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR
 from hpsearch.run.progress import Progress
 from hpsearch.run.targets import check_model_config
+from hpsearch.spec import trackers
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import redact
 from hpsearch.spec.tasks import TASKS
@@ -37,6 +38,7 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
     """Refuse a study that cannot run, before its database is touched; where and how its trials will run."""
     if TASKS[spec.task.type].module is None:
         raise StudyError(f"task.type {spec.task.type} is declared but cannot train yet (use sequence-classification)")
+    trackers.check_installed(spec)  # a stored spec too: `resume` on a machine without the tracker
     chosen = gpus.choose(devices)
     gpus.check_precision(_precisions(spec), chosen)
     slots = gpus.plan(spec.study, chosen)

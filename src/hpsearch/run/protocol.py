@@ -48,6 +48,7 @@ class TrialJob:
     gpu: str | None = None  # the CUDA device this trial may see, or None on a CPU-only machine
     gpu_share: float | None = None  # the part of its GPU's memory this trial may use (study.trials_per_gpu)
     fault: Any = None  # a planned hpsearch.run.faults.Fault, for chaos tests only
+    log_dir: Path | None = None  # where the trial's TensorBoard log goes (task.report_to)
 
 
 @dataclass

@@ -33,11 +33,14 @@ class RunSummary:
     best_model_dir: str | None = None
     notes: list[str] = field(default_factory=list)
     stopped_by: str = "budget"
+    best_trial: int | None = None  # the best trial's number (single objective)
+    spec: StudySpec | None = None  # the study's space as this run used it: its metric, objectives, constraints
 
 
 def summarize(summary: RunSummary, study: optuna.Study, spec: StudySpec, url: str, progress: Progress) -> None:
     """Fill `summary` from the study as the run leaves it; register the best trials' model and curve as
     artifacts for the dashboard."""
+    summary.spec = spec
     every = study.get_trials(deepcopy=False)
     counts = {state.name: sum(t.state == state for t in every) for state in TrialState}
     summary.states = {name: count for name, count in counts.items() if count}
@@ -56,7 +59,7 @@ def summarize(summary: RunSummary, study: optuna.Study, spec: StudySpec, url: st
     best = best_trial(study)
     if best is None:
         return
-    summary.best_value, summary.best_params = best.value, best.params
+    summary.best_value, summary.best_params, summary.best_trial = best.value, best.params, best.number
     known = TASKS[spec.task.type].metrics
     summary.best_metrics = {k: v for k, v in best.user_attrs.get("best_metrics", {}).items() if k in known}
     summary.best_model_dir = study.user_attrs.get(ATTR_BEST_MODEL_DIR)

@@ -165,7 +165,8 @@ class StudyLoop:
             folder = studies.artifacts_dir(self.url, spec.study.name) / f"trial-{trial.number}"
             job = TrialJob(spec, trial.number, config, studies.cache_dir(self.url),
                            None if spec.study.save == "none" else folder, **self.slots[slot],
-                           fault=faults.for_trial(trial.number))
+                           fault=faults.for_trial(trial.number),
+                           log_dir=studies.runs_dir(self.url, spec.study.name) / f"trial-{trial.number}")
             worker = protocol.spawn(train_trial, job, name=f"trial-{trial.number}")
         except BaseException:
             self.free.append(slot)

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from hpsearch.run import faults
+from hpsearch.run import faults, trackers
 from hpsearch.run.protocol import TrialJob
 from hpsearch.train.arguments import trainer_kwargs
 
@@ -24,8 +24,7 @@ def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -
         eval_strategy="steps",
         eval_steps=job.spec.task.eval_every,
         save_strategy="no",
-        logging_strategy="no",
-        report_to="none",
+        **trackers.arguments(job),
         disable_tqdm=True,
         seed=job.spec.study.seed,
         use_cpu=not torch.cuda.is_available(),

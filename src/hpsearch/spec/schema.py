@@ -17,6 +17,7 @@ from hpsearch.errors import unknown
 from hpsearch.spec import catalog
 from hpsearch.spec.collector import Finding
 from hpsearch.spec.storage_url import check_storage
+from hpsearch.spec.trackers import TRACKERS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 MAX_TRIALS = 1_000_000  # n_trials; a study is rarely past a few thousand
@@ -149,6 +150,7 @@ class TaskConfig(_Model):
     num_samples: int = Field(default=1, ge=1, le=64)  # generations per prompt, averaged
     eval_with: Literal["loss", "generation"] = "loss"  # what evaluations during training measure
     from_study: str | None = Field(default=None, pattern=NAME_PATTERN)  # decode the best model of that study
+    report_to: list[str] = Field(default_factory=list)  # experiment trackers each trial logs to (spec/trackers.py)
 
     @field_validator("prompt_template")
     @classmethod
@@ -161,6 +163,17 @@ class TaskConfig(_Model):
     @classmethod
     def _dataset(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _report_to(cls, value: Any) -> Any:
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"must be a tracker's name or a list of them ({', '.join(TRACKERS)}), but got {value!r}")
+        for name in names:
+            if name not in TRACKERS and name != "none":
+                raise ValueError(unknown("tracker", name, list(TRACKERS)))
+        return list(dict.fromkeys(n for n in names if n != "none"))
 
 
 

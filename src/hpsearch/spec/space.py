@@ -19,7 +19,7 @@ from typing import Any
 from hpsearch.errors import Problem, SpaceError
 from hpsearch.search import registry as plugins
 from hpsearch.search.reseed import Reseeded
-from hpsearch.spec import catalog, normalise, objectives, reader, recommended, rules
+from hpsearch.spec import catalog, normalise, objectives, reader, recommended, rules, trackers
 from hpsearch.spec.collector import Collector, problem_at
 from hpsearch.spec.entry import Entry, grid_space
 from hpsearch.spec.schema import MAX_JOBS, MAX_TRIALS, MAX_TRIALS_PER_GPU, StudyConfig, TaskConfig, parse_duration
@@ -168,7 +168,9 @@ class StudySpec:
 def load_space(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> StudySpec:
     """Read and validate a search-space file, with `KEY.PATH=VALUE` overrides; SpaceError lists every problem."""
     text = reader.read(path)  # a regular file of bounded size only: never a device or a pipe
-    return load_text(text, file=str(path), base_dir=str(Path(path).parent), overrides=overrides)
+    spec = load_text(text, file=str(path), base_dir=str(Path(path).parent), overrides=overrides)
+    trackers.check_installed(spec)  # this machine's packages: checked for a file given here, not a stored one
+    return spec
 
 
 def load_text(text: str, file: str = "<string>", base_dir: str = ".",

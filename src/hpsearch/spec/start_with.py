@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 from hpsearch.errors import Problem, SpaceError, unknown
@@ -156,3 +157,10 @@ def from_best_file(path: str, space: dict[str, Entry], fixed: dict[str, Any]) ->
         raise SpaceError([Problem(path, None, ".".join([where.format(p[0]), *map(str, p[1:])]), m)
                           for p, m in found])
     return checked
+
+
+def labelled_file(path: str | os.PathLike, spec) -> list[tuple[str, dict[str, Any]]]:
+    """`--start-with FILE`'s configurations labelled as their trials are marked: `best.json`, `best.json.1`, ..."""
+    name = os.path.basename(str(path))
+    return [(f"{name}.{i}" if i else name, values)
+            for i, values in enumerate(from_best_file(str(path), spec.space, spec.fixed))]

@@ -14,6 +14,13 @@ DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
 STORAGE_ENV = "HPSEARCH_STORAGE"
 
 
+def default_storage() -> str:
+    """The database used where no URL is given: $HPSEARCH_STORAGE, else the default file."""
+    import os
+
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
 def check_storage(url: Any) -> str | None:
     """Why `url` is not a storage URL hpsearch can use, or None."""
     from sqlalchemy.engine import make_url

@@ -94,6 +94,11 @@ def artifacts_dir(url: str, study_name: str) -> Path:
     return files_root(url) / database_key(url) / study_name
 
 
+def runs_dir(url: str, study_name: str) -> Path:
+    """Where a study's trials write their tracker logs (TensorBoard's runs/<study>/trial-N), beside its models."""
+    return files_root(url) / database_key(url) / "runs" / study_name
+
+
 def cache_dir(url: str) -> Path:
     """Where tokenized data is cached across trials and runs."""
     return files_root(url) / ".cache"

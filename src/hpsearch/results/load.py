@@ -1,0 +1,85 @@
+"""Reading a stored study from Python: what `hpsearch.load` and `hpsearch.best` call, and the CLI's `show`,
+`best`, `export` and `report` too.
+
+A study is opened without creating its database, read-only unless the caller records something (confirm),
+so looking changes nothing. Errors are the CLI's: no such study, or no complete trial yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.errors import UsageError
+from hpsearch.results import summary
+from hpsearch.spec.space import StudySpec
+from hpsearch.spec.storage_url import default_storage, redact
+from hpsearch.store.stored_spec import load_stored_spec
+from hpsearch.store.studies import storage_for
+
+
+@dataclass
+class StoredStudy:
+    """A study as its database holds it: the space it was made with, and Optuna's study with every trial."""
+
+    name: str
+    storage: str  # the database URL, its password hidden
+    spec: StudySpec
+    study: optuna.Study  # Optuna's own: for optuna.visualization, trials_dataframe(), ...
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, in order; each carries what hpsearch recorded in its user_attrs (history, config, ...)."""
+        return self.study.get_trials(deepcopy=False)
+
+    def states(self) -> dict[str, int]:
+        """How many trials are in each state: {"COMPLETE": 3, "PRUNED": 1}."""
+        counts: dict[str, int] = {}
+        for trial in self.trials:
+            counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+        return counts
+
+    @property
+    def finished(self) -> int:
+        """Complete and pruned trials: what n_trials counts."""
+        return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in self.trials)
+
+    def best_trials(self) -> list[FrozenTrial]:
+        """The best (feasible) trial, or the Pareto front with several objectives; [] before any is complete."""
+        return summary.best_trials(self.study)
+
+    def ranked(self) -> list[FrozenTrial]:
+        """Complete trials, best first (single objective)."""
+        return summary.ranked(self.study)
+
+
+def open_study(name: str, storage: str | None = None, read_only: bool = True) -> optuna.Study:
+    """Optuna's study `name` in `storage` (default: $HPSEARCH_STORAGE, else studies/hpsearch.db), never created."""
+    return summary.load(storage_for(storage or default_storage(), create=False, read_only=read_only), name)
+
+
+def load(name: str, storage: str | None = None) -> StoredStudy:
+    """Study `name` with the space it was made with and its trials; what `hpsearch show` reads."""
+    url = storage or default_storage()
+    storage_ = storage_for(url, create=False, read_only=True)
+    study = summary.load(storage_, name)
+    return StoredStudy(name, redact(url), load_stored_spec(name, storage_), study)
+
+
+def leaders(study: optuna.Study) -> list[FrozenTrial]:
+    """The best trial (or the Pareto front); UsageError while the study has no complete feasible trial."""
+    found = summary.best_trials(study)
+    if not found:
+        raise UsageError(f"study {study.study_name!r} has no complete (feasible) trial yet")
+    return found
+
+
+def best(name: str, storage: str | None = None) -> dict[str, Any]:
+    """The best trial of study `name`, as `hpsearch best -f json` prints it: its objectives, searched values,
+    every value it used (`config`), its metrics and kept model. With several objectives:
+    {"pareto_front": [one such record per trial]}."""
+    study = open_study(name, storage)
+    return summary.best_data(study, leaders(study))
