@@ -194,10 +194,12 @@ class StudyLoop:
                     protocol.stop(run.worker.process)
                     ended = Ended(error=f"exceeded the trial time limit of {limit:g} s (study.trial_timeout)")
                 if ended is not None:
-                    protocol.close(run.worker)
                     self.running.remove(run)
                     self.free.append(run.slot)
-                    self._finish(run, ended)
+                    try:
+                        self._finish(run, ended)
+                    finally:  # after the tell: the worker exits while the study records its trial
+                        protocol.close(run.worker)
             except optuna.exceptions.UpdateFinishedTrialError:  # another machine failed it: its beat went stale
                 self._disown(run)
         self.heartbeats.beat([r.trial for r in self.running])
