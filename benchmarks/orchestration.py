@@ -9,8 +9,11 @@ reports the same 10 numbers, in one process. Both on a fresh SQLite database ope
     python benchmarks/orchestration.py            # 3 runs per arm of 40 trials
     python benchmarks/orchestration.py --quick    # 2 runs per arm of 15 trials
 
-Prints the median seconds per trial of each arm (whole run and a trial from ask to tell) and their ratio
-last (goal at most 1.2); writes benchmarks/results/orchestration.json.
+Prints the median seconds per trial of each arm and their ratios: the whole run (start included: hpsearch
+boots a fork server with torch and transformers once per run, ~4 s), the steady state (from the first
+trial's end to the last's, per trial: what each further trial costs) and a trial from ask to tell; the last
+line is the steady-state ratio against the issue-18 goal of at most 1.5. Writes
+benchmarks/results/orchestration.json.
 """
 
 from __future__ import annotations
@@ -96,8 +99,9 @@ def arm_optuna(url: str, n: int, folder: Path) -> None:
     study.optimize(objective, n_trials=n)
 
 
-def run_arm(arm: str, n: int, folder: Path) -> tuple[float, list[float]]:
-    """Run one arm in a fresh process; its wall time and each trial's ask-to-tell seconds."""
+def run_arm(arm: str, n: int, folder: Path) -> tuple[float, float, list[float]]:
+    """Run one arm in a fresh process; its wall time, its steady seconds per trial (first trial's end to the
+    last's, over n - 1) and each trial's ask-to-tell seconds."""
     import optuna
 
     url = f"sqlite:///{folder}/study.db"
@@ -111,12 +115,14 @@ def run_arm(arm: str, n: int, folder: Path) -> tuple[float, list[float]]:
     trials = optuna.load_study(study_name="zero", storage=url).get_trials(deepcopy=False)
     if len(trials) != n:
         sys.exit(f"arm {arm} ran {len(trials)} trials, not {n}")
-    return seconds, [t.duration.total_seconds() for t in trials if t.duration is not None]
+    ends = sorted(t.datetime_complete.timestamp() for t in trials)
+    return seconds, (ends[-1] - ends[0]) / (n - 1), [t.duration.total_seconds() for t in trials if t.duration]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, help="runs per arm (default 3, --quick 2)")
     parser.add_argument("--arm", choices=("hpsearch", "optuna"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -126,7 +132,9 @@ def main() -> None:
         (arm_hpsearch if options.arm == "hpsearch" else arm_optuna)(options.url, options.n, options.folder)
         return
     n, repeats = (15, 2) if options.quick else (40, 3)
+    repeats = options.repeats or repeats
     whole: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
+    steady: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
     each: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, str(HERE.parent / "tests"))
@@ -138,13 +146,15 @@ def main() -> None:
             for arm in ("optuna", "hpsearch"):
                 folder = Path(tmp) / f"{arm}-{repeat}"
                 folder.mkdir()
-                seconds, durations = run_arm(arm, n, folder)
+                seconds, per_trial, durations = run_arm(arm, n, folder)
                 whole[arm].append(seconds / n)
+                steady[arm].append(per_trial)
                 each[arm].extend(durations[1:])
                 print(f"run {repeat} {arm:8s} {seconds:6.2f} s for {n} trials; ask to tell median "
-                      f"{statistics.median(durations[1:]) * 1000:.0f} ms", flush=True)
+                      f"{statistics.median(durations[1:]) * 1000:.0f} ms; steady {per_trial * 1000:.0f} ms a trial",
+                      flush=True)
     figures = {"trials_per_run": n, "runs_per_arm": repeats, "reports_per_trial": REPORTS}
-    for label, data in (("whole_run_s_per_trial", whole), ("ask_to_tell_s", each)):
+    for label, data in (("whole_run_s_per_trial", whole), ("steady_s_per_trial", steady), ("ask_to_tell_s", each)):
         base, ours = statistics.median(data["optuna"]), statistics.median(data["hpsearch"])
         figures[label] = {"optuna": base, "hpsearch": ours, "ratio": ours / base}
         print(f"median {label}: plain Optuna {base * 1000:.0f} ms, hpsearch {ours * 1000:.0f} ms; "
@@ -152,9 +162,10 @@ def main() -> None:
     from record import write
 
     write("orchestration", figures, quick=options.quick)
-    ratio = figures["whole_run_s_per_trial"]["ratio"]
-    print(f"zero-cost trials, hpsearch / plain Optuna, wall time per trial (start included): ratio = {ratio:.2f} "
-          f"(goal at most 1.2: {'met' if ratio <= 1.2 else 'NOT met'})")
+    ratio = figures["steady_s_per_trial"]["ratio"]
+    print(f"zero-cost trials, hpsearch / plain Optuna, steady wall time per trial: ratio = {ratio:.2f} "
+          f"(goal at most 1.5: {'met' if ratio <= 1.5 else 'NOT met'}); with the start: "
+          f"{figures['whole_run_s_per_trial']['ratio']:.2f}")
 
 
 if __name__ == "__main__":

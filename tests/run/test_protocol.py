@@ -3,9 +3,10 @@
 import multiprocessing
 import os
 import signal
+import sys
 
 from helpers import ExitsWhenLookedAt
-from hpsearch.run.protocol import DONE, Ended, Worker, receive, serve
+from hpsearch.run.protocol import DONE, Ended, Worker, close, receive, serve, spawn, start, stop, waiting
 
 
 def test_a_result_sent_just_before_the_worker_exits_is_read_then_its_death():
@@ -67,3 +68,43 @@ def test_reports_get_the_answer_and_the_end_comes_with_its_traceback():
     child.send(("error", "ValueError: bad", "Traceback ..."))
     assert serve(Worker(Alive(), parent), report=None, keep=None) == Ended(error="ValueError: bad",
                                                                           traceback="Traceback ...")
+
+
+def _echo(conn, job):
+    """A worker's target: sends back its job, its pid, and whether its process started with the spec's modules."""
+    conn.send((DONE, {"job": job, "pid": os.getpid(), "spec_preloaded": "hpsearch.spec.space" in sys.modules}))
+    conn.close()
+    os._exit(0)
+
+
+def _ended(worker):
+    ended = None
+    while ended is None:
+        ended = serve(worker, report=lambda step, value: False, keep=lambda value: False, timeout=5.0)
+    return ended
+
+
+def test_a_warm_worker_waits_for_its_job_and_runs_it_in_its_own_process():
+    spare = spawn(waiting, _echo, name="warm")
+    worker = start(spare, _echo, {"number": 3}, name="trial-3")
+    ended = _ended(worker)
+    close(worker)
+    assert worker is spare and ended.result["job"] == {"number": 3}
+    assert ended.result["pid"] == spare.process.pid != os.getpid()
+    # the fork server imported the spec's modules once: a trial's process does not unpickle its spec cold
+    assert ended.result["spec_preloaded"]
+
+
+def test_a_warm_worker_that_died_is_replaced_by_a_fresh_one():
+    spare = spawn(waiting, _echo, name="warm")
+    stop(spare.process)
+    worker = start(spare, _echo, {"number": 4}, name="trial-4")
+    ended = _ended(worker)
+    close(worker)
+    assert worker is not spare and ended.result["job"] == {"number": 4}
+
+
+def test_a_warm_worker_left_without_a_trial_exits_when_its_pipe_closes():
+    spare = spawn(waiting, _echo, name="warm")
+    close(spare)
+    assert spare.process.exitcode == 0

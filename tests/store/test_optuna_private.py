@@ -104,5 +104,5 @@ def test_an_unclaimed_trial_on_sqlite_is_given_seconds_not_minutes(tmp_path):
     from hpsearch.store import trials
 
     sqlite = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
-    assert trials.unclaimed_grace(sqlite) == trials.UNCLAIMED_GRACE_SQLITE_S  # was UNOWNED_GRACE_S (300 s)
+    assert trials.unclaimed_grace(sqlite) == trials.UNCLAIMED_GRACE_SQLITE_S < trials.UNOWNED_GRACE_S  # was 300 s
     assert trials.unclaimed_grace(optuna.create_study()) == trials.UNOWNED_GRACE_S

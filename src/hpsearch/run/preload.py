@@ -1,11 +1,13 @@
 """Imported once by the fork server: loads what every trial needs so each trial's process starts warm.
 
 Everything done here is inherited by each forked trial for free: the libraries, transformers' table of
-checkpoint conversions (about 1,000 regular expressions, half a second to build), and tqdm's lock
-(created here once, so no trial leaves a semaphore behind).
+checkpoint conversions (about 1,000 regular expressions, half a second to build), the spec's modules (a
+trial's job carries its StudySpec, whose unpickling would otherwise import pydantic and build the schema in
+every trial), and tqdm's lock (created here once, so no trial leaves a semaphore behind).
 """
 
 import hpsearch.run.worker  # noqa: F401 - transformers' Trainer
+import hpsearch.spec.space  # noqa: F401 - pydantic and the schema: unpickling a TrialJob's spec (~100 ms a trial)
 import hpsearch.train.tasks.classification  # noqa: F401 - torch, numpy, datasets
 
 try:  # private helpers: a newer transformers may move them, which costs speed, never correctness

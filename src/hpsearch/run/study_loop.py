@@ -94,6 +94,8 @@ class StudyLoop:
         self.outcomes = Outcomes(study, spec, progress)
         self.heartbeats = recovery.Heartbeats(study, progress)
         self.keeper = Keeper(study, spec)
+        self.spare: Worker | None = None  # the next trial's worker, forked ahead and waiting for its job
+        self.owner = trials.owner_record()  # the same for every trial this process runs: read /proc once
 
     def run(self) -> RunSummary:
         spec = self.spec
@@ -118,6 +120,8 @@ class StudyLoop:
             self._abandon("interrupted: the study stopped")
             raise
         finally:
+            if self.spare is not None:  # no trial for it: it exits when its pipe closes
+                protocol.close(self._take_spare())
             signal.signal(signal.SIGTERM, previous_handler)
             self.progress.end()
         # 6. what the run did, for the CLI; the best trials' model and curve for the dashboard
@@ -139,6 +143,8 @@ class StudyLoop:
                     self.summary.stopped_by, stopping = "timeout", True
                 while not stopping and self.free and finished + elsewhere + len(self.running) < n_trials:
                     self._launch()
+                if not stopping:
+                    self._fork_spare(finished, elsewhere)
             # 3. none of ours runs: the run is over, unless the last trials run on other machines; then stay,
             # to re-run any whose machine vanishes
             if not self.running:
@@ -156,23 +162,24 @@ class StudyLoop:
             # hpsearch keeps the heartbeat itself (see recovery.Heartbeats), which Optuna only expects of optimize()
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             trial = study.ask()
-        optuna_private.set_trial_user_attr(study, trial, trials.ATTR_OWNER, trials.owner_record())
         slot = self.free.pop(0)
         try:
             values = suggest(trial, spec.space)
             config = configuration(spec.fixed, values)
-            trial.set_user_attr(CONFIG, config)
             folder = studies.artifacts_dir(self.url, spec.study.name) / f"trial-{trial.number}"
             job = TrialJob(spec, trial.number, config, studies.cache_dir(self.url),
                            None if spec.study.save == "none" else folder, **self.slots[slot],
                            fault=faults.for_trial(trial.number),
                            log_dir=studies.runs_dir(self.url, spec.study.name) / f"trial-{trial.number}")
-            worker = protocol.spawn(train_trial, job, name=f"trial-{trial.number}")
+            worker = protocol.start(self._take_spare(), train_trial, job, name=f"trial-{trial.number}")
         except BaseException:
             self.free.append(slot)
             self.outcomes.interrupted(trial, "interrupted before it started", shown=False)
             raise
-        attrs = {"worker_pid": worker.process.pid, "study_process_rss_mb": _rss_mb()}
+        # One write claims the trial and records how it runs. Until it lands the trial is unowned, which
+        # recovery already handles (a kill between ask and claim: failed after a grace, its values re-run).
+        attrs = {trials.ATTR_OWNER: self.owner, CONFIG: config, "worker_pid": worker.process.pid,
+                 "study_process_rss_mb": _rss_mb()}
         if job.gpu is not None:  # on the trial from its start: a trial that fails sends no result to carry it
             attrs["gpu"] = job.gpu
         if origin := proposed_by(study.sampler, trial.number):
@@ -181,6 +188,15 @@ class StudyLoop:
         self.running.append(RunningTrial(trial, job, worker, slot, time.monotonic()))
         self.progress.trial_started(trial.number, values)
         self.heartbeats.started(trial)
+
+    def _take_spare(self) -> Worker | None:
+        spare, self.spare = self.spare, None
+        return spare
+
+    def _fork_spare(self, finished: int, elsewhere: int) -> None:
+        """Fork the next trial's worker now, while the running trials train, when another trial will follow."""
+        if self.spare is None and finished + elsewhere + len(self.running) < self.spec.study.n_trials:
+            self.spare = protocol.spawn(protocol.waiting, train_trial, name="hpsearch-warm-worker")
 
     def _wait(self) -> None:
         """Wait for any worker to speak or die, then serve every one that did; end those that ended."""
@@ -196,10 +212,12 @@ class StudyLoop:
                     gpu = self.slots[run.slot].get("gpu")
                     ended.error = gpus.out_of_memory(ended.error, gpu, sum(
                         self.slots[r.slot].get("gpu") == gpu for r in self.running))
-                    protocol.close(run.worker)
                     self.running.remove(run)
                     self.free.append(run.slot)
-                    self._finish(run, ended)
+                    try:
+                        self._finish(run, ended)
+                    finally:  # after the tell: the worker exits while the study records its trial
+                        protocol.close(run.worker)
             except optuna.exceptions.UpdateFinishedTrialError:  # another machine failed it: its beat went stale
                 self._disown(run)
         self.heartbeats.beat([r.trial for r in self.running])

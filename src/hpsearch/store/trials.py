@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import StudyError
 from hpsearch.store import optuna_private
+from hpsearch.store.database import LOCK_TIMEOUT_S
 from hpsearch.store.known import CARRIED
 
 ATTR_OWNER = "hpsearch:owner"  # on a trial: {"host", "pid", "started"} of the process that drives it
@@ -27,7 +28,9 @@ ATTR_RETRY_OF = "hpsearch:retry_of"  # on a queued trial: the number of the tria
 ATTR_REASON = "fail_reason"
 ATTR_STALE = "hpsearch:stale"  # on a queued trial: why the trial it re-runs failed (its heartbeat went stale)
 UNOWNED_GRACE_S = 300  # a RUNNING trial without an owner record is failed only after this long ...
-UNCLAIMED_GRACE_SQLITE_S = 5  # ... or this long on SQLite, where every writer is on this machine
+# ... or this long on SQLite, where every writer is on this machine: longer than a claim can wait for the file's
+# lock (database.LOCK_TIMEOUT_S), so a trial whose claim is merely queued behind another writer is never taken
+UNCLAIMED_GRACE_SQLITE_S = LOCK_TIMEOUT_S + 30
 HEARTBEAT_INTERVAL_S = 30  # running trials beat this often ...
 HEARTBEAT_GRACE_S = 120  # ... and one silent this long is failed by any worker and its values re-run once
 HEARTBEAT_ENV = "HPSEARCH_HEARTBEAT"  # "INTERVAL,GRACE" in seconds, e.g. "1,4" in tests; the default above
