@@ -7,25 +7,14 @@ import sqlite3
 import subprocess
 import time
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import COMMAND
-from hpsearch.store.studies import storage_for
+from helpers import COMMAND, stored_trials
 from hpsearch.store.trials import ATTR_RERUN, ATTR_RETRY_OF, intended_values
 
 KILLS = 10
 N_TRIALS = 24
-
-
-def snapshot(project):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name="tiny", storage=storage_for(project.storage))
-    except KeyError:
-        return []
-    return study.get_trials()
 
 
 @pytest.mark.slow
@@ -42,7 +31,7 @@ def test_ten_random_sigkills_lose_nothing(tiny_project):
         # mid-trial, or while the database is being written.
         started = time.monotonic()
         while time.monotonic() - started < 120 and process.poll() is None:
-            if any(t.state == TrialState.RUNNING for t in snapshot(tiny_project)):
+            if any(t.state == TrialState.RUNNING for t in stored_trials(tiny_project.storage)):
                 break
             time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 2.5))
@@ -51,12 +40,12 @@ def test_ten_random_sigkills_lose_nothing(tiny_project):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         kills += 1
-        for trial in snapshot(tiny_project):
+        for trial in stored_trials(tiny_project.storage):
             if trial.state == TrialState.COMPLETE:
                 assert completed.setdefault(trial.number, trial.value) == trial.value
     final = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
-    trials = snapshot(tiny_project)
+    trials = stored_trials(tiny_project.storage)
     states = [t.state for t in trials]
     assert kills == KILLS
     assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == N_TRIALS, (seed, states)

@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
-from helpers import COMMAND
+from helpers import COMMAND, stored_trials
 from hpsearch.cli import app
 from hpsearch.errors import UsageError
 from hpsearch.run import gpus
@@ -282,12 +282,12 @@ def test_kill_9_with_trials_sharing_gpus_then_run_again_loses_nothing(tiny_proje
     process = subprocess.Popen(COMMAND + ["run", path.name], cwd=tiny_project.root, env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(running(tiny_project)) < 4:
+    while time.monotonic() < deadline and len([t for t in stored_trials(tiny_project.storage) if t.state == TrialState.RUNNING]) < 4:
         time.sleep(0.1)
-    assert len(running(tiny_project)) == 4, "four trials never ran at once"
+    assert len([t for t in stored_trials(tiny_project.storage) if t.state == TrialState.RUNNING]) == 4, "four trials never ran at once"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    killed = {t.number: t.params for t in running(tiny_project)}
+    killed = {t.number: t.params for t in [t for t in stored_trials(tiny_project.storage) if t.state == TrialState.RUNNING]}
     result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, env=env, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
@@ -299,15 +299,6 @@ def test_kill_9_with_trials_sharing_gpus_then_run_again_loses_nothing(tiny_proje
         retry = next(t for t in trials if t.user_attrs.get(ATTR_RETRY_OF) == number)
         assert retry.params == params and retry.state == TrialState.COMPLETE
     assert most_at_once([t for t in trials if t.number not in killed], "0") <= 2
-
-
-def running(project):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.load_study(study_name="tiny", storage=storage_for(project.storage))
-    except KeyError:
-        return []
-    return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
 
 
 def test_trials_per_gpu_may_change_between_runs_of_a_study(tiny_project, machine):

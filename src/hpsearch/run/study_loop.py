@@ -162,6 +162,9 @@ class StudyLoop:
             # hpsearch keeps the heartbeat itself (see recovery.Heartbeats), which Optuna only expects of optimize()
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             trial = study.ask()
+        # Claimed at once: a kill from here on leaves a trial whose dead owner recovery sees at the next run
+        # (an unowned one waits for a grace, and a run waiting on it idles until then).
+        optuna_private.set_trial_user_attr(study, trial, trials.ATTR_OWNER, self.owner)
         slot = self.free.pop(0)
         try:
             values = suggest(trial, spec.space)
@@ -176,10 +179,8 @@ class StudyLoop:
             self.free.append(slot)
             self.outcomes.interrupted(trial, "interrupted before it started", shown=False)
             raise
-        # One write claims the trial and records how it runs. Until it lands the trial is unowned, which
-        # recovery already handles (a kill between ask and claim: failed after a grace, its values re-run).
-        attrs = {trials.ATTR_OWNER: self.owner, CONFIG: config, "worker_pid": worker.process.pid,
-                 "study_process_rss_mb": _rss_mb()}
+        # One more write records how the trial runs.
+        attrs = {CONFIG: config, "worker_pid": worker.process.pid, "study_process_rss_mb": _rss_mb()}
         if job.gpu is not None:  # on the trial from its start: a trial that fails sends no result to carry it
             attrs["gpu"] = job.gpu
         if origin := proposed_by(study.sampler, trial.number):
