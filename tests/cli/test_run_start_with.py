@@ -83,7 +83,9 @@ def test_two_processes_on_one_new_study_run_each_configuration_once(tiny_project
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err
     after = trials_of(tiny_project)
-    assert [t.state for t in after].count(TrialState.COMPLETE) == 4
+    # two processes that start a trial at the same instant may overshoot n_trials by one (README, "Beyond one
+    # machine"); what must hold is that each known configuration ran once
+    assert [t.state for t in after].count(TrialState.COMPLETE) in (4, 5)
     for label in ("study.start_with.0", "study.start_with.1"):
         assert [t.state for t in marked(after, label)] == [TrialState.COMPLETE]
 
