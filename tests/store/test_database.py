@@ -23,6 +23,7 @@ from hpsearch.store.database import (
     open_error,
     sqlite_path,
     storage_problem,
+    use_wal,
 )
 from hpsearch.store.studies import storage_for
 from hpsearch.store.tables import Tables
@@ -182,6 +183,42 @@ def test_a_wait_for_another_process_lock_is_said(tmp_path, monkeypatch, capsys):
     assert said.count("waiting for the database") == 1
     locked = database.storage_problem(sqlite3.OperationalError("database is locked"))
     assert locked.startswith("another process holds the database's lock (hpsearch waited up to 60 s for it")
+
+
+def _writer_holding_the_lock(db, seconds):
+    """Another process's write transaction on the SQLite file `db` (a RESERVED lock), `seconds` long."""
+    import threading
+
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE IF NOT EXISTS being_written (x)")
+    threading.Timer(seconds, holder.rollback).start()
+
+
+def test_the_switch_to_wal_waits_for_a_writer_that_sqlite_would_refuse_at_once(tmp_path):
+    db = tmp_path / "new.db"
+    sqlite3.connect(db).close()
+    _writer_holding_the_lock(db, 1.5)
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}", connect_args={"timeout": 0.1})
+    with pytest.raises(OperationalError, match="database is locked"), engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")  # what SQLite does on its own: no wait
+    use_wal(engine)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    use_wal(engine)  # already WAL: nothing to do, no lock needed
+
+
+def test_a_writer_holding_the_lock_past_the_timeout_is_one_line(tmp_path, monkeypatch):
+    from hpsearch.store import database
+
+    monkeypatch.setattr(database, "LOCK_TIMEOUT_S", 0.5)
+    db = tmp_path / "held.db"
+    storage_for(f"sqlite:///{db}").engine.dispose()
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA journal_mode=DELETE")
+    _writer_holding_the_lock(db, 3)
+    with pytest.raises(StorageError, match="cannot use storage .*another process holds the database's lock"):
+        storage_for(f"sqlite:///{db}")
 
 
 RACE, VERSION = "another process was creating the database", "another version of Optuna"

@@ -10,6 +10,7 @@ hpsearch.store.studies.
 from __future__ import annotations
 
 import functools
+import random
 import re
 import sqlite3
 import sys
@@ -118,6 +119,28 @@ def _connect_read_only(path: str) -> sqlite3.Connection:
         raise sqlite3.OperationalError(f"its folder cannot be written and its last writes wait in {wal}, which only "
                                        "a writable copy can read (copy both files to a writable folder)")
     return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+
+
+def use_wal(engine: Any) -> None:
+    """Switch the SQLite database of `engine` to WAL (readers then never wait for a writer), unless it is already.
+
+    The switch needs the file to itself, and SQLite refuses it at once, without waiting, while another process
+    holds a write lock (one creating the tables of a new database, say): it is tried again for up to
+    LOCK_TIMEOUT_S, like any other wait for a lock.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    while True:
+        try:
+            with engine.connect() as connection:
+                if str(connection.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
+                    connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(random.uniform(0.05, 0.25))  # processes waiting together do not retry in step
 
 
 LOCK_TIMEOUT_S = 60  # SQLite waits this long for a lock another process holds, then the statement fails ...

@@ -28,6 +28,7 @@ from hpsearch.store.database import (
     open_error,
     sqlite_path,
     storage_problem,
+    use_wal,
 )
 from hpsearch.store.stored_spec import (
     ATTR_OVERRIDES,
@@ -72,8 +73,7 @@ def storage_for(url: str, create: bool = True, read_only: bool = False) -> optun
         raise open_error(url, exc, reading=not create) from None
     if url.startswith("sqlite") and not read_only:
         try:
-            with storage.engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            use_wal(storage.engine)
         except Exception as exc:  # noqa: BLE001
             raise StorageError(f"cannot use storage {redact(url)!r}: {storage_problem(exc)}") from None
     return storage
