@@ -1,10 +1,13 @@
 """Trials of another machine sharing the study: failed and re-run only once their heartbeat goes stale."""
 
+import os
 import sqlite3
+import subprocess
 
 import optuna
 from optuna.trial import TrialState
 
+from helpers import COMMAND
 from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space
 from hpsearch.store.studies import storage_for
@@ -62,3 +65,31 @@ def test_heartbeat_settings_come_from_the_environment(monkeypatch):
         monkeypatch.setenv("HPSEARCH_HEARTBEAT", text)
         with pytest.raises(StudyError, match="must be INTERVAL,GRACE"):
             heartbeat_settings()
+
+
+def test_a_run_waiting_on_an_unclaimed_trial_fails_it_after_its_grace_and_runs_its_values(tiny_project):
+    """A kill between asking for a trial and claiming it leaves it RUNNING without an owner. The next run counts
+    it as running elsewhere, waits, and once the trial is older than the grace fails it and runs its values."""
+    from hpsearch.store.trials import ATTR_RETRY_OF, unclaimed_grace
+
+    path = tiny_project(n_trials=1)
+    run_study(load_space(path))
+    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+    orphan = study.ask({"learning_rate": optuna.distributions.FloatDistribution(5e-3, 3e-2, log=True),
+                        "dropout": optuna.distributions.FloatDistribution(0.1, 0.5)})
+    young = unclaimed_grace(study) - 3  # too young to judge when the run starts, old enough seconds later
+    with sqlite3.connect(tiny_project.root / "studies" / "hpsearch.db") as connection:
+        connection.execute("UPDATE trials SET datetime_start = datetime(datetime_start, ?) WHERE trial_id = ?",
+                           (f"-{young} seconds", orphan._trial_id))
+    env = {**os.environ, "HPSEARCH_HEARTBEAT": "1,4"}
+    try:
+        result = subprocess.run(COMMAND + ["run", path.name, "--n-trials", "2"], cwd=tiny_project.root, env=env,
+                                capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the run still waits on the unclaimed trial a minute later") from None
+    assert result.returncode == 0, result.stderr
+    assert f"trial {orphan.number} was never claimed: failed" in result.stderr + result.stdout
+    trials = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage)).get_trials()
+    assert trials[orphan.number].state == TrialState.FAIL
+    retry = [t for t in trials if t.user_attrs.get(ATTR_RETRY_OF) == orphan.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == orphan.params
