@@ -5,11 +5,13 @@ import sqlite3
 import subprocess
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from helpers import COMMAND
 from hpsearch.run.study_loop import run_study
 from hpsearch.spec.space import load_space
+from hpsearch.store import optuna_private
 from hpsearch.store.studies import storage_for
 from hpsearch.store.trials import ATTR_OWNER, recover
 
@@ -67,6 +69,7 @@ def test_heartbeat_settings_come_from_the_environment(monkeypatch):
             heartbeat_settings()
 
 
+@pytest.mark.slow
 def test_a_run_waiting_on_an_unclaimed_trial_fails_it_after_its_grace_and_runs_its_values(tiny_project):
     """A kill between asking for a trial and claiming it leaves it RUNNING without an owner. The next run counts
     it as running elsewhere, waits, and once the trial is older than the grace fails it and runs its values."""
@@ -81,7 +84,7 @@ def test_a_run_waiting_on_an_unclaimed_trial_fails_it_after_its_grace_and_runs_i
     with sqlite3.connect(tiny_project.root / "studies" / "hpsearch.db") as connection:
         connection.execute("UPDATE trials SET datetime_start = datetime(datetime_start, ?) WHERE trial_id = ?",
                            (f"-{young} seconds", orphan._trial_id))
-    env = {**os.environ, "HPSEARCH_HEARTBEAT": "1,4"}
+    env = {**os.environ, "HPSEARCH_HEARTBEAT": "3,6"}  # beats less often than the run looks: as by default
     try:
         result = subprocess.run(COMMAND + ["run", path.name, "--n-trials", "2"], cwd=tiny_project.root, env=env,
                                 capture_output=True, text=True, timeout=60)
@@ -93,3 +96,26 @@ def test_a_run_waiting_on_an_unclaimed_trial_fails_it_after_its_grace_and_runs_i
     assert trials[orphan.number].state == TrialState.FAIL
     retry = [t for t in trials if t.user_attrs.get(ATTR_RETRY_OF) == orphan.number]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == orphan.params
+
+
+def test_an_idle_run_recovers_each_time_its_heartbeat_is_due(tiny_project, monkeypatch):
+    """Waiting on other machines' trials, a run looks for abandoned ones every heartbeat interval."""
+    from hpsearch.run import recovery
+    from hpsearch.run.progress import Progress
+
+    path = tiny_project(n_trials=1)
+    run_study(load_space(path))
+    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+    orphan = study.ask({"dropout": optuna.distributions.FloatDistribution(0.1, 0.5)})
+    clock = [1000.0]  # the run's clock: each look sleeps IDLE_S
+    monkeypatch.setattr(recovery.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(recovery.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    heartbeats = recovery.Heartbeats(study, Progress(enabled=False))
+    heartbeats.beat([])  # the run beat a moment ago; the orphan is still young enough to be someone's claim
+    with sqlite3.connect(tiny_project.root / "studies" / "hpsearch.db") as connection:
+        connection.execute("UPDATE trials SET datetime_start = datetime(datetime_start, '-1 hour') WHERE trial_id = ?",
+                           (orphan._trial_id,))
+    interval = optuna_private.heartbeat_interval(study)
+    for _ in range(int(interval / recovery.IDLE_S) + 1):
+        heartbeats.idle()
+    assert study.get_trials()[orphan.number].state == TrialState.FAIL

@@ -57,8 +57,10 @@ class Heartbeats:
 
     def idle(self) -> None:
         """Wait while only other machines' trials run; fail those whose machine stopped beating."""
-        due = time.monotonic() >= self.next_beat
         time.sleep(IDLE_S)
+        # Judged after the sleep, where beat() judges it: judged before, the beat took every due moment
+        # and recover() never ran on an idling run (it waited on an unclaimed trial for ever)
+        due = time.monotonic() >= self.next_beat
         self.beat([])
         if due:  # a trial asked for but never claimed has no heartbeat: recover() fails it after its grace
             recover(self.study, self.progress)
