@@ -186,6 +186,7 @@ def decode(job: TrialJob, channel: Channel) -> TrialResult:
     Each prompt's score is reported as a step, so a pruner (Wilcoxon's, made for this) can stop a trial
     whose scores fall behind the best trial's on the same prompts.
     """
+    begun = time.perf_counter()
     prepared = prepare(job, channel, tempfile.gettempdir())
     scorer, model = prepared.setup.scorer, prepared.setup.model
     history: list[list[float]] = []
@@ -206,6 +207,7 @@ def decode(job: TrialJob, channel: Channel) -> TrialResult:
         stop_step=len(history),
         history=history,
         best_metrics=metrics,
+        setup_seconds=round(started - begun, 3),
         train_seconds=0.0,
         decode_seconds=round(seconds, 3),
         samples_per_second=round(len(history) * scorer.num_samples / seconds, 2) if seconds else None,
