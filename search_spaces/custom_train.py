@@ -7,7 +7,7 @@ hpsearch calls `main(config, reporter)` once per trial, in the trial's own proce
 - `reporter.save_dir` is the folder hpsearch keeps as the trial's model when the study keeps it.
 
 The task: a binary classifier on synthetic data (20 features, a boundary with a bend in it), so the example runs
-offline on a CPU in about a second a trial. Run it as a script to train once: `python search_spaces/custom_train.py`.
+offline on a CPU in seconds a trial. Run it as a script to train once: `python search_spaces/custom_train.py`.
 """
 
 import torch
