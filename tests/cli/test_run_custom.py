@@ -123,6 +123,23 @@ def test_faults_and_the_pruner_act_on_custom_trials(project, monkeypatch):
     assert all(t.user_attrs["stop_reason"] == "pruned" and t.user_attrs["stop_step"] == 1 for t in done[2:])
 
 
+def test_a_training_loop_may_start_processes_of_its_own(project):
+    """A DataLoader with workers: the trial's process may have children (a daemon may not)."""
+    (project.root / "loader.py").write_text(
+        "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n\n"
+        "def main(config, reporter):\n"
+        "    data = TensorDataset(torch.arange(64.0).unsqueeze(1))\n"
+        "    total = sum(b.sum().item() for (b,) in DataLoader(data, batch_size=16, num_workers=2))\n"
+        "    reporter.report(1, {'score': total * config['x']})\n")
+    project(n_trials=1)
+    path = project.root / "space.yaml"
+    path.write_text(path.read_text().replace("train.py:main", "loader.py:main"))
+    result = hpsearch("run", "space.yaml", cwd=project.root)
+    assert result.returncode == 0, result.stderr
+    (trial,) = trials(project.root)
+    assert trial.state == TrialState.COMPLETE and trial.value == pytest.approx(2016 * trial.params["x"])
+
+
 @pytest.mark.parametrize("function, file_text, expected", [
     ("one_argument", None, "task.entry: one_argument(config) cannot be called as one_argument(config, reporter): "
                            "give it the signature def one_argument(config, reporter)"),

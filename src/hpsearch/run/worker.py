@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import importlib
+import multiprocessing
 import os
 import resource
 import signal
@@ -232,6 +233,9 @@ def run_custom(job: TrialJob, channel: Channel) -> TrialResult:
     """A custom task: the user's training function (hpsearch.train.tasks.custom) reports through this channel;
     a planned fault strikes at the first report of its step or later."""
     _set_up_process(job)
+    # a training loop may start processes of its own (a DataLoader's workers), which a daemon process may not; the
+    # trial still dies with the study (the parent-death signal), and its children with it (they watch their parent)
+    multiprocessing.current_process().daemon = False
     fault = job.fault
 
     def ask(step: int, value: float) -> bool:
