@@ -71,7 +71,9 @@ def test_a_custom_file_samples_its_own_names_with_the_catalogue_s():
     ("  hidden: {type: int, low: 8, high: 64, log: true}", "  hidden: {type: int, low: 8.5, high: 64}"),
     ("  act: {choices: [relu, tanh]}", "  act: {choices: [relu, tanh]}\n  mode: {choices: [a, a]}"),
     ("  act: {choices: [relu, tanh]}", "  lr: {type: float, low: 0.1, high: 0.2}\n  act: {choices: [relu, tanh]}"),
-    ("  n_steps: 3", "  steps: [1, 2]"),
+    ("  n_steps: 3", "  n_steps: [1, 2]"),
+    ("  n_steps: 3", "  n_steps:"),
+    ("  n_steps: 3", "  steps: 3"),  # an alias of max_steps: the catalogue's name, please
 ])
 def test_what_a_custom_file_may_not_say(change, expected):
     old, new = change, expected

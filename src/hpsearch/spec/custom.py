@@ -84,6 +84,8 @@ def user_hyperparameter(name: Any, raw: Any) -> tuple[Hyperparameter | None, str
 
 def fixed_value_problem(value: Any) -> str | None:
     """Why `value` cannot be a fixed value of the training function's own, or None: a single plain value."""
-    if isinstance(value, (dict, list)) or value is None:
+    if value is None:
+        return "needs a value (or remove it)"
+    if isinstance(value, (dict, list)):
         return f"must be a single value, but got {value!r} (to search it, move it under space:)"
     return None
