@@ -88,6 +88,7 @@ def test_a_custom_task_is_not_estimated_and_cannot_be_calibrated():
     own = load_text("study: {name: own, metric: acc, direction: maximize, n_trials: 7}\n"
                     "task: {type: custom, entry: t.py:main}\nfixed: {max_steps: 60, batch_size: 16}\n")
     pace = estimate.Pace([1e-5], 0.5, 0.0, "from earlier trials")
+    assert estimate.from_database(own, "sqlite:///" + __file__) is None  # never read: no pace in example-tokens
     record = estimate.estimate(own, pace)
     assert record == {"trials": 7, "custom": True}  # steps x examples x tokens is not its code's pace
     assert estimate.describe(record) == ["expected compute: 7 trials of your own training function, which hpsearch "

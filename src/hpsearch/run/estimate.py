@@ -80,8 +80,8 @@ def budget(spec: StudySpec) -> Budget:
 
 def from_database(spec: StudySpec, url: str) -> Pace | None:
     """The pace of earlier trials of this model in the database at `url` (read only); None when there are none."""
-    if url.startswith("sqlite") and not sqlite_path(url).exists():
-        return None  # looking never creates a database
+    if url.startswith("sqlite") and not sqlite_path(url).exists() or TASKS[spec.task.type].custom:
+        return None  # looking never creates a database; a custom task's trials have no pace in example-tokens
     try:
         storage = studies.storage_for(url, read_only=True)
         summaries = [s for s in optuna.get_all_study_summaries(storage) if s.user_attrs.get("model") == spec.task.model]
