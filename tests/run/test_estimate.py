@@ -88,7 +88,7 @@ def test_a_custom_task_is_not_estimated_and_cannot_be_calibrated(tmp_path, monke
     own = load_text("study: {name: own, metric: acc, direction: maximize, n_trials: 7}\n"
                     "task: {type: custom, entry: t.py:main}\nfixed: {max_steps: 60, batch_size: 16}\n")
     pace = estimate.Pace([1e-5], 0.5, 0.0, "from earlier trials")
-    (tmp_path / "s.db").write_bytes(b"")
+    optuna.create_study(study_name="earlier", storage=f"sqlite:///{tmp_path / 's.db'}")
 
     def read(*args):
         raise AssertionError("a custom task's estimate read the database")
