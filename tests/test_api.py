@@ -114,3 +114,24 @@ def test_an_interrupted_run_raises_and_the_next_run_continues_losing_nothing(tin
     assert (summary.finished, summary.ran) == (3, 2)
     study = optuna.load_study(study_name="tiny", storage=tiny_project.storage)
     assert study.trials[2].params == interrupted and study.trials[2].state == TrialState.COMPLETE
+
+
+def test_a_custom_task_from_python_with_its_entry_checked_first(tmp_path, monkeypatch):
+    """hpsearch.run on a custom task: the function trains in the trial processes, and a bad entry raises the CLI's
+    one line as a SpaceError before any study exists."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+    (tmp_path / "fit.py").write_text("def main(config, reporter):\n    reporter.report(1, {'acc': config['x']})\n"
+                                     "def wrong(config, reporter, extra):\n    pass\n")
+    space = tmp_path / "space.yaml"
+    space.write_text("study: {name: own, metric: acc, direction: maximize, n_trials: 2, pruner: none}\n"
+                     "task: {type: custom, entry: fit.py:wrong}\nspace: {x: {choices: [0.25, 0.75]}}\n")
+    with pytest.raises(SpaceError) as bad:
+        hpsearch.run(space, progress=False)
+    assert [str(p) for p in bad.value.problems] == [
+        f"{space}:2: task.entry: wrong(config, reporter, extra) cannot be called as wrong(config, reporter): give it "
+        "the signature def wrong(config, reporter)"]
+    assert not (tmp_path / "studies").exists()
+    summary = hpsearch.run(space, set=["task.entry=fit.py:main"], progress=False)
+    assert summary.states == {"COMPLETE": 2} and summary.best_value in (0.25, 0.75)
+    assert hpsearch.best("own")["metrics"] == {"acc": summary.best_value}

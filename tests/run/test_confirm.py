@@ -85,3 +85,25 @@ def test_confirm_reruns_the_best_under_other_seeds_and_records_them(stored_studi
     assert all(set(runs) == {"1", "2"} and all(0 <= v <= 1 for v in runs.values()) for runs in recorded.values())
     again = hpsearch("confirm", "beta", "--storage", stored_studies.storage, "--top", "2", "--seeds", "2")
     assert again.returncode == 0 and "under seed" not in again.stderr  # recorded runs are not trained again
+
+
+def test_a_confirmation_run_logs_no_tracker_run(tmp_path, monkeypatch):
+    """Confirmation runs are not trials: with task.report_to, the Trainer of each still logs nowhere, so no tracker
+    gets a run named after a trial that is not one (and the trials' own logging is untouched)."""
+    from hpsearch.run import trackers
+
+    tracked = load_text("study: {name: s}\ntask: {dataset: {path: d.csv}, report_to: [tensorboard]}\n")
+    study = study_of(tmp_path, [0.7, 0.9])
+    jobs = []
+
+    def spawn(target, job, name):
+        jobs.append(job)
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(confirming.protocol, "spawn", spawn)
+    with pytest.raises(RuntimeError, match="captured"):
+        confirming._train(tracked, ranked(study)[0], seed=3)
+    (job,) = jobs
+    assert job.spec.study.seed == 3 and job.spec.task.report_to == []
+    assert trackers.arguments(job) == {"report_to": "none", "logging_strategy": "no"}
+    assert tracked.task.report_to == ["tensorboard"]

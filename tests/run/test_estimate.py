@@ -80,3 +80,24 @@ def test_the_estimate_scales_the_pace_to_this_budget(tmp_path):
 def test_without_a_basis_the_estimate_says_how_to_get_one():
     lines = estimate.describe(estimate.estimate(spec_of(), None))
     assert lines[1].strip().startswith("no earlier trials of this model in the database") and "--calibrate" in lines[1]
+
+
+def test_a_custom_task_is_not_estimated_and_cannot_be_calibrated(tmp_path, monkeypatch):
+    from hpsearch.errors import UsageError
+
+    own = load_text("study: {name: own, metric: acc, direction: maximize, n_trials: 7}\n"
+                    "task: {type: custom, entry: t.py:main}\nfixed: {max_steps: 60, batch_size: 16}\n")
+    pace = estimate.Pace([1e-5], 0.5, 0.0, "from earlier trials")
+    optuna.create_study(study_name="earlier", storage=f"sqlite:///{tmp_path / 's.db'}")
+
+    def read(*args):
+        raise AssertionError("a custom task's estimate read the database")
+
+    monkeypatch.setattr(estimate.optuna, "get_all_study_summaries", read)
+    assert estimate.from_database(own, f"sqlite:///{tmp_path / 's.db'}") is None  # no pace in example-tokens
+    record = estimate.estimate(own, pace)
+    assert record == {"trials": 7, "custom": True}  # steps x examples x tokens is not its code's pace
+    assert estimate.describe(record) == ["expected compute: 7 trials of your own training function, which hpsearch "
+                                         "cannot time beforehand (show reports what the trials spent)"]
+    with pytest.raises(UsageError, match="a custom task's cost is its own code's"):
+        estimate.calibrate(own, None, None, progress=None)

@@ -163,6 +163,15 @@ CASES = [
      ["study.sampler: the grid sampler does not handle when: conditions (use another sampler, or drop the "
       "conditions)"]),
     (rules.grid_conditions, GRID + "space: {optimizer: {choices: [sgd, adamw]}}\n", []),
+    # custom_entry (the custom task's own table: tests/spec/test_custom.py)
+    (rules.custom_entry, "study: {name: t}\ntask: {type: custom, entry: train.py:main}\n", []),
+    (rules.custom_entry, "study: {name: t}\ntask: {type: custom, entry: train.py, eval_every: 5}\n",
+     ["task.eval_every: acts only for hpsearch's built-in task types; your training function loads its own model and "
+      "data (remove it)",
+      "task.entry: must name a function as \"my_pkg.train:main\" (an importable module) or \"train.py:main\" (a file "
+      "beside the space file), but got 'train.py'"]),
+    (rules.custom_entry, STUDY + "task: {dataset: {path: a.csv}, entry: train.py:main}\n",
+     ["task.entry: names the training function of task.type: custom (set the type, or remove it)"]),
     # start_with_fits (the full table: tests/spec/test_start_with.py)
     (rules.start_with_fits, "study: {name: t, start_with: [{dropout: 0.2}]}\n" + TASK + "space: {dropout: documented}\n",
      []),

@@ -55,6 +55,9 @@ def run(
         spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
                                                              trials_per_gpu=trials_per_gpu)
         warn(spec)
+        from hpsearch.run.preflight import check_entry
+
+        check_entry(spec)  # a custom task's function imports and takes (config, reporter), as a run checks
         extra = [] if start_with is None else known.labelled_file(start_with, spec)
         first = [values for _, values in known.labelled(spec) + extra]
         _print_configurations(spec, sample(spec, spec.study.n_trials, first))

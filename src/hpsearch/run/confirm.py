@@ -93,7 +93,10 @@ def _verdict(confirmed: list[Confirmed], direction: str) -> Verdict:
 def _train(spec: StudySpec, trial: optuna.trial.FrozenTrial, seed: int) -> float:
     """One run of `trial`'s configuration under `seed`, in a worker process as a study's trials run."""
     config = dict(trial.user_attrs.get(CONFIG, trial.params))
-    job = TrialJob(replace(spec, study=spec.study.model_copy(update={"seed": seed})), trial.number, config, None, None)
+    # a confirmation run is not a trial: it logs no run to the trials' tracker (task.report_to)
+    rerun = replace(spec, study=spec.study.model_copy(update={"seed": seed}),
+                    task=spec.task.model_copy(update={"report_to": []}))
+    job = TrialJob(rerun, trial.number, config, None, None)
     worker = protocol.spawn(train_trial, job, name=f"confirm-{trial.number}-{seed}")
     try:
         ended = None

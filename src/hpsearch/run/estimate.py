@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.errors import HpsearchError, StudyError
+from hpsearch.errors import HpsearchError, StudyError, UsageError
 from hpsearch.spec import catalog
 from hpsearch.spec.space import StudySpec
+from hpsearch.spec.tasks import TASKS
 from hpsearch.store import studies
 from hpsearch.store.database import sqlite_path
 
@@ -79,8 +80,8 @@ def budget(spec: StudySpec) -> Budget:
 
 def from_database(spec: StudySpec, url: str) -> Pace | None:
     """The pace of earlier trials of this model in the database at `url` (read only); None when there are none."""
-    if url.startswith("sqlite") and not sqlite_path(url).exists():
-        return None  # looking never creates a database
+    if url.startswith("sqlite") and not sqlite_path(url).exists() or TASKS[spec.task.type].custom:
+        return None  # looking never creates a database; a custom task's trials have no pace in example-tokens
     try:
         storage = studies.storage_for(url, read_only=True)
         summaries = [s for s in optuna.get_all_study_summaries(storage) if s.user_attrs.get("model") == spec.task.model]
@@ -116,6 +117,8 @@ def calibrate(spec: StudySpec, storage: str | None, devices: str | None, progres
     from hpsearch.run.targets import train_trial
     from hpsearch.spec.suggest import configuration, sample
 
+    if TASKS[spec.task.type].custom:
+        raise UsageError("--calibrate times the steps of a built-in task; a custom task's cost is its own code's")
     short = replace(spec, fixed={**spec.fixed, "max_steps": CALIBRATION_STEPS},
                     task=spec.task.model_copy(update={"eval_every": CALIBRATION_STEPS}))
     plan = preflight.check(short, storage, devices, progress)
@@ -140,6 +143,8 @@ def calibrate(spec: StudySpec, storage: str | None, devices: str | None, progres
 
 def estimate(spec: StudySpec, pace: Pace | None, n_jobs: int | None = None) -> dict:
     """The expected compute of the study as a record: seconds (low, mid, high) on this machine and device hours."""
+    if TASKS[spec.task.type].custom:  # the user's own code: its pace is not steps x examples x tokens
+        return {"trials": spec.study.n_trials, "custom": True}
     plan = budget(spec)
     record = {"trials": plan.trials, "steps": plan.steps, "steps_from": plan.how, "examples": plan.examples,
               "tokens": plan.tokens, "basis": pace.basis if pace else None}
@@ -160,6 +165,9 @@ def estimate(spec: StudySpec, pace: Pace | None, n_jobs: int | None = None) -> d
 
 def describe(record: dict) -> list[str]:
     """The estimate as lines for a person: the work, its basis, time on this machine, device hours."""
+    if record.get("custom"):
+        return [f"expected compute: {record['trials']} trials of your own training function, which hpsearch cannot "
+                "time beforehand (show reports what the trials spent)"]
     lines = [f"expected compute: {record['trials']} trials x {record['steps'] or '?'} steps "
              f"({record['steps_from']}; {record['examples']:g} examples x {record['tokens']:g} tokens a step)"]
     if record.get("basis") is None:

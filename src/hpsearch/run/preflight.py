@@ -15,7 +15,7 @@ from hpsearch.errors import SpaceError, StudyError
 from hpsearch.run import faults, gpus, protocol
 from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR
 from hpsearch.run.progress import Progress
-from hpsearch.run.targets import check_model_config
+from hpsearch.run.targets import check_custom_entry, check_model_config
 from hpsearch.spec import trackers
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import redact
@@ -42,7 +42,8 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
     chosen = gpus.choose(devices)
     gpus.check_precision(_precisions(spec), chosen)
     slots = gpus.plan(spec.study, chosen)
-    problems, notes = check_source(spec.task.dataset, spec.base_dir, spec.task.type)
+    custom = TASKS[spec.task.type].custom
+    problems, notes = ([], []) if custom else check_source(spec.task.dataset, spec.base_dir, spec.task.type)
     if problems:
         raise SpaceError([spec.problem(path, message) for path, message in problems])
     for path, message in notes:
@@ -54,8 +55,11 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
     url = spec.storage_url(storage)
     if spec.task.from_study:
         spec = _with_model_of(spec, spec.task.from_study, url)
-    resolve_model(None, spec.task.model, spec.base_dir)
-    _check_model(spec)
+    if custom:
+        check_entry(spec)
+    else:
+        resolve_model(None, spec.task.model, spec.base_dir)
+        _in_worker(check_model_config, spec, "cannot read the model's configuration")
     if devices_line := gpus.describe(slots, chosen, spec.study.trials_per_gpu):
         progress.note(devices_line)
     return Plan(spec, url, slots)
@@ -80,10 +84,17 @@ def _with_model_of(spec: StudySpec, name: str, url: str) -> StudySpec:
     return replace(spec, task=spec.task.model_copy(update={"model": folder}))
 
 
-def _check_model(spec: StudySpec) -> None:
-    """Refuse a space whose knobs the model lacks, before any study is touched (read in a worker process,
-    which also starts the fork server that the trials will need)."""
-    worker = protocol.spawn(check_model_config, spec, name="check-model")
+def check_entry(spec: StudySpec) -> None:
+    """A custom task's training function must import and take (config, reporter): SpaceError at task.entry's line
+    otherwise. Imported in a worker process, so nothing of the user's code runs in the study process."""
+    if TASKS[spec.task.type].custom:
+        _in_worker(check_custom_entry, spec, "cannot check task.entry")
+
+
+def _in_worker(target, spec: StudySpec, failing: str) -> None:
+    """Refuse a space with the problems `target` finds in a worker process (for a model: its knobs the model
+    lacks), before any study is touched; the worker also starts the fork server that the trials will need."""
+    worker = protocol.spawn(target, spec, name="check-" + target.__name__)
     try:
         message = worker.conn.recv()
     except (EOFError, OSError):
@@ -91,6 +102,6 @@ def _check_model(spec: StudySpec) -> None:
     finally:
         worker.process.join(timeout=10)
     if message[0] == protocol.ERROR:
-        raise StudyError(f"cannot read the model's configuration: {message[1]}")
+        raise StudyError(f"{failing}: {message[1]}")
     if message[1]:
         raise SpaceError(message[1])

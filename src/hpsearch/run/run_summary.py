@@ -61,5 +61,6 @@ def summarize(summary: RunSummary, study: optuna.Study, spec: StudySpec, url: st
         return
     summary.best_value, summary.best_params, summary.best_trial = best.value, best.params, best.number
     known = TASKS[spec.task.type].metrics
-    summary.best_metrics = {k: v for k, v in best.user_attrs.get("best_metrics", {}).items() if k in known}
+    summary.best_metrics = {k: v for k, v in best.user_attrs.get("best_metrics", {}).items()
+                            if k in known or TASKS[spec.task.type].custom}  # custom: whatever its function reported
     summary.best_model_dir = study.user_attrs.get(ATTR_BEST_MODEL_DIR)

@@ -29,9 +29,21 @@ def check_model_config(conn, spec: Any) -> None:
     process)."""
     from hpsearch.train.tasks.base import check_model
 
+    _answer(conn, check_model, spec)
+
+
+def check_custom_entry(conn, spec: Any) -> None:
+    """A custom task's problems with its training function (it imports, takes (config, reporter)), sent as DONE:
+    the user's module is imported here, never in the study process."""
+    from hpsearch.train.tasks.custom import check_entry
+
+    _answer(conn, check_entry, spec)
+
+
+def _answer(conn, check, spec: Any) -> None:
     channel = Channel(conn)
     try:
-        channel.done(check_model(spec))
+        channel.done(check(spec))
     except BaseException as exc:  # noqa: BLE001 - the study process reports it
         channel.error(f"{type(exc).__name__}: {exc}")
     conn.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import importlib
+import multiprocessing
 import os
 import resource
 import signal
@@ -26,11 +27,13 @@ import torch
 import transformers
 from transformers import PrinterCallback, Trainer, TrainingArguments
 
+from hpsearch.run import faults
 from hpsearch.run.protocol import KEEP, Channel, TrialJob
 from hpsearch.run.trainer import FaultInjector, Monitor, TrialTrainer, training_arguments
 from hpsearch.spec.tasks import TASKS
 from hpsearch.store.trial_result import TrialResult
 from hpsearch.train.arguments import value_of
+from hpsearch.train.tasks import custom
 from hpsearch.train.tasks.base import Setup
 
 
@@ -87,16 +90,7 @@ class Prepared:
 def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
     """Build the trial's model, data and Trainer with its values, ready to train."""
     # 1. the process: threads, quiet libraries, reproducible seeds
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    if job.gpu_share is not None and job.gpu_share < 1 and torch.cuda.is_available():
-        # trials sharing a GPU: one that outgrows its share fails itself, not the trial beside it
-        torch.cuda.set_per_process_memory_fraction(job.gpu_share)
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    transformers.set_seed(job.spec.study.seed)
-    warnings.filterwarnings("ignore", category=FutureWarning)  # the libraries' deprecation notes: not the user's
+    _set_up_process(job)
     config = job.config
     # 2. the task builds model and data with the trial's values
     task = importlib.import_module(TASKS[job.spec.task.type].module)
@@ -125,10 +119,26 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
     return Prepared(trainer, setup, monitor, args)
 
 
+def _set_up_process(job: TrialJob) -> None:
+    """This trial's threads and GPU share, quiet libraries, and reproducible seeds (random, numpy, torch)."""
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    if job.gpu_share is not None and job.gpu_share < 1 and torch.cuda.is_available():
+        # trials sharing a GPU: one that outgrows its share fails itself, not the trial beside it
+        torch.cuda.set_per_process_memory_fraction(job.gpu_share)
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    transformers.set_seed(job.spec.study.seed)
+    warnings.filterwarnings("ignore", category=FutureWarning)  # the libraries' deprecation notes: not the user's
+
+
 def run(job: TrialJob, channel: Channel) -> TrialResult:
     """Train one trial and return what the study records of it."""
     if job.spec.decode_only:
         return decode(job, channel)
+    if TASKS[job.spec.task.type].custom:
+        return run_custom(job, channel)
     with tempfile.TemporaryDirectory(prefix=f"hpsearch-trial{job.number}-") as output_dir:
         begun = time.perf_counter()
         prepared = prepare(job, channel, output_dir)
@@ -219,3 +229,25 @@ def decode(job: TrialJob, channel: Channel) -> TrialResult:
         versions=versions(),
         notes=prepared.setup.notes,
     )
+
+
+def run_custom(job: TrialJob, channel: Channel) -> TrialResult:
+    """A custom task: the user's training function (hpsearch.train.tasks.custom) reports through this channel;
+    a planned fault strikes at the first report of its step or later."""
+    _set_up_process(job)
+    # a training loop may start processes of its own (a DataLoader's workers), which a daemon process may not; the
+    # trial still dies with the study (the parent-death signal), and its children with it (they watch their parent)
+    multiprocessing.current_process().daemon = False
+    fault = job.fault
+
+    def ask(step: int, value: float) -> bool:
+        if fault is not None and step >= fault.step:
+            if fault.kind == "nan":
+                raise FloatingPointError(f"the metric is nan at step {step} (injected)")
+            faults.strike(fault)
+        return channel.report(step, value)
+
+    result = custom.run(job, ask, keep=lambda value: channel.ask(KEEP, value) is True)
+    result.peak_memory_mb, result.threads, result.gpu = _peak_memory_mb(), torch.get_num_threads(), job.gpu
+    result.versions = versions()
+    return result

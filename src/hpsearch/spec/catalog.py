@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 Kind = Literal["float", "int", "categorical"]
 Scale = Literal["linear", "log"]
-Target = Literal["training_args", "model_config", "model", "data", "loss", "optimizer", "generation", "callback"]
+Target = Literal["training_args", "model_config", "model", "data", "loss", "optimizer", "generation", "callback",
+                 "user"]  # user: a custom task's own entry (hpsearch.spec.custom)
 
 # Where dropout-like knobs live in each architecture's config (model_type -> attribute names). An
 # architecture missing from a table has no such knob: a space that tunes it there is refused at the start.

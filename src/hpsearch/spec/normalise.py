@@ -24,7 +24,7 @@ def implicit_conditions(fixed: dict[str, Any], space: dict[str, Entry]) -> dict[
     """
     explicit = dict(space)
     for name, entry in space.items():
-        parent_rule = catalog.CATALOG[name].parent
+        parent_rule = catalog.CATALOG[name].parent if name in catalog.CATALOG else None  # a custom task's own
         if parent_rule is None:
             continue
         parent, allowed = parent_rule

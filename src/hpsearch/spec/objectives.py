@@ -35,7 +35,8 @@ def known_metrics(task_type: str) -> dict[str, str]:
 
 def objectives(metric: Any, direction: Any, task_type: str) -> tuple[Objective, ...]:
     """The study's objectives, in the file's order (the task's default metric when none is named)."""
-    names = as_list(metric) or [TASKS[task_type].default_metric]
+    default = TASKS[task_type].default_metric
+    names = as_list(metric) or ([default] if default else [])
     directions = as_list(direction)
     metrics = known_metrics(task_type)
     return tuple(Objective(name, directions[i] if i < len(directions) else metrics.get(name, "maximize"))
@@ -44,9 +45,19 @@ def objectives(metric: Any, direction: Any, task_type: str) -> tuple[Objective, 
 
 def watched(objs: tuple[Objective, ...], task_type: str) -> Objective:
     """The evaluation metric followed while training: the first objective the task evaluates."""
-    evaluated = TASKS[task_type].metrics
-    return next((o for o in objs if o.name in evaluated),
-                Objective(TASKS[task_type].default_metric, evaluated[TASKS[task_type].default_metric]))
+    info = TASKS[task_type]
+    found = next((o for o in objs if o.name in evaluated(task_type, [o.name])), None)
+    if found is not None or info.default_metric is None:
+        return found or (objs[0] if objs else Objective("", "maximize"))
+    return Objective(info.default_metric, info.metrics[info.default_metric])
+
+
+def evaluated(task_type: str, names: list[str]) -> list[str]:
+    """Those of `names` a trial evaluates while training: the task's metrics, or for a custom task whatever its
+    function reports (every name but the quantities of the run itself)."""
+    if TASKS[task_type].custom:
+        return [n for n in names if n not in COMMON_METRICS]
+    return [n for n in names if n in TASKS[task_type].metrics]
 
 
 def problems(metric: Any, direction: Any, constraints: dict[str, Any], task_type: str,
@@ -57,9 +68,12 @@ def problems(metric: Any, direction: Any, constraints: dict[str, Any], task_type
     found: list[tuple[tuple, str]] = []
     metrics = known_metrics(task_type)
     names, directions = as_list(metric), as_list(direction)
+    custom = TASKS[task_type].custom
+    if custom:
+        found += _custom_problems(names, direction)
     for i, name in enumerate(names):
         path = ("study", "metric", i) if isinstance(metric, list) else ("study", "metric")
-        if name not in metrics:
+        if name not in metrics and not custom:
             found.append((path, unknown(f"metric of {task_type}", name, list(metrics))))
     if len(set(names)) != len(names):
         found.append((("study", "metric"), f"names a metric twice: {names}"))
@@ -79,16 +93,16 @@ def problems(metric: Any, direction: Any, constraints: dict[str, Any], task_type
                 else:
                     found.append((("study", "direction"), f"{obj.name} improves when it goes the other way: "
                                                           f"set direction: {expected}"))
-    evaluated = TASKS[task_type].metrics
-    if names and not any(n in evaluated for n in names) and not found:
+    if names and not evaluated(task_type, names) and not found:
+        what = "your function reports" if custom else ", ".join(TASKS[task_type].metrics)
         found.append((("study", "metric"), f"needs at least one metric the task evaluates while training "
-                                           f"({', '.join(evaluated)}); {', '.join(names)} are known only at the end"))
+                                           f"({what}); {', '.join(names)} are known only at the end"))
     if len(names) > 1 and pruner_given not in (None, "none"):
         found.append((("study", "pruner"), f"Optuna cannot prune a study with several objectives, so the "
                                            f"{pruner_given} pruner would never act (set pruner: none, or keep one "
                                            "metric)"))
     for name, bound in constraints.items():
-        if name not in metrics:
+        if name not in metrics and not custom:
             found.append((("study", "constraints", name), unknown(f"recorded quantity of {task_type}", name,
                                                                   list(metrics))))
         elif bound.max is None and bound.min is None:
@@ -96,3 +110,14 @@ def problems(metric: Any, direction: Any, constraints: dict[str, Any], task_type
         elif bound.max is not None and bound.min is not None and bound.min > bound.max:
             found.append((("study", "constraints", name), f"min ({bound.min}) must not be above max ({bound.max})"))
     return found
+
+
+def _custom_problems(names: list[str], direction: Any) -> list[tuple[tuple, str]]:
+    """A custom task's metric is whatever its function reports: the file must name it and its direction."""
+    if not names:
+        return [(("study", "metric"), "a custom task needs the metric your training function reports "
+                                      "(for example metric: val_loss)")]
+    if direction is None:
+        return [(("study", "direction"), f"a custom task needs direction: maximize or minimize (hpsearch cannot "
+                                         f"know which way {names[0]} improves)")]
+    return []

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from hpsearch.errors import unknown
 from hpsearch.search import registry as plugins
-from hpsearch.spec import catalog, objectives, start_with
+from hpsearch.spec import catalog, custom, objectives, start_with
 from hpsearch.spec.assets import BUILTIN_DATASETS, BUILTIN_MODELS
 from hpsearch.spec.collector import Finding
 from hpsearch.spec.entry import grid_space
@@ -40,6 +40,13 @@ def task_and_dataset(s: Sections) -> list[Finding]:
         found.append((("task", "dataset", "name"), unknown("built-in data set", ds.name, list(BUILTIN_DATASETS))
                       + " (path: or hub: for others)"))
     return found
+
+
+def custom_entry(s: Sections) -> list[Finding]:
+    """A custom task names its training function (hpsearch.spec.custom) and none of the built-in tasks' keys."""
+    if s.task is None or s.task.type not in TASKS:
+        return []
+    return custom.task_problems(s.raw.get("task"), s.task.entry, TASKS[s.task.type].custom)
 
 
 def generation_keys(s: Sections) -> list[Finding]:
@@ -123,7 +130,7 @@ def _name(config: object) -> object:
 def generation_only_entries(s: Sections) -> list[Finding]:
     """Decoding entries (temperature, top_p, ...) only on a task that generates text."""
     info = TASKS.get(s.task.type) if s.task is not None else None
-    if info is None or info.generates:
+    if info is None or info.generates or info.custom:  # a custom function may generate: its values are its own
         return []
     return [((section, name), f"acts only when the task generates text, and {s.task.type} does not (use "
                               "task.type: generation, or remove it)")
@@ -149,7 +156,7 @@ def losses_fit_labels(s: Sections) -> list[Finding]:
 
 def lora_entries(s: Sections) -> list[Finding]:
     """LoRA's entries (lora_r, lora_alpha, ...) only in a LoRA fine-tune."""
-    if s.task is None or s.task.peft == "lora":
+    if s.task is None or s.task.peft == "lora" or (s.task.type in TASKS and TASKS[s.task.type].custom):
         return []
     return [((section, name), "acts only in a LoRA fine-tune (add peft: lora under task:, or remove it)")
             for section, names in (("fixed", s.fixed), ("space", s.space)) for name in names
@@ -167,7 +174,7 @@ def parent_choices(s: Sections) -> list[Finding]:
     found: list[Finding] = []
     for section, names in (("fixed", s.fixed), ("space", s.space)):
         for name in names:
-            if catalog.CATALOG[name].parent is not None:
+            if name in catalog.CATALOG and catalog.CATALOG[name].parent is not None:
                 found += _parent_choice(s, section, name)
     return found
 
@@ -296,8 +303,9 @@ Rule = Callable[[Sections], list[Finding]]
 
 # In the order their findings are reported: the task, what is optimized, the entries, the plug-ins.
 ERRORS: tuple[Rule, ...] = (
-    task_and_dataset, generation_keys, objectives_fit, generation_only_entries, losses_fit_labels, lora_entries,
-    fixed_or_searched, parent_choices, conditions, condition_cycles, start_with_fits, grid_entries, plugin_options,
+    task_and_dataset, custom_entry, generation_keys, objectives_fit, generation_only_entries, losses_fit_labels,
+    lora_entries, fixed_or_searched, parent_choices, conditions, condition_cycles, start_with_fits, grid_entries,
+    plugin_options,
 )
 WARNINGS: tuple[Rule, ...] = (untrained_decoder, unseen_metric, unpruned_objectives, grid_conditions,
                               start_with_budget)

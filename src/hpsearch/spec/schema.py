@@ -11,7 +11,7 @@ import re
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hpsearch.errors import unknown
 from hpsearch.spec import catalog
@@ -151,6 +151,7 @@ class TaskConfig(_Model):
     eval_with: Literal["loss", "generation"] = "loss"  # what evaluations during training measure
     from_study: str | None = Field(default=None, pattern=NAME_PATTERN)  # decode the best model of that study
     report_to: list[str] = Field(default_factory=list)  # experiment trackers each trial logs to (spec/trackers.py)
+    entry: str | None = None  # custom only: the training function, "my_pkg.train:main" or "train.py:main"
 
     @field_validator("prompt_template")
     @classmethod
@@ -163,6 +164,13 @@ class TaskConfig(_Model):
     @classmethod
     def _dataset(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _custom_model(self) -> TaskConfig:
+        # a custom task trains no hpsearch model: its entry names what `studies` and `show` list as the model
+        if self.type == "custom" and "model" not in self.model_fields_set:
+            self.model = self.entry or "custom"
+        return self
 
     @field_validator("report_to", mode="before")
     @classmethod

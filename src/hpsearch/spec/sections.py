@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpsearch.errors import did_you_mean, unknown
-from hpsearch.spec import catalog, recommended
+from hpsearch.spec import catalog, custom, recommended
 from hpsearch.spec.collector import Finding
 from hpsearch.spec.entry import Entry, parse_entry, with_recommended_prior
 from hpsearch.spec.schema import StudyConfig, TaskConfig, read_section
+from hpsearch.spec.tasks import TASKS
 
 SECTIONS = ("study", "task", "fixed", "space")
 
@@ -42,16 +43,19 @@ def read_sections(data: dict[str, Any], base_dir: str) -> tuple[Sections, list[F
     errors += found
     task, found = read_section(TaskConfig, data, "task", required=False)
     errors += found
-    fixed, found = read_fixed(data.get("fixed"))
+    # a custom task's function may take names of its own; the literature's priors are for fine-tuning only
+    own = task is not None and task.type in TASKS and TASKS[task.type].custom
+    fixed, found = read_fixed(data.get("fixed"), own)
     errors += found
     setting = setting_of(task, fixed, base_dir)
-    space, found, warnings = read_space(data.get("space"), setting)
+    space, found, warnings = read_space(data.get("space"), setting, own)
     errors += found
     return Sections(data, study, task, fixed, space, setting), errors, warnings
 
 
-def read_fixed(raw: Any) -> tuple[dict[str, Any], list[Finding]]:
-    """The `fixed:` section: catalogue names -> single values, each checked against its catalogue entry."""
+def read_fixed(raw: Any, own: bool = False) -> tuple[dict[str, Any], list[Finding]]:
+    """The `fixed:` section: catalogue names -> single values, each checked against its catalogue entry
+    (`own`: a custom task, whose function may also take single values of its own names)."""
     if raw is None:
         return {}, []
     if not isinstance(raw, dict):
@@ -59,6 +63,13 @@ def read_fixed(raw: Any) -> tuple[dict[str, Any], list[Finding]]:
     fixed: dict[str, Any] = {}
     errors: list[Finding] = []
     for name, value in raw.items():
+        if own and isinstance(name, str) and name not in catalog.CATALOG and name not in catalog.ALIASES:
+            problem = custom.fixed_value_problem(value)
+            if problem:
+                errors.append((("fixed", name), problem))
+            else:
+                fixed[name] = value
+            continue
         hp = _known(("fixed", name), name, errors)
         if hp is None:
             continue
@@ -80,8 +91,10 @@ def setting_of(task: TaskConfig | None, fixed: dict[str, Any], base_dir: str) ->
     return recommended.setting_of(task.peft, task.model, base_dir, layers)
 
 
-def read_space(raw: Any, setting: recommended.Setting) -> tuple[dict[str, Entry], list[Finding], list[Finding]]:
-    """The `space:` section: catalogue names -> entries (hpsearch.spec.entry), with the errors and warnings."""
+def read_space(raw: Any, setting: recommended.Setting, own: bool = False,
+               ) -> tuple[dict[str, Entry], list[Finding], list[Finding]]:
+    """The `space:` section: catalogue names -> entries (hpsearch.spec.entry), with the errors and warnings
+    (`own`: a custom task, whose function may also take names of its own, with their values in full)."""
     if raw is None:
         return {}, [], []
     if not isinstance(raw, dict):
@@ -89,10 +102,10 @@ def read_space(raw: Any, setting: recommended.Setting) -> tuple[dict[str, Entry]
     space: dict[str, Entry] = {}
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    recommendations = {name: rec for name in catalog.CATALOG
-                       if (rec := recommended.recommend(name, setting)) is not None}
+    recommendations = {} if own else {name: rec for name in catalog.CATALOG
+                                      if (rec := recommended.recommend(name, setting)) is not None}
     for name, value in raw.items():
-        hp = _known(("space", name), name, errors)
+        hp = _own(name, value, errors) if own and name not in catalog.CATALOG else _known(("space", name), name, errors)
         if hp is None:
             continue
         entry, wrong, doubtful = parse_entry(hp, value, recommendations)
@@ -108,3 +121,10 @@ def _known(path: tuple, name: Any, errors: list[Finding]) -> catalog.Hyperparame
         return catalog.CATALOG[name]
     errors.append((path, unknown("hyperparameter", name, list(catalog.CATALOG), catalog.ALIASES)))
     return None
+
+
+def _own(name: Any, value: Any, errors: list[Finding]) -> catalog.Hyperparameter | None:
+    hp, problem = custom.user_hyperparameter(name, value)
+    if problem:
+        errors.append((("space", name), problem))
+    return hp

@@ -19,10 +19,11 @@ class TaskInfo:
     generates: bool = False
     module: str | None = None  # "hpsearch.train.tasks.classification"; None while the type is declared only
     losses: tuple[str, ...] = ()  # the catalogue's loss choices that fit its labels; the first is the default
+    custom: bool = False  # the user's own training function: its metrics are whatever it reports
 
     @property
-    def default_metric(self) -> str:
-        return next(iter(self.metrics))
+    def default_metric(self) -> str | None:
+        return next(iter(self.metrics), None)
 
 
 # Quantities every trial records, usable as (secondary) objectives whatever the task.
@@ -58,5 +59,12 @@ TASKS: dict[str, TaskInfo] = {
         generates=True,
         module="hpsearch.train.tasks.generation",
         losses=("cross_entropy", "label_smoothed_cross_entropy"),
+    ),
+    "custom": TaskInfo(
+        "custom",
+        "your own training function (task.entry), called with each trial's configuration and a reporter",
+        {},  # the function reports its own metrics: study.metric and study.direction name the watched one
+        module="hpsearch.train.tasks.custom",
+        custom=True,
     ),
 }
