@@ -47,6 +47,8 @@ def test_history_informs_the_sampler_and_only_the_studys_own_trials_count(tiny_p
     used, skipped = run_source(tiny_project)
     assert used and skipped  # the narrower range takes some of tiny's trials and leaves others
 
+    dry = cli(tiny_project, "run", warm_project(tiny_project).name, "--dry-run")
+    assert f"warm start: {used} trials of study tiny inform the sampler" in dry.stdout
     result = cli(tiny_project, "run", warm_project(tiny_project).name)
     assert result.returncode == 0, result.stderr
     assert (f"warm start: {used} trials of study tiny inform the sampler; {skipped} skipped: learning_rate outside "
@@ -79,9 +81,10 @@ def test_a_source_that_cannot_inform_touches_nothing(tiny_project, source, line)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name, _, direction = source.partition("-")
     optuna.create_study(study_name=name, storage=storage_for(tiny_project.storage), direction=direction or "maximize")
-    result = cli(tiny_project, "run", warm_project(tiny_project).name)
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert result.stderr.startswith(line)
+    for dry in (["--dry-run"], []):  # a dry run reads the sources too, and fails the same way
+        result = cli(tiny_project, "run", warm_project(tiny_project).name, *dry)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+        assert result.stderr.startswith(line)
     assert [s.study_name for s in optuna.get_all_study_summaries(storage_for(tiny_project.storage))] == [name]
     assert not (tiny_project.root / "studies" / "hpsearch").exists()  # no folder of the warm study either
 
