@@ -136,6 +136,9 @@ def main() -> None:
     figures = {"seeds": seeds, "pairs": {}}
     for source, target in PAIRS:
         figures["pairs"][f"{source} -> {target}"] = run_pair(source, target, seeds)
+    said = ", ".join(f"{pair} {f['arms']['0.97']['ratios']['warm, default / cold, default']:.2f}x"
+                     for pair, f in figures["pairs"].items())
+    print(f"\nwarm / cold, hpsearch default, compute to 97% of the best: {said}")
     from record import write
 
     write("warm_start", figures, quick=options.quick)
