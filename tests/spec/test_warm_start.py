@@ -105,7 +105,7 @@ def test_best_keeps_the_top_in_trial_order():
 
 
 def test_describe():
-    assert warm_start.describe("a", 1, Counter()) == "warm start: 1 trial of study a inform the sampler"
+    assert warm_start.describe("a", 1, Counter()) == "warm start: 1 trial of study a informs the sampler"
     line = warm_start.describe("a", 3, Counter({"no momentum": 1, "learning_rate outside this space": 2}))
     assert line == ("warm start: 3 trials of study a inform the sampler; 3 skipped: learning_rate outside this "
                     "space (2), no momentum (1)")

@@ -73,7 +73,8 @@ def best(trials: list[tuple[int, Any, float]], maximize: bool, top: int | None) 
 
 def describe(name: str, used: int, skipped: Counter) -> str:
     """One line for the run's start: how many trials of study `name` inform the sampler, and why others do not."""
-    line = f"warm start: {used} trial{'s' if used != 1 else ''} of study {name} inform the sampler"
+    trials = "1 trial of study {} informs" if used == 1 else f"{used} trials of study {{}} inform"
+    line = f"warm start: {trials.format(name)} the sampler"
     if skipped:
         reasons = ", ".join(f"{reason} ({count})" for reason, count in skipped.most_common())
         line += f"; {sum(skipped.values())} skipped: {reasons}"
