@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 # search, overhead (zero-cost, then real trials), throughput, parallel scaling and storage, the
 # 10,000-trial study, memory.
 SUITE = ("search_efficiency", "live", "trainer_search", "orchestration", "overhead", "throughput", "parallel",
-         "results_scale", "memory")
+         "results_scale", "memory", "warm_start")
 
 
 def main() -> None:

@@ -166,3 +166,14 @@ def test_cli_unknown_study(stored_studies, tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: no study 'nope'") and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_warm_started_study_says_from_which_studies(tmp_path):
+    from hpsearch.store.history import ATTR_WARM_START
+
+    study = one_trial_study()
+    study.set_user_attr(ATTR_WARM_START, {"earlier": 12})
+    report.write_html(study, tmp_path / "warm.html")
+    page = (tmp_path / "warm.html").read_text()
+    assert "<th>warm start</th><td>warm-started from earlier (12 trials used): they informed the sampler" in page
+    assert "<th>trials</th><td>1: 1 complete</td>" in page  # the history is not among the study's trials

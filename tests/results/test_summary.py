@@ -186,3 +186,17 @@ def test_compare_names_a_pareto_front_member_for_several_objectives(tmp_path):
     assert row.best in front and row.directions == ["maximize", "minimize"]
     assert row.objectives == ["eval_accuracy", "eval_loss"] and row.compute.train_seconds == 4.0
     assert set(row.importances) == {"dropout"}
+
+
+@pytest.mark.parametrize("recorded, line", [
+    (None, None), ({}, None), ("garbled", None),
+    ({"a": 3, "b": 0}, "warm-started from a (3 trials used), b (0 trials used): they informed the sampler and are "
+                       "not this study's trials"),
+])
+def test_warm_start_line(recorded, line):
+    from hpsearch.store.history import ATTR_WARM_START
+
+    study = optuna.create_study()
+    if recorded is not None:
+        study.set_user_attr(ATTR_WARM_START, recorded)
+    assert results.warm_start_line(study) == line

@@ -182,6 +182,10 @@ CASES = [
      ["study.start_with: lists 2 configurations, and n_trials is 1: only the first 1 run"]),
     (rules.start_with_budget, "study: {name: t, n_trials: 2, start_with: [{dropout: 0.2}, {dropout: 0.3}]}\n" + TASK,
      []),
+    # warm_start_sources (the full table: tests/spec/test_warm_start.py)
+    (rules.warm_start_sources, "study: {name: t, sampler: tpe, warm_start: {from: [a]}}\n" + TASK, []),
+    (rules.warm_start_sources, "study: {name: t, sampler: tpe, warm_start: {from: [a, t]}}\n" + TASK,
+     ["study.warm_start.from.1: t is this study itself; its own trials inform it already"]),
 ]
 
 

@@ -86,6 +86,8 @@ def show(
     _print_cost(console, study)
     console.print("space: " + ", ".join(f"{n} {e.describe()}" for n, e in spec.space.items()))
     console.print(spec.describe_priors())
+    if warm := results.warm_start_line(study):
+        console.print(warm)
     if spec.fixed:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
     known = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("start_with")]

@@ -60,7 +60,8 @@ def run(
         check_entry(spec)  # a custom task's function imports and takes (config, reporter), as a run checks
         extra = [] if start_with is None else known.labelled_file(start_with, spec)
         first = [values for _, values in known.labelled(spec) + extra]
-        _print_configurations(spec, sample(spec, spec.study.n_trials, first))
+        earlier = _warm_start_history(spec, storage)
+        _print_configurations(spec, sample(spec, spec.study.n_trials, first, history=earlier))
         _print_estimate(spec, storage, gpus, calibrate)
         return
     if calibrate:
@@ -71,6 +72,18 @@ def run(
     _print_summary(api.run(file, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, storage=storage,
                            set=overrides or [], force=force, gpus=gpus, trials_per_gpu=trials_per_gpu,
                            start_with=start_with, progress=Progress()))
+
+
+def _warm_start_history(spec, storage: str | None) -> list:
+    """study.warm_start's history for --dry-run's draws (read only; a bad source fails as the run would)."""
+    if spec.study.warm_start is None:
+        return []
+    from hpsearch.store import history
+
+    earlier = history.read(spec, spec.storage_url(storage))
+    for note in earlier.notes:
+        typer.echo(note)
+    return earlier.trials
 
 
 def resume(

@@ -172,11 +172,12 @@ def _header(study: optuna.Study) -> str:
     for trial in study.get_trials(deepcopy=False):
         states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
     goal = ", ".join(f"{n} ({d.name.lower()})" for n, d in zip(names, study.directions, strict=True))
+    rows = [("task", attrs.get("task", "-")), ("model", attrs.get("model", "-")), ("objectives", goal),
+            ("trials", f"{sum(states.values())}: " + ", ".join(f"{n} {s}" for s, n in states.items()))]
+    if warm := results.warm_start_line(study):  # the history's trials are not among the study's: say whose
+        rows.append(("warm start", warm))
     lines = [f"<h1>Study {_e(study.study_name)}</h1>", "<table>",
-             *(f"<tr><th>{k}</th><td>{_e(v)}</td></tr>" for k, v in (
-                 ("task", attrs.get("task", "-")), ("model", attrs.get("model", "-")), ("objectives", goal),
-                 ("trials", f"{sum(states.values())}: " + ", ".join(f"{n} {s}" for s, n in states.items())))),
-             "</table>"]
+             *(f"<tr><th>{k}</th><td>{_e(v)}</td></tr>" for k, v in rows), "</table>"]
     leaders = results.best_trials(study)
     if not leaders:
         lines.append("<p>no complete trial yet</p>")

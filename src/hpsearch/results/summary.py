@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from hpsearch.errors import StudyError, UsageError
+from hpsearch.store.history import ATTR_WARM_START
 from hpsearch.store.tables import Light, Tables
 from hpsearch.store.trial_result import ranked
 
@@ -71,6 +72,15 @@ def best_trials(study: optuna.Study) -> list[FrozenTrial]:
         return [study.best_trial]
     except ValueError:
         return []
+
+
+def warm_start_line(study: optuna.Study) -> str | None:
+    """Which earlier studies warm-started `study` with how many trials (its last start), or None."""
+    used = study.user_attrs.get(ATTR_WARM_START)
+    if not isinstance(used, dict) or not used:
+        return None
+    return ("warm-started from " + ", ".join(f"{name} ({count} trials used)" for name, count in used.items())
+            + ": they informed the sampler and are not this study's trials")
 
 
 @dataclass

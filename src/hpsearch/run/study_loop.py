@@ -35,7 +35,7 @@ from hpsearch.spec.space import StudySpec
 from hpsearch.spec.start_with import labelled
 from hpsearch.spec.storage_url import redact
 from hpsearch.spec.suggest import configuration, suggest
-from hpsearch.store import known, optuna_private, studies, trials
+from hpsearch.store import history, known, optuna_private, studies, trials
 from hpsearch.store.database import storage_problem
 from hpsearch.store.trial_result import CONFIG
 
@@ -54,11 +54,17 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     progress = progress or Progress(enabled=False)
     plan = preflight.check(spec, storage, devices, progress)
+    warm = history.read(plan.spec, plan.url) if plan.spec.study.warm_start else None  # before anything is written
     storage_ = studies.storage_for(plan.url)
     try:
         study = studies.open_study(plan.spec, storage_, force=force)
     except studies.DATABASE_ERRORS as exc:
         raise StorageError(f"cannot use storage {redact(plan.url)!r}: {storage_problem(exc)}") from None
+    if warm is not None:  # the history lives in the sampler only: the study never holds it
+        study.sampler = plan.spec.sampler(warm.trials)
+        history.record(study, warm)
+        for note in warm.notes:
+            progress.note(note)
     lock = studies.artifacts_dir(plan.url, spec.study.name).with_name(f"{spec.study.name}.start_with.lock")
     for note in known.enqueue(study, labelled(plan.spec) + list(start_with), lock):
         progress.note(note)

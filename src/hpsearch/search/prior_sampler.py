@@ -43,23 +43,27 @@ class PriorSampler(BaseSampler):
         priors: entry name -> Prior.
         startup: trials that come from the priors alone (the first one at their centres).
         seed: decides, with the trial's number, whether a trial draws from the priors, and what it draws.
+        evidence: finished trials the base learns from before this study's first (a warm start's history,
+            hpsearch.search.warm_start): they count as trials already seen, so the priors weigh less.
     """
 
     def __init__(self, base: BaseSampler, priors: dict[str, priors.Prior], startup: int = 5,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, evidence: int = 0) -> None:
         self.base = base
         self.priors = dict(priors)
         self.startup = startup
         self.seed = seed
+        self.evidence = evidence
         self._modes: dict[int, str] = {}
         self._rngs: dict[int, random.Random] = {}
 
     def mode(self, number: int) -> str:
         """Where trial `number` takes the values of entries with a prior: 'centre', 'prior' or 'base'."""
-        if number == 0:
+        seen = number + self.evidence
+        if seen == 0:
             return "centre"
         draw = random.Random(f"{self.seed}:mode:{number}").random() if self.seed is not None else random.random()
-        return "prior" if draw < prior_probability(number, self.startup) else "base"
+        return "prior" if draw < prior_probability(seen, self.startup) else "base"
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         # a trial queued with its values (a re-run, enqueue_trial) keeps them: Optuna never asks us for those

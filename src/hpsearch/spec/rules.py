@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from hpsearch.errors import unknown
 from hpsearch.search import registry as plugins
-from hpsearch.spec import catalog, custom, objectives, start_with
+from hpsearch.spec import catalog, custom, objectives, start_with, warm_start
 from hpsearch.spec.assets import BUILTIN_DATASETS, BUILTIN_MODELS
 from hpsearch.spec.collector import Finding
 from hpsearch.spec.entry import grid_space
@@ -242,6 +242,14 @@ def start_with_budget(s: Sections) -> list[Finding]:
                                       f"{s.study.n_trials}: only the first {s.study.n_trials} run")]
 
 
+def warm_start_sources(s: Sections) -> list[Finding]:
+    """Earlier studies to learn from: never this one, once each, for a sampler that learns (spec.warm_start)."""
+    if s.study is None or s.study.warm_start is None:
+        return []
+    found = warm_start.problems(s.study, len(objectives.as_list(s.study.metric)))
+    return [(("study", "warm_start") + path, message) for path, message in found]
+
+
 # -- the sampler and the pruner --------------------------------------------------------------------
 def grid_entries(s: Sections) -> list[Finding]:
     """The grid sampler visits values one by one: every float entry needs choices or a step."""
@@ -304,8 +312,8 @@ Rule = Callable[[Sections], list[Finding]]
 # In the order their findings are reported: the task, what is optimized, the entries, the plug-ins.
 ERRORS: tuple[Rule, ...] = (
     task_and_dataset, custom_entry, generation_keys, objectives_fit, generation_only_entries, losses_fit_labels,
-    lora_entries, fixed_or_searched, parent_choices, conditions, condition_cycles, start_with_fits, grid_entries,
-    plugin_options,
+    lora_entries, fixed_or_searched, parent_choices, conditions, condition_cycles, start_with_fits,
+    warm_start_sources, grid_entries, plugin_options,
 )
 WARNINGS: tuple[Rule, ...] = (untrained_decoder, unseen_metric, unpruned_objectives, grid_conditions,
                               start_with_budget)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from typing import Any, Literal
 
 import pydantic
@@ -63,6 +64,34 @@ class Bound(_Model):
     min: float | None = None
 
 
+class WarmStartConfig(_Model):
+    """`study.warm_start:`: earlier studies of this database whose complete trials the sampler learns from."""
+
+    from_: list[str] = Field(alias="from", min_length=1, max_length=100)  # study names (hpsearch.spec.warm_start)
+    top: int | None = Field(default=None, ge=1, le=MAX_TRIALS)  # the best N of each source; default: every one
+
+    @field_validator("from_", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"must be a study name or a list of them, but got {value!r}")
+        for name in names:
+            if "://" in name or "/" in name or ":" in name:
+                raise ValueError(f"{name!r}: name a study of this study's own database; copy one from another "
+                                 "database first (hpsearch copy NAME --from URL --to URL)")
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"{name!r} is not a study name (letters, digits, - _ . only)")
+        return names
+
+    @field_validator("top", mode="before")
+    @classmethod
+    def _top(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"must be a positive integer (the best N trials of each study), but got {value!r}")
+        return value
+
+
 class StudyConfig(_Model):
     """The `study:` section: what to optimize, where to store it, how to search and prune."""
 
@@ -81,6 +110,14 @@ class StudyConfig(_Model):
     save: Literal["best", "all", "none"] = "best"
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     start_with: list[dict[str, Any]] = Field(default_factory=list)  # known configurations, run first (spec.start_with)
+    warm_start: WarmStartConfig | None = None  # earlier studies the sampler learns from (spec.warm_start)
+
+    @field_validator("warm_start", mode="before")
+    @classmethod
+    def _warm_start(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"must be a mapping such as {{from: [earlier-study], top: 20}}, but got {value!r}")
+        return value
 
     @field_validator("direction", mode="before")
     @classmethod
@@ -220,7 +257,9 @@ def _finding(model: type[BaseModel], path: tuple, err: dict) -> Finding:
 
 def _fields_at(model: type[BaseModel], path: tuple) -> list[str]:
     for key in path:
-        annotation = model.model_fields[key].annotation if key in model.model_fields else None
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-    return list(model.model_fields)
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        annotation = fields[key].annotation if key in fields else None
+        for kind in (annotation, *typing.get_args(annotation)):  # an optional section: `X | None`
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                model = kind
+    return [f.alias or name for name, f in model.model_fields.items()]

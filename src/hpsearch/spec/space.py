@@ -122,10 +122,11 @@ class StudySpec:
             raise SpaceError(problems)
         return replace(self, study=self.study.model_copy(update=update))
 
-    def sampler(self):
+    def sampler(self, history: list | tuple = ()):
         """A fresh sampler as the file asks (for grid: over the space's grid values; TPE: the priors first).
 
         A seeded one is reseeded per trial (hpsearch.search.reseed), so a resumed or shared study never repeats itself.
+        `history`: finished trials of earlier studies it learns from too (study.warm_start, hpsearch.store.history).
         """
         filled = {"search_space": grid_space(self.space)} if self.study.sampler.get("name") == "grid" else {}
         config, use_priors = plugins.sampler_config(self.study.sampler, self.study.n_trials)
@@ -133,11 +134,16 @@ class StudySpec:
         seed = config.get("seed")
         if instance is not None and seed is not None:
             instance = Reseeded(instance, seed)
+        if instance is not None and history:
+            from hpsearch.search.warm_start import WarmStart
+
+            instance = WarmStart(instance, history)
         beliefs = self.priors()
         if instance is not None and use_priors and beliefs:
             from hpsearch.search.prior_sampler import PriorSampler
 
-            return PriorSampler(instance, beliefs, startup=config.get("n_startup_trials", 10), seed=seed)
+            return PriorSampler(instance, beliefs, startup=config.get("n_startup_trials", 10), seed=seed,
+                                evidence=len(history))
         return instance
 
     def priors(self) -> dict[str, Any]:

@@ -35,11 +35,12 @@ def configuration(fixed: dict[str, Any], sampled: dict[str, Any]) -> dict[str, A
     return {**fixed, **sampled}
 
 
-def sample(spec, n: int, first: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+def sample(spec, n: int, first: list[dict[str, Any]] = (), history: list = ()) -> list[dict[str, Any]]:
     """`n` configurations drawn by the spec's own sampler in an in-memory study, the known configurations
-    `first` (partial ones completed by the sampler) before the others; nothing is stored."""
+    `first` (partial ones completed by the sampler) before the others, learning from a warm start's `history`
+    too; nothing is stored."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=spec.sampler(), direction=spec.direction)
+    study = optuna.create_study(sampler=spec.sampler(history), direction=spec.direction)
     for values in first:
         study.enqueue_trial(values)
     return [suggest(study.ask(), spec.space) for _ in range(n)]

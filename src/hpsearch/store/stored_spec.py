@@ -25,6 +25,8 @@ ATTR_BASE_DIR = "hpsearch:base_dir"
 BUDGET_KEYS = ("n_trials", "timeout", "storage", "n_jobs", "trial_timeout",  # may change between runs of one study
                "trials_per_gpu",
                "start_with")  # known configurations: each new one is queued once (hpsearch.store.known)
+# Not study.warm_start: like the sampler, it decides what every later trial proposes, so a resumed study
+# learns from the history it started with unless --force says otherwise.
 SPEC_WAIT_S = 10  # machines started together: the one that creates the study stores its space within this
 
 
