@@ -2,7 +2,7 @@
 top_k: a process per trial, nothing trained) against a hand-written Optuna script that loads the model once
 and generates for the same prompts with the same options (one process). Arms interleaved A B A B.
 
-    python benchmarks/decoding.py            # a small GPT-2 (4 layers, 128 wide), 60 prompts, 12 trials, 3 runs per arm
+    python benchmarks/decoding.py            # a small GPT-2 (2 layers, 64 wide), 40 prompts, 12 trials, 3 runs per arm
     python benchmarks/decoding.py --quick    # 2 runs per arm
 
 Both arms generate alike (one prompt at a time, `num_samples` answers each, seeded the same), so what hpsearch
@@ -58,7 +58,7 @@ def make_assets(folder: Path, prompts: int) -> None:
 
     tokenizer = make_model(folder / "tokenizer")
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=40, n_embd=128, n_layer=4, n_head=4, n_positions=64, pad_token_id=0,
+    config = GPT2Config(vocab_size=40, n_embd=64, n_layer=2, n_head=2, n_positions=64, pad_token_id=0,
                         bos_token_id=2, eos_token_id=3)
     GPT2LMHeadModel(config).save_pretrained(folder / "decoder")
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, help="runs per arm (default 3, --quick 2)")
     parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--prompts", type=int, default=60)
+    parser.add_argument("--prompts", type=int, default=40)
     parser.add_argument("--baseline", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.baseline:

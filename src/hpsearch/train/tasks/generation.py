@@ -106,7 +106,9 @@ def setup(job: Any, config: dict[str, Any]) -> Setup:
                     [str(t) for t in evaluation[target_column]], decoding(config), task.max_new_tokens,
                     task.num_samples, spec.study.seed, watched)
     every = task.eval_with == "generation"
-    return Setup(model=model, tokenizer=tokenizer, train_dataset=encode(train), eval_dataset=encode(evaluation),
+    decoding_only = spec.decode_only  # nothing trains: the training pairs are never tokenized
+    return Setup(model=model, tokenizer=tokenizer, train_dataset=None if decoding_only else encode(train),
+                 eval_dataset=None if decoding_only else encode(evaluation),
                  data_collator=collator(tokenizer), compute_metrics=None, compute_loss_func=loss_function(config),
                  notes=notes, extra_metrics=scorer.metrics if every else None,
                  final_metrics=None if every else scorer.metrics, scorer=scorer)
