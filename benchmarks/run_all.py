@@ -22,8 +22,8 @@ HERE = Path(__file__).resolve().parent
 # In the order: search efficiency (replayed, then live on the quickstart), against the Trainer's
 # search, overhead (zero-cost, then real trials), throughput, parallel scaling and storage, the
 # 10,000-trial study, memory.
-SUITE = ("search_efficiency", "live", "trainer_search", "orchestration", "overhead", "throughput", "parallel",
-         "results_scale", "memory", "warm_start")
+SUITE = ("search_efficiency", "live", "trainer_search", "orchestration", "overhead", "decoding", "throughput",
+         "parallel", "results_scale", "memory", "warm_start")
 
 
 def main() -> None:
