@@ -100,3 +100,15 @@ def stored_trials(storage: str, name: str = "tiny") -> list:
         return optuna.load_study(study_name=name, storage=storage_for(storage)).get_trials()
     except KeyError:
         return []
+
+
+def wait_for_trials(storage: str, condition, name: str = "tiny", timeout: float = 300) -> None:
+    """Look at the trials of study `name` every 0.1 s until `condition(trials)` holds (a run started elsewhere)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition(stored_trials(storage, name)):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the study never got there")

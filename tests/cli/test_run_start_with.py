@@ -5,13 +5,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import COMMAND
+from helpers import COMMAND, wait_for_trials
 from hpsearch.store.known import START_WITH
 from hpsearch.store.studies import storage_for
 from hpsearch.store.trials import ATTR_RETRY_OF
@@ -38,25 +37,13 @@ def marked(trials, label):
     return [t for t in trials if t.user_attrs.get(START_WITH) == label]
 
 
-def wait_for(project, condition, timeout=300):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition(trials_of(project)):
-                return
-        except KeyError:
-            pass  # no study yet
-        time.sleep(0.1)
-    raise AssertionError("the study never got there")
-
-
 @pytest.mark.slow
 def test_known_configurations_survive_a_kill_9_and_run_once(tiny_project):
     path = known_project(tiny_project, n_trials=3, max_steps=60)
     process = subprocess.Popen(COMMAND + ["run", path.name], cwd=tiny_project.root, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_for(tiny_project, lambda ts: len(ts) > 1 and ts[0].state == TrialState.COMPLETE
-             and ts[1].state == TrialState.RUNNING and ts[1].intermediate_values)
+    wait_for_trials(tiny_project.storage, lambda ts: len(ts) > 1 and ts[0].state == TrialState.COMPLETE
+                    and ts[1].state == TrialState.RUNNING and ts[1].intermediate_values)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 

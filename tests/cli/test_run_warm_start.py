@@ -6,13 +6,12 @@ import os
 import re
 import signal
 import subprocess
-import time
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import COMMAND
+from helpers import COMMAND, wait_for_trials
 from hpsearch.store.history import FROM
 from hpsearch.store.studies import storage_for
 
@@ -89,26 +88,14 @@ def test_a_source_that_cannot_inform_touches_nothing(tiny_project, source, line)
     assert not (tiny_project.root / "studies" / "hpsearch").exists()  # no folder of the warm study either
 
 
-def wait_for(project, name, condition, timeout=300):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if condition(trials_of(project, name)):
-                return
-        except KeyError:
-            pass  # no study yet
-        time.sleep(0.1)
-    raise AssertionError("the study never got there")
-
-
 @pytest.mark.slow
 def test_a_warm_started_study_survives_a_kill_9(tiny_project):
     used, _ = run_source(tiny_project)
     path = warm_project(tiny_project, n_trials=3, max_steps=60)
     process = subprocess.Popen(COMMAND + ["run", path.name], cwd=tiny_project.root, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_for(tiny_project, "warm", lambda ts: len(ts) > 1 and ts[0].state == TrialState.COMPLETE
-             and ts[1].state == TrialState.RUNNING and ts[1].intermediate_values)
+    wait_for_trials(tiny_project.storage, lambda ts: len(ts) > 1 and ts[0].state == TrialState.COMPLETE
+                    and ts[1].state == TrialState.RUNNING and ts[1].intermediate_values, name="warm")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
