@@ -20,6 +20,19 @@ def test_set_trial_user_attrs_records_every_key_at_once(tmp_path, where):
     assert study.trials[0].user_attrs == {**attrs, "train_seconds": 2.0}
 
 
+def test_set_trial_user_attrs_costs_three_statements_whatever_the_number_of_keys(tmp_path):
+    from sqlalchemy import event
+
+    study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
+    trial = study.ask()
+    engine = optuna_private.storage_of(study)._backend.engine
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2].split()[0].upper()))
+    optuna_private.set_trial_user_attrs(study, trial, {f"key{i}": i for i in range(15)})
+    assert statements == ["SELECT", "DELETE", "INSERT"]  # Optuna's own helper: a read and an upsert per key
+    assert study.trials[0].user_attrs == {f"key{i}": i for i in range(15)}
+
+
 def test_set_trial_user_attrs_refuses_a_finished_trial(tmp_path):
     study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
     trial = study.ask()
