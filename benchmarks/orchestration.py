@@ -99,9 +99,10 @@ def arm_optuna(url: str, n: int, folder: Path) -> None:
     study.optimize(objective, n_trials=n)
 
 
-def run_arm(arm: str, n: int, folder: Path) -> tuple[float, float, list[float]]:
+def run_arm(arm: str, n: int, folder: Path) -> tuple[float, float, list[float], float]:
     """Run one arm in a fresh process; its wall time, its steady seconds per trial (first trial's end to the
-    last's, over n - 1) and each trial's ask-to-tell seconds."""
+    last's, over n - 1), each trial's ask-to-tell seconds and the reports a trial (the arms' samplers draw
+    differently, so their pruners stop different trials: a report is one round trip to the pruner)."""
     import optuna
 
     url = f"sqlite:///{folder}/study.db"
@@ -116,7 +117,8 @@ def run_arm(arm: str, n: int, folder: Path) -> tuple[float, float, list[float]]:
     if len(trials) != n:
         sys.exit(f"arm {arm} ran {len(trials)} trials, not {n}")
     ends = sorted(t.datetime_complete.timestamp() for t in trials)
-    return seconds, (ends[-1] - ends[0]) / (n - 1), [t.duration.total_seconds() for t in trials if t.duration]
+    return (seconds, (ends[-1] - ends[0]) / (n - 1), [t.duration.total_seconds() for t in trials if t.duration],
+            sum(len(t.intermediate_values) for t in trials) / n)
 
 
 def main() -> None:
@@ -136,6 +138,7 @@ def main() -> None:
     whole: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
     steady: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
     each: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
+    reports: dict[str, list[float]] = {"optuna": [], "hpsearch": []}
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, str(HERE.parent / "tests"))
         from tiny import make_csv, make_model
@@ -146,14 +149,17 @@ def main() -> None:
             for arm in ("optuna", "hpsearch"):
                 folder = Path(tmp) / f"{arm}-{repeat}"
                 folder.mkdir()
-                seconds, per_trial, durations = run_arm(arm, n, folder)
+                seconds, per_trial, durations, per_trial_reports = run_arm(arm, n, folder)
+                reports[arm].append(per_trial_reports)
                 whole[arm].append(seconds / n)
                 steady[arm].append(per_trial)
                 each[arm].extend(durations[1:])
                 print(f"run {repeat} {arm:8s} {seconds:6.2f} s for {n} trials; ask to tell median "
-                      f"{statistics.median(durations[1:]) * 1000:.0f} ms; steady {per_trial * 1000:.0f} ms a trial",
+                      f"{statistics.median(durations[1:]) * 1000:.0f} ms; steady {per_trial * 1000:.0f} ms a trial; "
+                      f"{per_trial_reports:.1f} reports a trial",
                       flush=True)
-    figures = {"trials_per_run": n, "runs_per_arm": repeats, "reports_per_trial": REPORTS}
+    figures = {"trials_per_run": n, "runs_per_arm": repeats, "reports_per_trial": REPORTS,
+               "reports_per_trial_made": {arm: statistics.median(values) for arm, values in reports.items()}}
     for label, data in (("whole_run_s_per_trial", whole), ("steady_s_per_trial", steady), ("ask_to_tell_s", each)):
         base, ours = statistics.median(data["optuna"]), statistics.median(data["hpsearch"])
         figures[label] = {"optuna": base, "hpsearch": ours, "ratio": ours / base}

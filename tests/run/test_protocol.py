@@ -4,9 +4,10 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 
 from helpers import ExitsWhenLookedAt
-from hpsearch.run.protocol import DONE, Ended, Worker, close, receive, serve, spawn, start, stop, waiting
+from hpsearch.run.protocol import DONE, Ended, Exiting, Worker, close, receive, serve, spawn, start, stop, waiting
 
 
 def test_a_result_sent_just_before_the_worker_exits_is_read_then_its_death():
@@ -108,3 +109,47 @@ def test_a_warm_worker_left_without_a_trial_exits_when_its_pipe_closes():
     spare = spawn(waiting, _echo, name="warm")
     close(spare)
     assert spare.process.exitcode == 0
+
+
+def _lingers(conn, job):
+    """A worker's target that says its last word, then does not exit."""
+    conn.send((DONE, {"job": job}))
+    time.sleep(60)
+
+
+def test_ended_workers_exit_on_their_own_and_are_reaped_without_a_wait():
+    exiting = Exiting()
+    worker = start(spawn(waiting, _echo, name="warm"), _echo, {"number": 5}, name="trial-5")
+    _ended(worker)
+    started = time.monotonic()
+    exiting.add(worker)
+    exiting.reap()
+    assert time.monotonic() - started < 0.5  # never waits for the exit
+    deadline = time.monotonic() + 10
+    while exiting.processes and time.monotonic() < deadline:
+        time.sleep(0.01)
+        exiting.reap()
+    assert exiting.processes == [] and worker.process.exitcode == 0
+
+
+def test_a_worker_that_lingers_past_its_time_is_killed():
+    exiting = Exiting()
+    exiting.LINGER_S = 0.2
+    worker = start(spawn(waiting, _lingers, name="warm"), _lingers, {"number": 6}, name="trial-6")
+    _ended(worker)
+    exiting.add(worker)
+    exiting.reap()
+    assert worker.process.is_alive() and len(exiting.processes) == 1
+    time.sleep(0.3)
+    exiting.reap()
+    assert exiting.processes == [] and worker.process.exitcode == -signal.SIGKILL
+
+
+def test_join_waits_for_every_ended_worker():
+    exiting = Exiting()
+    workers = [start(spawn(waiting, _echo, name="warm"), _echo, {"number": n}, name=f"trial-{n}") for n in (7, 8)]
+    for worker in workers:
+        _ended(worker)
+        exiting.add(worker)
+    exiting.join()
+    assert exiting.processes == [] and [w.process.exitcode for w in workers] == [0, 0]

@@ -93,8 +93,11 @@ class Outcomes:
 
     def _record_notes(self, notes: list[str]) -> None:
         """A trial's warnings about the space (a capped sequence length, ...) also go on the study, once."""
+        warnings = [note for note in notes if note.startswith("warning:")]
+        if not warnings:  # most trials: the study's attributes are not read
+            return
         known = list(self.study.user_attrs.get("warnings", []))
-        new = [note for note in notes if note.startswith("warning:") and note not in known]
+        new = [note for note in warnings if note not in known]
         if new:
             self.study.set_user_attr("warnings", known + new)
             for note in new:

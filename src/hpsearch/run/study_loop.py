@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,9 @@ class StudyLoop:
         self.outcomes = Outcomes(study, spec, progress)
         self.heartbeats = recovery.Heartbeats(study, progress)
         self.keeper = Keeper(study, spec)
-        self.spare: Worker | None = None  # the next trial's worker, forked ahead and waiting for its job
+        self.spare: Future | None = None  # the next trial's worker, forked ahead and waiting for its job
+        self.forker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpsearch-fork")
+        self.exiting = protocol.Exiting()  # ended trials' workers, exiting on their own
         self.owner = trials.owner_record()  # the same for every trial this process runs: read /proc once
 
     def run(self) -> RunSummary:
@@ -126,8 +129,8 @@ class StudyLoop:
             self._abandon("interrupted: the study stopped")
             raise
         finally:
-            if self.spare is not None:  # no trial for it: it exits when its pipe closes
-                protocol.close(self._take_spare())
+            self._drop_spare()
+            self.exiting.join()
             signal.signal(signal.SIGTERM, previous_handler)
             self.progress.end()
         # 6. what the run did, for the CLI; the best trials' model and curve for the dashboard
@@ -162,15 +165,12 @@ class StudyLoop:
             self._wait()
 
     def _launch(self) -> None:
-        """Ask the study for a trial, sample its values, and start it in a worker process on a free slot."""
+        """Ask the study for a trial, sample its values, claim it, and start it in a worker process on a free slot."""
         spec, study = self.spec, self.study
         with warnings.catch_warnings():
             # hpsearch keeps the heartbeat itself (see recovery.Heartbeats), which Optuna only expects of optimize()
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
             trial = study.ask()
-        # Claimed at once: a kill from here on leaves a trial whose dead owner recovery sees at the next run
-        # (an unowned one waits for a grace, and a run waiting on it idles until then).
-        optuna_private.set_trial_user_attr(study, trial, trials.ATTR_OWNER, self.owner)
         slot = self.free.pop(0)
         try:
             values = suggest(trial, spec.space)
@@ -180,30 +180,55 @@ class StudyLoop:
                            None if spec.study.save == "none" else folder, **self.slots[slot],
                            fault=faults.for_trial(trial.number),
                            log_dir=studies.runs_dir(self.url, spec.study.name) / f"trial-{trial.number}")
-            worker = protocol.start(self._take_spare(), train_trial, job, name=f"trial-{trial.number}")
+            spare = self._take_spare()
+            # The claim, one write before the trial starts: its owner (a kill from here on leaves a trial whose
+            # dead owner the next run sees; a kill before it, an unowned trial that recovery fails after its
+            # grace), how it runs, and its worker's pid.
+            attrs = {trials.ATTR_OWNER: self.owner, CONFIG: config, "worker_pid": spare.process.pid,
+                     "study_process_rss_mb": _rss_mb()}
+            if job.gpu is not None:  # on the trial from its start: a trial that fails sends no result to carry it
+                attrs["gpu"] = job.gpu
+            if origin := proposed_by(study.sampler, trial.number):
+                attrs[PROPOSED_BY] = origin
+            optuna_private.set_trial_user_attrs(study, trial, attrs)
+            worker = protocol.start(spare, train_trial, job, name=f"trial-{trial.number}")
+            if worker is not spare:  # the spare had died: the trial runs in a new process
+                optuna_private.set_trial_user_attrs(study, trial, {"worker_pid": worker.process.pid})
         except BaseException:
             self.free.append(slot)
             self.outcomes.interrupted(trial, "interrupted before it started", shown=False)
             raise
-        # One more write records how the trial runs.
-        attrs = {CONFIG: config, "worker_pid": worker.process.pid, "study_process_rss_mb": _rss_mb()}
-        if job.gpu is not None:  # on the trial from its start: a trial that fails sends no result to carry it
-            attrs["gpu"] = job.gpu
-        if origin := proposed_by(study.sampler, trial.number):
-            attrs[PROPOSED_BY] = origin
-        optuna_private.set_trial_user_attrs(self.study, trial, attrs)
         self.running.append(RunningTrial(trial, job, worker, slot, time.monotonic()))
         self.progress.trial_started(trial.number, values)
         self.heartbeats.started(trial)
 
-    def _take_spare(self) -> Worker | None:
-        spare, self.spare = self.spare, None
-        return spare
+    def _take_spare(self) -> Worker:
+        """The next trial's worker: the one forked ahead when it started, else one forked now."""
+        ahead, self.spare = self.spare, None
+        if ahead is not None:
+            try:
+                return ahead.result()
+            except Exception:  # noqa: BLE001 - it could not start: fork here, where a failure is raised
+                pass
+        return protocol.spawn(protocol.waiting, train_trial, name="hpsearch-warm-worker")
 
     def _fork_spare(self, finished: int, elsewhere: int) -> None:
-        """Fork the next trial's worker now, while the running trials train, when another trial will follow."""
+        """Fork the next trial's worker now, while the running trials train, when another trial will follow.
+
+        Forked from a thread: the fork server takes ~20 ms to fork and answer, time in which this process goes
+        on answering its running trials."""
         if self.spare is None and finished + elsewhere + len(self.running) < self.spec.study.n_trials:
-            self.spare = protocol.spawn(protocol.waiting, train_trial, name="hpsearch-warm-worker")
+            self.spare = self.forker.submit(protocol.spawn, protocol.waiting, train_trial, name="hpsearch-warm-worker")
+
+    def _drop_spare(self) -> None:
+        """No trial for the spare: it exits when its pipe closes."""
+        ahead, self.spare = self.spare, None
+        if ahead is not None:
+            try:
+                protocol.close(ahead.result())
+            except Exception:  # noqa: BLE001 - it never started: nothing to close
+                pass
+        self.forker.shutdown(wait=True)
 
     def _wait(self) -> None:
         """Wait for any worker to speak or die, then serve every one that did; end those that ended."""
@@ -223,10 +248,11 @@ class StudyLoop:
                     self.free.append(run.slot)
                     try:
                         self._finish(run, ended)
-                    finally:  # after the tell: the worker exits while the study records its trial
-                        protocol.close(run.worker)
+                    finally:  # the worker exits while the study records its trial and starts the next
+                        self.exiting.add(run.worker)
             except optuna.exceptions.UpdateFinishedTrialError:  # another machine failed it: its beat went stale
                 self._disown(run)
+        self.exiting.reap()
         self.heartbeats.beat([r.trial for r in self.running])
 
     def _serve(self, run: RunningTrial) -> Ended | None:
