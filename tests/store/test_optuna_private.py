@@ -119,3 +119,21 @@ def test_an_unclaimed_trial_on_sqlite_is_given_seconds_not_minutes(tmp_path):
     sqlite = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
     assert trials.unclaimed_grace(sqlite) == trials.UNCLAIMED_GRACE_SQLITE_S < trials.UNOWNED_GRACE_S  # was 300 s
     assert trials.unclaimed_grace(optuna.create_study()) == trials.UNOWNED_GRACE_S
+
+
+@pytest.mark.parametrize("where", ["sqlite", "memory"])
+def test_budget_counts_finished_trials_and_names_the_running_ones(tmp_path, where):
+    from hpsearch.store import trials
+
+    storage = studies.storage_for(f"sqlite:///{tmp_path}/s.db") if where == "sqlite" else None
+    study = optuna.create_study(storage=storage)
+    other = optuna.create_study(storage=storage)  # another study's trials in the same tables count for nothing
+    other.tell(other.ask(), 1.0)
+    asked = [study.ask() for _ in range(5)]
+    study.tell(asked[0], 1.0)
+    study.tell(asked[1], state=TrialState.PRUNED)
+    study.tell(asked[2], state=TrialState.FAIL)
+    study.enqueue_trial({})  # WAITING: not counted
+    expected = (2, {3, 4})
+    assert trials.budget_counts(study) == expected
+    assert (optuna_private.budget_counts(study) is None) == (where == "memory")
