@@ -94,7 +94,11 @@ def test_a_custom_study_runs_keeps_the_best_model_and_resumes_nothing_twice(proj
     kept = project.root / "studies" / "hpsearch" / "own"
     assert [p.name for p in kept.iterdir()] == [f"trial-{best.number}"]  # save: best keeps the best trial's only
     assert (kept / f"trial-{best.number}" / "model.txt").read_text() == str(best.params["x"])
-    assert "custom on train.py:main" in hpsearch("show", "own", cwd=project.root).stdout
+    shown = hpsearch("show", "own", cwd=project.root).stdout
+    assert "custom on train.py:main" in shown and "priors: none" in shown and "fine-tuning" not in shown
+    args = hpsearch("best", "own", "-f", "args", cwd=project.root)
+    assert args.returncode == 2 and "custom training function does not take" in args.stderr and not args.stdout
+    assert hpsearch("best", "own", "-f", "json", cwd=project.root).returncode == 0
     again = hpsearch("run", "space.yaml", cwd=project.root)
     assert again.returncode == 0 and len(trials(project.root)) == 3  # the budget is spent: nothing re-runs
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hpsearch.cli.common import StorageOption
-from hpsearch.errors import UsageError
+from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.spec.storage_url import default_storage
 
 NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
@@ -147,6 +147,10 @@ def best(
         check_file(output, storage or default_storage(), force)
     study = loading.open_study(name, storage)
     leaders = loading.leaders(study)
+    if format == "args" and _task_type(name, storage) == "custom":
+        raise UsageError(f"--format args writes transformers' TrainingArguments, which study {name!r}'s custom "
+                         "training function does not take; use -f json or -f yaml (its 'config' is every value "
+                         "the trial used)")
     text = results.best_text(study, leaders, format)
     if format == "args":
         others = results.not_trainer_arguments(leaders[0].user_attrs.get("config", leaders[0].params))
@@ -161,6 +165,16 @@ def best(
         typer.echo(f"wrote {output}")
     else:
         typer.echo(text, nl=False)
+
+
+def _task_type(name: str, storage: str | None) -> str | None:
+    """The task type of the space study `name` was made with; None for a study hpsearch did not make."""
+    from hpsearch.results import load as loading
+
+    try:
+        return loading.load(name, storage).spec.task.type
+    except HpsearchError:
+        return None
 
 
 def compare(

@@ -153,9 +153,11 @@ class StudySpec:
     def describe_priors(self) -> str:
         """One line: the setting and where the default sampler looks first, for `show` and `--dry-run`."""
         beliefs = self.priors()
+        # a custom task's training is the user's own: no fine-tuning setting, only the file's priors
+        setting = "priors" if self.task.type == "custom" else f"priors ({self.setting.describe()})"
         if not beliefs:
-            return f"priors ({self.setting.describe()}): none"
-        return f"priors ({self.setting.describe()}): " + ", ".join(f"{n} {p.describe()}" for n, p in beliefs.items())
+            return f"{setting}: none"
+        return f"{setting}: " + ", ".join(f"{n} {p.describe()}" for n, p in beliefs.items())
 
     def pruner(self):
         """A fresh pruner as the file asks (none with several objectives: Optuna cannot prune those)."""
