@@ -4,6 +4,7 @@ first run, and `show` printing it beside what the study spent."""
 import subprocess
 
 import optuna
+import pytest
 
 from helpers import COMMAND
 from hpsearch.run.estimate import ATTR_ESTIMATE
@@ -14,6 +15,7 @@ def hpsearch(project, *args):
     return subprocess.run(COMMAND + list(args), cwd=project.root, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # about 8 `hpsearch` processes end to end: 20-35 s
 def test_estimate_from_calibration_then_from_earlier_trials_then_beside_the_cost(tiny_project):
     path = tiny_project(n_trials=1)
     calibrated = hpsearch(tiny_project, "run", path.name, "--dry-run", "--calibrate")

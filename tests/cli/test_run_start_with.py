@@ -77,6 +77,7 @@ def test_two_processes_on_one_new_study_run_each_configuration_once(tiny_project
         assert [t.state for t in marked(after, label)] == [TrialState.COMPLETE]
 
 
+@pytest.mark.slow  # about 8 `hpsearch` processes end to end: 20-35 s
 def test_start_with_the_best_of_another_study(tiny_project):
     path = tiny_project(n_trials=1)
     assert run(tiny_project, path.name).returncode == 0

@@ -42,6 +42,7 @@ def run_source(project, n_trials=4):
     return len(inside), 4 - len(inside)
 
 
+@pytest.mark.slow  # about 8 `hpsearch` processes end to end: 20-35 s
 def test_history_informs_the_sampler_and_only_the_studys_own_trials_count(tiny_project):
     used, skipped = run_source(tiny_project)
     assert used and skipped  # the narrower range takes some of tiny's trials and leaves others
