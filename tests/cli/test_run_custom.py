@@ -216,6 +216,42 @@ def test_kill_9_then_run_again_loses_nothing(project):
     assert retry.params == running.params and retry.state == TrialState.COMPLETE
 
 
+def _alive(pid):
+    """Whether process `pid` runs (a zombie left for a parent that does not reap counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_trial_ends_soon_after_its_study_process_is_killed(project):
+    project(n_trials=1, n_steps=2, pause=120)  # its first report would come two minutes later
+    process = _start(["run", "space.yaml"], project.root)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        claimed = [t for t in trials_or_none(project.root) if "worker_pid" in t.user_attrs]
+        if claimed:
+            break
+        time.sleep(0.05)
+    pid = claimed[0].user_attrs["worker_pid"]
+    assert _alive(pid)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)  # not two minutes later, at the report that would have found the pipe closed
+
+
+def trials_or_none(root):
+    try:
+        return trials(root)
+    except KeyError:  # the study is not created yet
+        return []
+
+
 @pytest.mark.slow
 def test_ctrl_c_then_run_again_re_runs_the_interrupted_trial(project):
     project(n_trials=2, n_steps=6, pause=1)

@@ -7,21 +7,55 @@ the fork server has already imported the worker and the training libraries, the 
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import threading
+import time
 from typing import Any
 
 from hpsearch.run.protocol import Channel, TrialJob
+
+ORPHAN_CHECK_S = 1.0  # how often a trial's process looks whether the study process is still there
 
 
 def train_trial(conn, job: TrialJob) -> None:
     """A trial's process: train it, send its result (see hpsearch.run.worker.main), exit."""
     from hpsearch.run.worker import main
 
+    _exit_when_orphaned(conn)
     main(conn, job)
     # Skip the interpreter's teardown of torch and friends: the result is sent, nothing is left to flush.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _exit_when_orphaned(conn, every_s: float = ORPHAN_CHECK_S) -> None:
+    """End this trial's process soon after the study process dies (kill -9, a vanished session).
+
+    Without this a trial trains on, holding its CPU threads or its GPU memory beside the next run's trials,
+    until its next report finds the pipe closed: minutes later for a slow evaluation interval. Neither its
+    parent (the fork server, kept alive by the trials it forked) nor a signal tells it; the study process's
+    end of the pipe does: a dead process's sockets are closed by the kernel, so a peek at the pipe reads its
+    end. Looked at from a thread every `every_s` seconds, without taking any message from the main thread.
+    """
+    try:
+        watched = socket.socket(fileno=os.dup(conn.fileno()))  # a socket pair on Linux and macOS
+    except OSError:  # not a socket (another platform's pipe): the next report is when it finds out
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            try:
+                if watched.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    os._exit(3)
+            except BlockingIOError:  # nothing to read: the study process is there
+                continue
+            except OSError:  # the connection was reset: it is gone
+                os._exit(3)
+
+    threading.Thread(target=watch, name="hpsearch-orphan-watch", daemon=True).start()
 
 
 def check_model_config(conn, spec: Any) -> None:
