@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import COMMAND, ROOT, hpsearch
+from helpers import COMMAND, ROOT, hpsearch, stored_trials, wait_for_trials
 from hpsearch.run.confirm import ATTR_CONFIRM
 from hpsearch.store.studies import storage_for
 from hpsearch.store.trial_result import TRACEBACK
@@ -229,13 +229,9 @@ def _alive(pid):
 def test_a_trial_ends_soon_after_its_study_process_is_killed(project):
     project(n_trials=1, n_steps=2, pause=120)  # its first report would come two minutes later
     process = _start(["run", "space.yaml"], project.root)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        claimed = [t for t in trials_or_none(project.root) if "worker_pid" in t.user_attrs]
-        if claimed:
-            break
-        time.sleep(0.05)
-    pid = claimed[0].user_attrs["worker_pid"]
+    storage = f"sqlite:///{project.root}/studies/hpsearch.db"
+    wait_for_trials(storage, lambda found: any("worker_pid" in t.user_attrs for t in found), name="own", timeout=120)
+    pid = stored_trials(storage, "own")[0].user_attrs["worker_pid"]
     assert _alive(pid)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -243,13 +239,6 @@ def test_a_trial_ends_soon_after_its_study_process_is_killed(project):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)  # not two minutes later, at the report that would have found the pipe closed
-
-
-def trials_or_none(root):
-    try:
-        return trials(root)
-    except KeyError:  # the study is not created yet
-        return []
 
 
 @pytest.mark.slow
