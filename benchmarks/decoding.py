@@ -107,20 +107,13 @@ def baseline(folder: Path, assets: Path, n: int, prompts: int) -> None:
 def steady(url: str) -> tuple[float, list[dict[str, float]]]:
     """Seconds per trial from the first trial's end to the last's, and where each later trial's time went."""
     import optuna
+    from overhead import trial_parts
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = optuna.load_study(study_name="decode", storage=url).get_trials(deepcopy=False)
     ends = sorted(t.datetime_complete.timestamp() for t in trials)
-    parts = []
-    for trial in sorted(trials, key=lambda t: t.number)[1:]:  # the first also waits for the fork server
-        attrs = trial.user_attrs
-        if "worker_started" not in attrs:
-            continue
-        wall = trial.duration.total_seconds()
-        start = attrs["worker_started"] - trial.datetime_start.timestamp()
-        parts.append({"wall": wall, "process start": start, "setup": attrs["setup_seconds"],
-                      "generating": attrs["decode_seconds"],
-                      "rest": wall - start - attrs["setup_seconds"] - attrs["decode_seconds"]})
+    later = sorted(trials, key=lambda t: t.number)[1:]  # the first also waits for the fork server
+    parts = [p for p in (trial_parts(t, "generating", "decode_seconds") for t in later) if p is not None]
     return (ends[-1] - ends[0]) / (len(ends) - 1), parts
 
 

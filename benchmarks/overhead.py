@@ -78,17 +78,21 @@ def breakdown(storage: str) -> list[dict[str, float]]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rows = []
-    for trial in optuna.load_study(study_name="bench", storage=storage).trials:
-        attrs = trial.user_attrs
-        if trial.duration is None or "worker_started" not in attrs:
-            continue
-        wall = trial.duration.total_seconds()
-        start = attrs["worker_started"] - trial.datetime_start.timestamp()
-        rows.append({"wall": wall, "process start": start, "setup": attrs["setup_seconds"],
-                     "training": attrs["train_seconds"],
-                     "rest": wall - start - attrs["setup_seconds"] - attrs["train_seconds"]})
-    return rows
+    found = (trial_parts(t, "training", "train_seconds") for t in optuna.load_study(study_name="bench",
+                                                                                    storage=storage).trials)
+    return [row for row in found if row is not None]
+
+
+def trial_parts(trial, work: str, work_attr: str) -> dict[str, float] | None:
+    """One hpsearch trial's wall time (ask to tell) split by what it recorded: process start, setup, its
+    `work` (the seconds in its attribute `work_attr`) and the rest; None for a trial that recorded no start."""
+    attrs = trial.user_attrs
+    if trial.duration is None or "worker_started" not in attrs:
+        return None
+    wall = trial.duration.total_seconds()
+    start = attrs["worker_started"] - trial.datetime_start.timestamp()
+    return {"wall": wall, "process start": start, "setup": attrs["setup_seconds"], work: attrs[work_attr],
+            "rest": wall - start - attrs["setup_seconds"] - attrs[work_attr]}
 
 
 def run_hpsearch(cfg: dict, folder: Path) -> float:
