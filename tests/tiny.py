@@ -26,6 +26,23 @@ def make_model(folder: Path, layers: int = 2, hidden: int = 16) -> Path:
     return folder
 
 
+def make_decoder(folder: Path, tokenizer_from: Path) -> Path:
+    """Save a tiny GPT-2 (a few thousand parameters) with the word-level tokenizer of the tiny BERT in
+    `tokenizer_from` (make_model's folder)."""
+    import shutil
+
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=40, n_embd=32, n_layer=2, n_head=2, n_positions=64, pad_token_id=0,
+                        bos_token_id=2, eos_token_id=3)  # the BERT tokenizer's [CLS] and [SEP]
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tokenizer_from / name, folder / name)
+    return folder
+
+
 def make_csv(path: Path, rows: int = 200, seed: int = 0, header: str = "text,label") -> Path:
     """Sentences whose label is told by three sentiment words among filler words."""
     rng = random.Random(seed)

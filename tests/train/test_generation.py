@@ -1,11 +1,9 @@
 """causal-lm and generation: a tiny decoder learns a task in seconds, so decoding choices measurably matter."""
 
 import math
-import shutil
 
 import optuna
 import pytest
-import torch
 from optuna.trial import TrialState
 
 from helpers import ROOT
@@ -16,19 +14,7 @@ from hpsearch.run.worker import run
 from hpsearch.spec.space import load_space, load_text
 from hpsearch.store.studies import storage_for
 from hpsearch.train.tasks.generation import decoding
-from tiny import Channel, make_csv
-
-
-def make_decoder(folder, tiny_assets):
-    """A tiny GPT-2 (a few thousand parameters) with the tiny BERT word-level tokenizer."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=40, n_embd=32, n_layer=2, n_head=2, n_positions=64, pad_token_id=0,
-                        bos_token_id=2, eos_token_id=3)  # the BERT tokenizer's [CLS] and [SEP]
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tiny_assets / "model" / name, folder / name)
+from tiny import Channel, make_csv, make_decoder
 
 
 def make_pairs(path, rows=240, seed=0):
@@ -39,7 +25,7 @@ def make_pairs(path, rows=240, seed=0):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, tiny_assets):
     root = tmp_path_factory.mktemp("generation")
-    make_decoder(root / "decoder", tiny_assets)
+    make_decoder(root / "decoder", tiny_assets / "model")
     make_pairs(root / "pairs.csv")
     (root / "texts.csv").write_text((root / "pairs.csv").read_text().replace("prompt,target", "text,label"))
     return root

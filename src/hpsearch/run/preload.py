@@ -3,7 +3,8 @@
 Everything done here is inherited by each forked trial for free: the libraries, transformers' table of
 checkpoint conversions (about 1,000 regular expressions, half a second to build), the spec's modules (a
 trial's job carries its StudySpec, whose unpickling would otherwise import pydantic and build the schema in
-every trial), and tqdm's lock (created here once, so no trial leaves a semaphore behind).
+every trial), tqdm's lock (created here once, so no trial leaves a semaphore behind), and, for a
+decoding-only study, the model, tokenizer and prompts its trials share (hpsearch.run.shared).
 """
 
 import hpsearch.run.worker  # noqa: F401 - transformers' Trainer
@@ -28,3 +29,7 @@ try:
     tqdm.get_lock()
 except Exception:  # noqa: BLE001
     pass
+
+from hpsearch.run import shared  # noqa: E402 - last: it needs the libraries above
+
+shared.build()

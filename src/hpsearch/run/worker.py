@@ -27,7 +27,7 @@ import torch
 import transformers
 from transformers import PrinterCallback, Trainer, TrainingArguments
 
-from hpsearch.run import faults
+from hpsearch.run import faults, shared
 from hpsearch.run.protocol import KEEP, Channel, TrialJob
 from hpsearch.run.trainer import FaultInjector, Monitor, TrialTrainer, training_arguments
 from hpsearch.spec.tasks import TASKS
@@ -198,8 +198,12 @@ def decode(job: TrialJob, channel: Channel) -> TrialResult:
     """
     begun = time.perf_counter()
     _set_up_process(job)
-    # nothing trains: the task's model and scorer on the trial's device, and no Trainer (a tenth of a second)
-    setup = importlib.import_module(TASKS[job.spec.task.type].module).setup(job, job.config)
+    # nothing trains: the task's model and scorer on the trial's device, and no Trainer (a tenth of a second);
+    # built once for every trial by the fork server where it could be (hpsearch.run.shared)
+    setup = shared.take(job)
+    shared_setup = setup is not None
+    if setup is None:
+        setup = importlib.import_module(TASKS[job.spec.task.type].module).setup(job, job.config)
     scorer, model = setup.scorer, setup.model.to("cuda" if torch.cuda.is_available() else "cpu")
     history: list[list[float]] = []
 
@@ -220,6 +224,7 @@ def decode(job: TrialJob, channel: Channel) -> TrialResult:
         history=history,
         best_metrics=metrics,
         setup_seconds=round(started - begun, 3),
+        setup_shared=shared_setup,
         train_seconds=0.0,
         decode_seconds=round(seconds, 3),
         samples_per_second=round(len(history) * scorer.num_samples / seconds, 2) if seconds else None,

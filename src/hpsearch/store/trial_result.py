@@ -39,6 +39,7 @@ class TrialResult:
     best_metrics: dict[str, float] = field(default_factory=dict)  # every metric at the best evaluation
     train_seconds: float = 0.0
     setup_seconds: float | None = None  # data, tokenization, model load, Trainer
+    setup_shared: bool | None = None  # True: built once in the fork server for every trial (hpsearch.run.shared)
     decode_seconds: float | None = None
     samples_per_second: float | None = None
     effective_batch_size: int | None = None

@@ -217,7 +217,8 @@ def _find_local(value: str, base_dir: str) -> tuple[Path, str | None]:
     return path, None
 
 
-def _local_path(value: str, base_dir: str) -> Path:
+def local_path(value: str, base_dir: str) -> Path:
+    """The data file task.dataset.path names; DataError when it cannot be read."""
     path, problem = _find_local(value, base_dir)
     if problem:
         raise DataError(f"task.dataset.path: {problem}")
@@ -252,7 +253,7 @@ def _read(dataset: Any, base_dir: str):
         path = assets.locate(assets.BUILTIN_DATASETS[dataset.name])
         return pd.read_csv(path, encoding="latin-1"), None, f"built-in {dataset.name}"
     if dataset.path is not None:
-        path = _local_path(dataset.path, base_dir)
+        path = local_path(dataset.path, base_dir)
         readers = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".json": _read_json,
                    ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
         reader = readers.get(path.suffix.lower())

@@ -10,7 +10,7 @@ what Optuna's Wilcoxon pruner compares.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -70,6 +70,10 @@ class Scorer:
 
     def metrics(self, model, metrics: dict[str, float] | None = None) -> dict[str, float]:
         return self.score(model)[0]
+
+    def for_config(self, config: dict[str, Any]) -> Scorer:
+        """This scorer with the decoding options of `config` (a shared setup taken by a trial)."""
+        return replace(self, options=decoding(config))
 
 
 def setup(job: Any, config: dict[str, Any]) -> Setup:
