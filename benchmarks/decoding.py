@@ -4,6 +4,7 @@ and generates for the same prompts with the same options (one process). Arms int
 
     python benchmarks/decoding.py            # a small GPT-2 (2 layers, 64 wide), 40 prompts, 12 trials, 3 runs per arm
     python benchmarks/decoding.py --quick    # 2 runs per arm
+    python benchmarks/decoding.py --layers 12 --width 768 --prompts 10 --trials 6   # a GPT-2-small-sized decoder
 
 Both arms generate alike (one prompt at a time, `num_samples` answers each, seeded the same), so what hpsearch
 adds is its fixed cost: the trial's process, loading the model and the prompts, the reports and the records.
@@ -49,8 +50,9 @@ space:
 """
 
 
-def make_assets(folder: Path, prompts: int) -> None:
-    """A small GPT-2 with the tiny test tokenizer, and prompt/target pairs (built once, outside the timing)."""
+def make_assets(folder: Path, prompts: int, layers: int, width: int) -> None:
+    """A GPT-2 of `layers` x `width` with the tiny test tokenizer, and prompt/target pairs (built once, outside
+    the timing)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -58,7 +60,7 @@ def make_assets(folder: Path, prompts: int) -> None:
 
     tokenizer = make_model(folder / "tokenizer")
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=40, n_embd=64, n_layer=2, n_head=2, n_positions=64, pad_token_id=0,
+    config = GPT2Config(vocab_size=40, n_embd=width, n_layer=layers, n_head=2, n_positions=64, pad_token_id=0,
                         bos_token_id=2, eos_token_id=3)
     GPT2LMHeadModel(config).save_pretrained(folder / "decoder")
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -138,6 +140,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="runs per arm (default 3, --quick 2)")
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--prompts", type=int, default=40)
+    parser.add_argument("--layers", type=int, default=2, help="the decoder's layers (default 2)")
+    parser.add_argument("--width", type=int, default=64, help="the decoder's width (default 64)")
     parser.add_argument("--baseline", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.baseline:
@@ -149,7 +153,7 @@ def main() -> None:
     parts: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         assets = Path(tmp) / "assets"
-        make_assets(assets, options.prompts)
+        make_assets(assets, options.prompts, options.layers, options.width)
         for repeat in range(repeats):
             for arm in ("baseline", "hpsearch"):
                 started = time.perf_counter()
@@ -163,11 +167,13 @@ def main() -> None:
     where = {name: statistics.median(p[name] for p in parts) for name in parts[0]}
     print("hpsearch's trials, medians: " + ", ".join(f"{name} {value * 1000:.0f} ms" for name, value in where.items()))
     figures = {"trials_per_run": options.trials, "prompts": options.prompts, "runs_per_arm": repeats,
+               "decoder": {"layers": options.layers, "width": options.width},
                "steady_s_per_trial": {"baseline": base, "hpsearch": ours, "ratio": ours / base},
                "fixed_cost_s": ours - base, "hpsearch_trial_parts_s": where}
     from record import write
 
-    write("decoding", figures, quick=options.quick)
+    sized = (options.layers, options.width) != (2, 64)
+    write(f"decoding-{options.layers}x{options.width}" if sized else "decoding", figures, quick=options.quick)
     print(f"decoding-only trial, hpsearch - hand-written: {(ours - base) * 1000:.0f} ms of fixed cost a trial "
           f"(goal under 200 ms: {'met' if ours - base < 0.2 else 'NOT met'}); ratio {ours / base:.2f}")
 
