@@ -1,6 +1,8 @@
 """hpsearch.store.optuna_private: what each use of Optuna's private names does, pinned, so an Optuna upgrade
 that moves one fails here."""
 
+import warnings
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -31,6 +33,25 @@ def test_set_trial_user_attrs_costs_three_statements_whatever_the_number_of_keys
     optuna_private.set_trial_user_attrs(study, trial, {f"key{i}": i for i in range(15)})
     assert statements == ["SELECT", "DELETE", "INSERT"]  # Optuna's own helper: a read and an upsert per key
     assert study.trials[0].user_attrs == {f"key{i}": i for i in range(15)}
+
+
+def test_a_claim_writes_the_attributes_and_the_first_heartbeat_in_one_commit(tmp_path):
+    from sqlalchemy import event
+
+    study = optuna.create_study(storage=studies.storage_for(f"sqlite:///{tmp_path}/s.db"))
+    trial = study.ask()
+    engine = optuna_private.storage_of(study)._backend.engine
+    commits = []
+    event.listen(engine, "commit", lambda connection: commits.append(1))
+    optuna_private.set_trial_user_attrs(study, trial, {"owner": "me"}, beat=True)
+    assert len(commits) == 1 and study.trials[0].user_attrs == {"owner": "me"}
+    with engine.connect() as connection:
+        beats = connection.exec_driver_sql("SELECT trial_id, heartbeat FROM trial_heartbeats").fetchall()
+    assert [row[0] for row in beats] == [optuna_private.trial_id(trial)] and beats[0][1] is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # a fresh beat: Optuna does not take the trial for a dead one
+    assert study.trials[0].state == TrialState.RUNNING
 
 
 def test_set_trial_user_attrs_refuses_a_finished_trial(tmp_path):

@@ -39,11 +39,6 @@ class Heartbeats:
         """Whether the storage keeps heartbeats (hpsearch.store.studies.storage_for turns them on)."""
         return optuna_private.heartbeat_interval(self.study) is not None
 
-    def started(self, trial: optuna.Trial) -> None:
-        """A trial's first beat, as soon as it runs: another machine must not take it for a dead one."""
-        if self.enabled:
-            optuna_private.record_heartbeat(self.study, trial)
-
     def beat(self, trials: list[optuna.Trial]) -> None:
         """When due: beat for our running `trials`, and fail other machines' trials whose beat went stale."""
         if not self.enabled or time.monotonic() < self.next_beat:

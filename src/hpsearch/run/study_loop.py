@@ -183,14 +183,15 @@ class StudyLoop:
             spare = self._take_spare()
             # The claim, one write before the trial starts: its owner (a kill from here on leaves a trial whose
             # dead owner the next run sees; a kill before it, an unowned trial that recovery fails after its
-            # grace), how it runs, and its worker's pid.
+            # grace), how it runs, its worker's pid, and its first heartbeat (another machine must not take it
+            # for a dead one).
             attrs = {trials.ATTR_OWNER: self.owner, CONFIG: config, "worker_pid": spare.process.pid,
                      "study_process_rss_mb": _rss_mb()}
             if job.gpu is not None:  # on the trial from its start: a trial that fails sends no result to carry it
                 attrs["gpu"] = job.gpu
             if origin := proposed_by(study.sampler, trial.number):
                 attrs[PROPOSED_BY] = origin
-            optuna_private.set_trial_user_attrs(study, trial, attrs)
+            optuna_private.set_trial_user_attrs(study, trial, attrs, beat=self.heartbeats.enabled)
             worker = protocol.start(spare, train_trial, job, name=f"trial-{trial.number}")
             if worker is not spare:  # the spare had died: the trial runs in a new process
                 optuna_private.set_trial_user_attrs(study, trial, {"worker_pid": worker.process.pid})
@@ -200,7 +201,6 @@ class StudyLoop:
             raise
         self.running.append(RunningTrial(trial, job, worker, slot, time.monotonic()))
         self.progress.trial_started(trial.number, values)
-        self.heartbeats.started(trial)
 
     def _take_spare(self) -> Worker:
         """The next trial's worker: the one forked ahead when it started, else one forked now."""
