@@ -101,3 +101,22 @@ def test_a_custom_task_is_not_estimated_and_cannot_be_calibrated(tmp_path, monke
                                          "cannot time beforehand (show reports what the trials spent)"]
     with pytest.raises(UsageError, match="a custom task's cost is its own code's"):
         estimate.calibrate(own, None, None, progress=None)
+
+
+def test_a_decoding_only_study_is_not_estimated_in_steps_nor_calibrated_and_its_generating_counts(tmp_path):
+    from hpsearch.errors import UsageError
+
+    decode = load_text("study: {name: d, n_trials: 5}\ntask: {type: generation, model: m, dataset: {path: p.csv}}\n"
+                       "space:\n  temperature: documented\n")
+    assert decode.decode_only
+    optuna.create_study(study_name="earlier", storage=f"sqlite:///{tmp_path / 's.db'}")
+    assert estimate.from_database(decode, f"sqlite:///{tmp_path / 's.db'}") is None
+    record = estimate.estimate(decode, estimate.Pace([1e-5], 0.5, 0.0, "from earlier trials"))
+    assert record == {"trials": 5, "decoding": True}
+    assert estimate.describe(record)[0].startswith("expected compute: 5 trials that train nothing")
+    with pytest.raises(UsageError, match="a decoding-only study trains nothing"):
+        estimate.calibrate(decode, None, None, progress=None)
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"setup_seconds": 0.5, "train_seconds": 0.0,
+                                                                     "decode_seconds": 2.5}))
+    assert estimate.spent(study)[0] == 3.0  # generating is what a decoding trial spends

@@ -9,6 +9,10 @@ database (every study), else from one calibration trial of CALIBRATION_STEPS ste
 calibration is one measurement, its first steps slower than the rest, so its figure leans high. The expected
 saving of pruning and early stopping is the share of planned steps the earlier trials of that model did not
 train (under their own pruners); with none known (a calibration), none is assumed.
+
+A custom task (the user's code) and a decoding-only study (nothing trains: each trial generates for the
+evaluation prompts) have no pace in example-tokens: they are not estimated nor calibrated, and `show`
+reports what their trials spent (generating counted).
 """
 
 from __future__ import annotations
@@ -80,8 +84,9 @@ def budget(spec: StudySpec) -> Budget:
 
 def from_database(spec: StudySpec, url: str) -> Pace | None:
     """The pace of earlier trials of this model in the database at `url` (read only); None when there are none."""
-    if url.startswith("sqlite") and not sqlite_path(url).exists() or TASKS[spec.task.type].custom:
-        return None  # looking never creates a database; a custom task's trials have no pace in example-tokens
+    if url.startswith("sqlite") and not sqlite_path(url).exists() or TASKS[spec.task.type].custom \
+            or spec.decode_only:
+        return None  # looking never creates a database; a custom or decoding trial has no pace in example-tokens
     try:
         storage = studies.storage_for(url, read_only=True)
         summaries = [s for s in optuna.get_all_study_summaries(storage) if s.user_attrs.get("model") == spec.task.model]
@@ -119,6 +124,9 @@ def calibrate(spec: StudySpec, storage: str | None, devices: str | None, progres
 
     if TASKS[spec.task.type].custom:
         raise UsageError("--calibrate times the steps of a built-in task; a custom task's cost is its own code's")
+    if spec.decode_only:
+        raise UsageError("--calibrate times training steps, and a decoding-only study trains nothing (run it: "
+                         "show reports what its trials spent generating)")
     short = replace(spec, fixed={**spec.fixed, "max_steps": CALIBRATION_STEPS},
                     task=spec.task.model_copy(update={"eval_every": CALIBRATION_STEPS}))
     plan = preflight.check(short, storage, devices, progress)
@@ -145,6 +153,8 @@ def estimate(spec: StudySpec, pace: Pace | None, n_jobs: int | None = None) -> d
     """The expected compute of the study as a record: seconds (low, mid, high) on this machine and device hours."""
     if TASKS[spec.task.type].custom:  # the user's own code: its pace is not steps x examples x tokens
         return {"trials": spec.study.n_trials, "custom": True}
+    if spec.decode_only:  # nothing trains: no steps to count
+        return {"trials": spec.study.n_trials, "decoding": True}
     plan = budget(spec)
     record = {"trials": plan.trials, "steps": plan.steps, "steps_from": plan.how, "examples": plan.examples,
               "tokens": plan.tokens, "basis": pace.basis if pace else None}
@@ -168,6 +178,9 @@ def describe(record: dict) -> list[str]:
     if record.get("custom"):
         return [f"expected compute: {record['trials']} trials of your own training function, which hpsearch cannot "
                 "time beforehand (show reports what the trials spent)"]
+    if record.get("decoding"):
+        return [f"expected compute: {record['trials']} trials that train nothing, each generating for every "
+                "evaluation prompt, which hpsearch does not time beforehand (show reports what the trials spent)"]
     lines = [f"expected compute: {record['trials']} trials x {record['steps'] or '?'} steps "
              f"({record['steps_from']}; {record['examples']:g} examples x {record['tokens']:g} tokens a step)"]
     if record.get("basis") is None:
@@ -192,10 +205,11 @@ def _range(low: str, high: str, before: str = "", after: str = ", ") -> str:
 
 
 def spent(study: optuna.Study) -> tuple[float, float | None]:
-    """What a study's trials really cost: device seconds (training and setup), and wall seconds from the first
-    trial's start to the last one's end (pauses between runs included)."""
+    """What a study's trials really cost: device seconds (setup, training, generating), and wall seconds from the
+    first trial's start to the last one's end (pauses between runs included)."""
     trials = study.get_trials(deepcopy=False)
-    device = sum((t.user_attrs.get("train_seconds") or 0) + (t.user_attrs.get("setup_seconds") or 0) for t in trials)
+    device = sum(sum(t.user_attrs.get(name) or 0 for name in ("setup_seconds", "train_seconds", "decode_seconds"))
+                 for t in trials)
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
