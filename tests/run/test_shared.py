@@ -2,6 +2,7 @@
 taken only when nothing they were built from has changed, the same scores as a trial's own setup, and a
 kill -9 loses nothing."""
 
+import base64
 import os
 import pickle
 import signal
@@ -102,6 +103,16 @@ def test_another_task_or_a_training_study_takes_nothing(project, built):
     with shared.offered(training):
         assert shared.ENV not in os.environ
     assert shared.take(job(training, 0, {"learning_rate": 1e-4, "temperature": 0.5})) is None
+
+
+def test_the_offer_carries_no_password(project, built):
+    spec = project(text=DECODE.replace("pruner: none}", "pruner: none, storage: 'postgresql://u:s3cret@db/x'}"))
+    assert "s3cret" in spec.text and "s3cret" in spec.study.storage
+    with shared.offered(spec):
+        offered = pickle.loads(base64.b64decode(os.environ[shared.ENV]))
+    assert "s3cret" not in repr(offered) and "s3cret" not in repr(offered.document.data)
+    built(spec)
+    assert shared.take(job(spec, 0, {"temperature": 0.5})) is not None  # the trials' own spec still matches
 
 
 def test_a_spec_too_large_for_the_environment_is_not_offered(project, monkeypatch):

@@ -51,7 +51,10 @@ def offered(spec) -> Iterator[None]:
     if not shareable(spec):
         yield
         return
-    payload = base64.b64encode(pickle.dumps(spec)).decode("ascii")
+    # what building needs, and nothing a password may hide in (the file's text, the storage URL): the fork
+    # server's environment can be read in /proc for as long as it lives
+    bare = replace(spec, text="", overrides=(), study=spec.study.model_copy(update={"storage": None}), _document=None)
+    payload = base64.b64encode(pickle.dumps(bare)).decode("ascii")
     if len(payload) > MAX_OFFER_BYTES:
         yield
         return
