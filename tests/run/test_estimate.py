@@ -106,11 +106,12 @@ def test_a_custom_task_is_not_estimated_and_cannot_be_calibrated(tmp_path, monke
 def test_a_decoding_only_study_is_not_estimated_in_steps_nor_calibrated_and_its_generating_counts(tmp_path):
     from hpsearch.errors import UsageError
 
-    decode = load_text("study: {name: d, n_trials: 5}\ntask: {type: generation, model: m, dataset: {path: p.csv}}\n"
-                       "space:\n  temperature: documented\n")
+    decode = load_text("study: {name: d, n_trials: 5}\ntask: {type: generation, model: tiny-model, "
+                       "dataset: {path: p.csv}}\nspace:\n  temperature: documented\n")
     assert decode.decode_only
-    optuna.create_study(study_name="earlier", storage=f"sqlite:///{tmp_path / 's.db'}")
-    assert estimate.from_database(decode, f"sqlite:///{tmp_path / 's.db'}") is None
+    fill(f"sqlite:///{tmp_path / 's.db'}")  # earlier training trials of the same model: a pace in example-tokens
+    assert estimate.from_database(spec_of(), f"sqlite:///{tmp_path / 's.db'}") is not None
+    assert estimate.from_database(decode, f"sqlite:///{tmp_path / 's.db'}") is None  # not a decoding trial's
     record = estimate.estimate(decode, estimate.Pace([1e-5], 0.5, 0.0, "from earlier trials"))
     assert record == {"trials": 5, "decoding": True}
     assert estimate.describe(record)[0].startswith("expected compute: 5 trials that train nothing")

@@ -3,6 +3,7 @@ taken only when nothing they were built from has changed, the same scores as a t
 kill -9 loses nothing."""
 
 import base64
+import dataclasses
 import os
 import pickle
 import signal
@@ -98,6 +99,8 @@ def test_another_task_or_a_training_study_takes_nothing(project, built):
     spec = project()
     built(spec)
     assert shared.take(job(project(prompts=10), 0, {"temperature": 0.5})) is None  # other prompts
+    reseeded = dataclasses.replace(spec, study=spec.study.model_copy(update={"seed": 1}))  # confirm's re-runs
+    assert shared.take(job(reseeded, 0, {"temperature": 0.5})) is None
     training = load_text(DECODE.format(n=1, prompts=20) + "  learning_rate: documented\n", base_dir=str(project.root))
     assert not shared.shareable(training)
     with shared.offered(training):
@@ -113,6 +116,59 @@ def test_the_offer_carries_no_password(project, built):
     assert "s3cret" not in repr(offered) and "s3cret" not in repr(offered.document.data)
     built(spec)
     assert shared.take(job(spec, 0, {"temperature": 0.5})) is not None  # the trials' own spec still matches
+
+
+def test_a_file_rewritten_while_the_build_reads_it_leaves_nothing_built(project, built, monkeypatch):
+    from hpsearch.train.tasks import generation
+
+    spec, setup = project(), generation.setup
+
+    def rewritten_midway(job, config):
+        found = setup(job, config)
+        (project.root / "pairs.csv").write_text((project.root / "pairs.csv").read_text() + "good day,good\n")
+        return found
+
+    monkeypatch.setattr(generation, "setup", rewritten_midway)
+    built(spec)
+    assert shared._built is None
+
+
+def test_a_file_replaced_by_a_copy_of_the_same_size_and_time_is_seen(project, built):
+    import shutil
+
+    spec = project()
+    built(spec)
+    data = project.root / "pairs.csv"
+    shutil.copy2(data, project.root / "copy.csv")  # what cp -p does: the same bytes, size and modification time
+    os.replace(project.root / "copy.csv", data)
+    assert shared.take(job(spec, 0, {"temperature": 0.5})) is None
+
+
+def test_a_thread_the_build_leaves_running_leaves_nothing_built(project, built, monkeypatch):
+    import threading
+
+    from hpsearch.train.tasks import generation
+
+    spec, setup, stop = project(), generation.setup, threading.Event()
+
+    def with_a_thread(job, config):
+        threading.Thread(target=stop.wait, daemon=True).start()
+        return setup(job, config)
+
+    monkeypatch.setattr(generation, "setup", with_a_thread)
+    monkeypatch.setattr(shared, "SETTLE_S", 0.2)
+    try:
+        built(spec)
+    finally:
+        stop.set()
+    assert shared._built is None  # a fork while it runs could leave a lock held in every trial
+
+
+def test_a_model_too_large_for_the_memory_is_not_offered(project, monkeypatch):
+    spec = project()
+    monkeypatch.setattr(shared, "MAX_MEMORY_SHARE", 1e-9)
+    with shared.offered(spec):
+        assert shared.ENV not in os.environ
 
 
 def test_a_spec_too_large_for_the_environment_is_not_offered(project, monkeypatch):

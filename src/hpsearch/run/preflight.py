@@ -95,7 +95,11 @@ def check_entry(spec: StudySpec) -> None:
 def _in_worker(target, spec: StudySpec, failing: str) -> None:
     """Refuse a space with the problems `target` finds in a worker process (for a model: its knobs the model
     lacks), before any study is touched; the worker also starts the fork server that the trials will need."""
-    worker = protocol.spawn(target, spec, name="check-" + target.__name__)
+    try:
+        worker = protocol.spawn(target, spec, name="check-" + target.__name__)
+    except (EOFError, OSError) as exc:  # the fork server died as it started (out of memory?)
+        raise StudyError(f"{failing}: the process that starts trials failed to start one "
+                         f"({type(exc).__name__}: {exc or 'it ended'}; out of memory?)") from None
     try:
         message = worker.conn.recv()
     except (EOFError, OSError):

@@ -31,11 +31,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hpsearch.errors import HpsearchError
 from hpsearch.spec import catalog
 from hpsearch.spec.tasks import TASKS
 
 ENV = "HPSEARCH_SHARED_SETUP"  # the offered spec, pickled, for the fork server that starts now
 MAX_OFFER_BYTES = 96 * 1024  # an environment variable holds at most 128 KiB on Linux; a larger spec is not offered
+MAX_MEMORY_SHARE = 0.25  # a model whose files take more of the available memory is loaded by each trial, as before
+SETTLE_S = 2.0  # how long the build's own threads may take to end before its setup is given up
 
 _built: tuple[tuple, Any] | None = None  # (what it was built from, the Setup), in the fork server and its children
 
@@ -45,10 +48,32 @@ def shareable(spec) -> bool:
     return spec.decode_only and not TASKS[spec.task.type].custom
 
 
+def _fits(spec) -> bool:
+    """Whether the model's files take at most MAX_MEMORY_SHARE of the memory available now: the fork server
+    holds its copy for the whole run, and a fork server killed for memory as it starts would stop the study."""
+    from hpsearch.train.tasks.base import resolve_model
+
+    try:
+        path = Path(resolve_model(spec.fixed.get("model_size"), spec.task.model, spec.base_dir))
+        size = sum(f.stat().st_size for f in (path.iterdir() if path.is_dir() else [path]) if f.is_file())
+        available = _available_memory()
+    except (OSError, ValueError, HpsearchError):  # a Hub id, a missing folder, no /proc: each trial loads its own
+        return False
+    return size <= MAX_MEMORY_SHARE * available
+
+
+def _available_memory() -> int:
+    """Bytes of memory the kernel can give without swapping (Linux's MemAvailable: free and reclaimable)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError("no MemAvailable in /proc/meminfo")
+
+
 @contextmanager
 def offered(spec) -> Iterator[None]:
     """Within the block, a fork server that starts builds `spec`'s setup for all its trials."""
-    if not shareable(spec):
+    if not shareable(spec) or not _fits(spec):
         yield
         return
     # what building needs, and nothing a password may hide in (the file's text, the storage URL): the fork
@@ -80,19 +105,21 @@ def build() -> None:
 
     threads, verbosity = torch.get_num_threads(), transformers.logging.get_verbosity()
     bars = transformers.utils.logging.is_progress_bar_enabled()
-    tokenizers = os.environ.get("TOKENIZERS_PARALLELISM")
+    alone = _threads()
     torch.set_num_threads(1)  # no parallel kernel may run in a process that forks (see above)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # nor the tokenizers' thread pool
     transformers.logging.set_verbosity_error()  # quiet, as each trial is: no loading bar, no notes twice
     transformers.utils.logging.disable_progress_bar()
     try:
-        spec = pickle.loads(base64.b64decode(payload))
-        config = dict(spec.fixed)
-        transformers.set_seed(spec.study.seed)  # as each trial would have: any freshly made weight is the same
-        setup = importlib.import_module(TASKS[spec.task.type].module).setup(TrialJob(spec, -1, config, None, None),
-                                                                             config)
-        _in_own_memory(setup.model)
-        _built = (built_from(spec, config), setup)
+        with _environment(BUILD_ENVIRONMENT):
+            spec = pickle.loads(base64.b64decode(payload))
+            config = dict(spec.fixed)
+            before = built_from(spec, config)
+            transformers.set_seed(spec.study.seed)  # as each trial would have: any freshly made weight is the same
+            setup = importlib.import_module(TASKS[spec.task.type].module).setup(
+                TrialJob(spec, -1, config, None, None), config)
+            _in_own_memory(setup.model)
+            # a file rewritten while it was read: the setup may hold a mix; the trials build their own
+            _built = (before, setup) if built_from(spec, config) == before and _settled(alone) else None
     except Exception:  # noqa: BLE001 - each trial then builds its own setup, and says what fails
         _built = None
     finally:
@@ -100,10 +127,48 @@ def build() -> None:
         transformers.logging.set_verbosity(verbosity)
         if bars:
             transformers.utils.logging.enable_progress_bar()
-        if tokenizers is None:
-            os.environ.pop("TOKENIZERS_PARALLELISM", None)
-        else:
-            os.environ["TOKENIZERS_PARALLELISM"] = tokenizers
+
+
+# Set while the fork server builds: no thread pool of the tokenizers, none of transformers' weight loading
+# (its threads run torch operations and end after the load returns), and a CUDA check that does not start
+# CUDA (a fork server that started it would leave every trial unable to use its GPU).
+BUILD_ENVIRONMENT = {"TOKENIZERS_PARALLELISM": "false", "HF_DEACTIVATE_ASYNC_LOAD": "1",
+                     "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _threads() -> int:
+    """The process's threads, the libraries' native ones included (Linux; 1 where it cannot be seen)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+def _settled(alone: int) -> bool:
+    """Whether the threads the build started have ended (within SETTLE_S): the fork server forks every trial,
+    and a thread alive at a fork may hold a lock its children then wait on for ever."""
+    import time
+
+    deadline = time.monotonic() + SETTLE_S
+    while _threads() > alone:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _in_own_memory(model) -> None:
@@ -128,7 +193,10 @@ def take(job) -> Any | None:
     except Exception:  # noqa: BLE001 - a file gone since: the trial's own setup says what is wrong
         return None
     setup = _built[1]
-    return replace(setup, scorer=setup.scorer.for_config(job.config), notes=list(setup.notes))
+    scorer = setup.scorer.for_config(job.config)
+    return replace(setup, scorer=scorer, notes=list(setup.notes),
+                   extra_metrics=scorer.metrics if setup.extra_metrics else None,
+                   final_metrics=scorer.metrics if setup.final_metrics else None)
 
 
 def built_from(spec, config: dict[str, Any]) -> tuple:
@@ -146,8 +214,13 @@ def built_from(spec, config: dict[str, Any]) -> tuple:
 
 
 def _stamp(path: Path) -> tuple:
-    """A file's, or a folder's files', names, sizes and modification times: changed when it is rewritten."""
+    """A file's, or a folder's files', names, inodes, sizes and change times: another whenever one is rewritten
+    or replaced (the change time cannot be set back, as a copy that keeps the modification time does)."""
     if not path.exists():  # a Hub id: its files are transformers' cache, not the user's to edit mid-run
         return (str(path),)
     entries = sorted(path.iterdir()) if path.is_dir() else [path]
-    return (str(path), *((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns) for entry in entries))
+    return (str(path), *((entry.name, *_identity(entry.stat())) for entry in entries))
+
+
+def _identity(stat: os.stat_result) -> tuple:
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
