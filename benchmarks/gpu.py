@@ -12,6 +12,8 @@ the CPU, and finished trials per hour with 1, 2 and 4 trials per GPU.
 3. Finished trials per hour of 8 quickstart-like trials a GPU (pruner none, so every arm runs the same work)
    with --trials-per-gpu 1, 2 and 4 on every visible GPU, arms interleaved, 2 rounds: the medians and
    their ratios against 1.
+4. A decoding-only study (a small GPT-2, 4 trials, 2 a GPU): every trial takes the model the fork server
+   built once (`setup_shared`), moves it to its own GPU and generates there (cuda:0), none fails.
 
     bash benchmarks/gpu.sh              # about 6 to 8 minutes on one H200; exits 2 at once without a GPU
     python benchmarks/gpu.py --smoke    # the same steps, tiny, on a CPU machine with a faked GPU: checks
@@ -209,6 +211,40 @@ def per_gpu(folder: Path, env: dict, ids: list[str], rounds: int, workload: dict
             "problems": problems}
 
 
+# -- 4. a decoding-only study: the fork server's model on each trial's GPU -------------------------------------
+
+DECODE = """study: {{name: decode, n_trials: 4, sampler: {{name: random, seed: 0}}, pruner: none, save: none}}
+task:
+  type: generation
+  model: {folder}/decoder
+  dataset: {{path: {folder}/pairs.csv, eval_size: 20}}
+  prompt_template: "{{prompt}} ->"
+  max_new_tokens: 3
+space:
+  temperature: documented
+  top_k: documented
+"""
+
+
+def decoding(folder: Path, env: dict, ids: list[str]) -> dict:
+    """Four decoding trials, two a GPU: each must take the shared setup and generate on its GPU."""
+    from tiny import make_csv, make_decoder, make_model
+
+    make_decoder(folder / "decoder", make_model(folder / "tokenizer"))
+    make_csv(folder / "pairs.csv", rows=100, header="prompt,target")
+    space, url = folder / "decode.yaml", f"sqlite:///{folder}/decode.db"
+    space.write_text(DECODE.format(folder=folder))
+    hpsearch(["run", str(space), "--storage", url, "--trials-per-gpu", "2"], env, folder)
+    trials = trials_of(url, "decode")
+    problems = trial_device_problems(trials, ids, smoke=env.get("HPSEARCH_SMOKE") == "1")
+    problems += [f"decoding trial {t.number} ended {t.state.name}: {t.user_attrs.get('fail_reason')}"
+                 for t in trials if t.state.name != "COMPLETE"]
+    problems += [f"decoding trial {t.number} built its own model (setup_shared is not true)"
+                 for t in trials if t.user_attrs.get("setup_shared") is not True]
+    return {"trials": len(trials), "setup_seconds": [t.user_attrs.get("setup_seconds") for t in trials],
+            "problems": problems}
+
+
 # -- the run ------------------------------------------------------------------------------------------------
 
 def setup(folder: Path, smoke: bool, n_gpus: int) -> tuple[Path, dict, int]:
@@ -253,8 +289,9 @@ def main() -> None:
               flush=True)
         quick = quickstart(folder, env, ids, rounds, space)
         shared = per_gpu(folder, env, ids, 1 if options.smoke else 2, workload)
+        decoded = decoding(folder, env, ids)
     figures = {"gpus": [g.__dict__ for g in found], "cuda": cuda, "quickstart": quick, "trials_per_gpu": shared,
-               "minutes": (time.perf_counter() - started) / 60}
+               "decoding": decoded, "minutes": (time.perf_counter() - started) / 60}
     if not options.smoke:  # a smoke run measures nothing worth keeping
         from record import write
 
@@ -264,7 +301,7 @@ def main() -> None:
 
 def summary(figures: dict) -> None:
     quick, shared, cuda = figures["quickstart"], figures["trials_per_gpu"], figures["cuda"]
-    problems = cuda["problems"] + quick["problems"] + shared["problems"]
+    problems = cuda["problems"] + quick["problems"] + shared["problems"] + figures["decoding"]["problems"]
     names = ", ".join(f"{g['id']} ({g['name']})" for g in figures["gpus"])
     gpu, cpu = quick["medians"]["gpu"], quick["medians"]["cpu"]
     print(f"\n== hpsearch on GPU {names}: {figures['minutes']:.1f} min ==")
@@ -278,6 +315,10 @@ def summary(figures: dict) -> None:
     print(f"finished trials per hour by trials_per_gpu ({shared['trials']} trials on {shared['gpus']} GPU(s), "
           f"median of {shared['rounds']}): {rates}")
     print(f"start line with 4 per GPU: {shared['start_lines'][4]}")
+    decoded = figures["decoding"]
+    print(f"decoding-only study, {decoded['trials']} trials, 2 a GPU: "
+          f"{'ok' if not decoded['problems'] else 'PROBLEMS'} (the fork server's model on each trial's GPU; "
+          f"setup {', '.join(f'{s:.3f}' for s in decoded['setup_seconds'] if s is not None)} s)")
     for problem in problems:
         print(f"problem: {problem}")
     if problems:

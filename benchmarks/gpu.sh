@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hpsearch on a GPU machine, unattended, in about 6 to 8 minutes on one H200 (see benchmarks/gpu.py):
-# CUDA in trials forked from the fork server, the quickstart on the GPU against the CPU, and finished
-# trials per hour with 1, 2 and 4 trials per GPU. One summary at the end; benchmarks/results/gpu.json.
+# CUDA in trials forked from the fork server, the quickstart on the GPU against the CPU, finished trials
+# per hour with 1, 2 and 4 trials per GPU, and a decoding-only study whose trials take the fork server's
+# model onto their GPUs. One summary at the end; benchmarks/results/gpu.json.
 #
 #   pip install -e ".[examples]"     # with a CUDA build of torch
 #   bash benchmarks/gpu.sh           # exits 2 with one line where there is no GPU
