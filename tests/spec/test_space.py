@@ -196,6 +196,13 @@ def test_decoding_entries_pass_on_a_generation_task():
     assert spec.direction == "maximize"
 
 
+def test_a_decoding_only_study_names_no_fine_tuning_setting_for_its_priors():
+    spec = load_text("study: {name: t}\ntask: {type: generation, model: m}\nspace: {top_p: documented}\n")
+    assert spec.decode_only and spec.describe_priors() == "priors: none"  # it trains nothing
+    training = load_text("study: {name: t}\ntask: {type: generation}\nspace: {learning_rate: documented}\n")
+    assert training.describe_priors().startswith("priors (full fine-tuning")
+
+
 def test_documented_without_a_documented_range():
     assert "no documented range: it depends on the data size" in one(BASE + "space: {max_steps: documented}\n")
 

@@ -153,8 +153,10 @@ class StudySpec:
     def describe_priors(self) -> str:
         """One line: the setting and where the default sampler looks first, for `show` and `--dry-run`."""
         beliefs = self.priors()
-        # a custom task's training is the user's own: no fine-tuning setting, only the file's priors
-        setting = "priors" if self.task.type == "custom" else f"priors ({self.setting.describe()})"
+        # a custom task's training is the user's own, and a decoding-only study trains nothing: no fine-tuning
+        # setting, only the file's priors
+        plain = self.task.type == "custom" or self.decode_only
+        setting = "priors" if plain else f"priors ({self.setting.describe()})"
         if not beliefs:
             return f"{setting}: none"
         return f"{setting}: " + ", ".join(f"{n} {p.describe()}" for n, p in beliefs.items())
