@@ -83,11 +83,8 @@ def offered(spec) -> Iterator[None]:
     if len(payload) > MAX_OFFER_BYTES:
         yield
         return
-    os.environ[ENV] = payload
-    try:
+    with _environment({ENV: payload}):
         yield
-    finally:
-        os.environ.pop(ENV, None)
 
 
 def build() -> None:
