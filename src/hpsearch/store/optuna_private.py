@@ -22,12 +22,16 @@ def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
     return study._storage
 
 
-def storage_url(study: optuna.Study) -> str:
-    """The database URL behind a study's storage, or "" when it has none (an in-memory storage).
+def database_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage under Optuna's cache: Optuna wraps an RDBStorage in its private _CachedStorage, which keeps
+    the real one as `_backend`; any other storage is its own."""
+    storage = storage_of(study)
+    return getattr(storage, "_backend", storage)
 
-    Optuna wraps an RDBStorage in its private _CachedStorage, which keeps the real one as `_backend`."""
-    storage = study._storage
-    return str(getattr(getattr(storage, "_backend", storage), "url", ""))
+
+def storage_url(study: optuna.Study) -> str:
+    """The database URL behind a study's storage, or "" when it has none (an in-memory storage)."""
+    return str(getattr(database_of(study), "url", ""))
 
 
 def study_id(study: optuna.Study) -> int:
@@ -66,7 +70,7 @@ def set_trial_user_attrs(study: optuna.Study, trial: FrozenTrial | optuna.Trial,
     read once (a finished trial is refused, as Optuna refuses it), the keys' old rows deleted, the new rows
     inserted together, written against Optuna's own table models and JSON encoding.
     """
-    storage = getattr(storage_of(study), "_backend", storage_of(study))  # through Optuna's cache, to the database
+    storage = database_of(study)
     if not isinstance(storage, optuna.storages.RDBStorage) or not hasattr(storage, "check_trial_is_updatable"):
         for key, value in attrs.items():
             set_trial_user_attr(study, trial, key, value)
@@ -98,7 +102,7 @@ def budget_counts(study: optuna.Study) -> tuple[int, set[int]] | None:
     Through Optuna (`get_trials`), the same answer loads each running trial whole (its parameters,
     attributes and reports: about seven queries), and the study process asks before every trial.
     """
-    backend = getattr(storage_of(study), "_backend", storage_of(study))
+    backend = database_of(study)
     if not isinstance(backend, optuna.storages.RDBStorage):
         return None
     from sqlalchemy import text
