@@ -203,14 +203,18 @@ class StudyLoop:
         self.progress.trial_started(trial.number, values)
 
     def _take_spare(self) -> Worker:
-        """The next trial's worker: the one forked ahead when it started, else one forked now."""
+        """The next trial's worker: the one forked ahead when it started, else one forked now (where a failure
+        to fork is raised)."""
+        return self._forked_ahead() or protocol.spawn(protocol.waiting, train_trial, name="hpsearch-warm-worker")
+
+    def _forked_ahead(self) -> Worker | None:
+        """The worker forked ahead, once it has started; None when there is none or it could not start. The
+        loop holds no spare afterwards."""
         ahead, self.spare = self.spare, None
-        if ahead is not None:
-            try:
-                return ahead.result()
-            except Exception:  # noqa: BLE001 - it could not start: fork here, where a failure is raised
-                pass
-        return protocol.spawn(protocol.waiting, train_trial, name="hpsearch-warm-worker")
+        try:
+            return None if ahead is None else ahead.result()
+        except Exception:  # noqa: BLE001 - its failure to start is not the trial's: it is forked again
+            return None
 
     def _fork_spare(self, finished: int, elsewhere: int) -> None:
         """Fork the next trial's worker now, while the running trials train, when another trial will follow.
@@ -222,12 +226,8 @@ class StudyLoop:
 
     def _drop_spare(self) -> None:
         """No trial for the spare: it exits when its pipe closes."""
-        ahead, self.spare = self.spare, None
-        if ahead is not None:
-            try:
-                protocol.close(ahead.result())
-            except Exception:  # noqa: BLE001 - it never started: nothing to close
-                pass
+        if (spare := self._forked_ahead()) is not None:
+            protocol.close(spare)
         self.forker.shutdown(wait=True)
 
     def _wait(self) -> None:
