@@ -111,3 +111,19 @@ def test_bad_known_configurations_touch_nothing(tiny_project):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "best.json: is not what `hpsearch best NAME -f json` writes" in result.stderr
     assert not (tiny_project.root / "studies").exists()
+
+
+def test_a_hostile_start_with_file_is_one_line_and_touches_nothing(tiny_project):
+    good = tiny_project(n_trials=1)
+    root = tiny_project.root
+    (root / "zero.json").symlink_to("/dev/zero")
+    os.mkfifo(root / "fifo.json")
+    (root / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    for name, message in (("zero.json", "is not a regular file"), ("fifo.json", "is not a regular file"),
+                          ("deep.json", "is nested too deeply")):
+        result = subprocess.run(COMMAND + ["run", good.name, "--start-with", name], cwd=root, capture_output=True,
+                                text=True, timeout=60)  # a pipe or /dev/zero read to the end never returns
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(name), result.stderr[-2000:]
+        assert message in lines[0]
+    assert not (root / "studies").exists()

@@ -1,6 +1,8 @@
 """hpsearch.spec.start_with: known configurations checked against the space, and read from `best -f json`."""
 
 import json
+import os
+import threading
 
 import pytest
 
@@ -119,5 +121,33 @@ def test_a_bad_best_file_fails_with_one_line(tmp_path, text, message):
 
 def test_a_missing_best_file_fails_with_one_line(tmp_path):
     spec = spec_with("[]")
-    with pytest.raises(SpaceError, match="best.json: cannot be read: No such file"):
+    with pytest.raises(SpaceError, match="best.json: no such file"):
         start_with.from_best_file(str(tmp_path / "best.json"), spec.space, spec.fixed)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.symlink_to("/dev/zero"), "best.json: is not a regular file (a device, a pipe or a socket)"),
+    (lambda p: os.mkfifo(p), "best.json: is not a regular file (a device, a pipe or a socket)"),
+    (lambda p: p.mkdir(), "best.json: is a folder"),
+    (lambda p: p.write_text(" " * 1_000_001), "best.json: holds more than 1000000 bytes"),
+    (lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "best.json: is nested too deeply"),
+])
+def test_a_hostile_best_file_is_one_line_at_once(tmp_path, make, message):
+    spec = spec_with("[]")
+    path = tmp_path / "best.json"
+    make(path)
+    outcome: list[BaseException] = []
+
+    def read():
+        try:
+            start_with.from_best_file(str(path), spec.space, spec.fixed)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever came out
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)  # a pipe read would wait for a writer forever
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "reading the file hangs"
+    assert len(outcome) == 1 and isinstance(outcome[0], SpaceError), outcome
+    text = str(outcome[0])
+    assert text.startswith(str(tmp_path / "best.json")) and message.split(": ", 1)[1] in text and "\n" not in text

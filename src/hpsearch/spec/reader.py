@@ -80,8 +80,12 @@ class Document:
         return self.lines.get((), None)
 
 
-def read(path: str | os.PathLike) -> str:
-    """The text of the search-space file at `path`: a regular file (links followed) of at most MAX_BYTES, UTF-8.
+def read(path: str | os.PathLike, what: str = "a search-space file", give: str = "a YAML file") -> str:
+    """The text of the file at `path`: a regular file (links followed) of at most MAX_BYTES, UTF-8.
+
+    Args:
+        what: what the file should be, for the messages (every file hpsearch reads holds a few thousand bytes).
+        give: what to give instead of a device or a pipe.
 
     Raises:
         SpaceError: one problem saying why the file cannot be read.
@@ -89,12 +93,12 @@ def read(path: str | os.PathLike) -> str:
     def refuse(reason: str) -> SpaceError:
         return SpaceError([Problem(str(path), None, "", reason)])
 
-    too_big = f"holds more than {MAX_BYTES} bytes, and a search-space file holds a few thousand (is it the right file?)"
-    not_regular = "is not a regular file (a device, a pipe or a socket); give the path of a YAML file"
+    too_big = f"holds more than {MAX_BYTES} bytes, and {what} holds a few thousand (is it the right file?)"
+    not_regular = f"is not a regular file (a device, a pipe or a socket); give the path of {give}"
     try:
         info = os.stat(path)  # follows links: a link to /dev/zero is a device, refused before it is opened
         if stat.S_ISDIR(info.st_mode):
-            raise refuse("is a folder, not a search-space file")
+            raise refuse(f"is a folder, not {what}")
         if not stat.S_ISREG(info.st_mode):
             raise refuse(not_regular)
         if info.st_size > MAX_BYTES:

@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from hpsearch.errors import Problem, SpaceError, unknown
-from hpsearch.spec import catalog
+from hpsearch.spec import catalog, reader
 from hpsearch.spec.collector import Finding
 from hpsearch.spec.entry import Entry
 
@@ -133,13 +133,14 @@ def from_best_file(path: str, space: dict[str, Entry], fixed: dict[str, Any]) ->
     def refuse(where: str, message: str) -> SpaceError:
         return SpaceError([Problem(path, None, where, message)])
 
+    writes = "the file `hpsearch best NAME -f json -o FILE` writes"
+    text = reader.read(path, what="a best file", give=writes)  # the space file's limits: size, a regular file
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except OSError as exc:
-        raise refuse("", f"cannot be read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise refuse("", f"is not JSON ({exc}); give the file `hpsearch best NAME -f json -o FILE` writes") from None
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise refuse("", f"is not JSON ({exc}); give {writes}") from None
+    except RecursionError:  # Python's JSON reader recurses once a level: thousands of brackets exhaust it
+        raise refuse("", f"is nested too deeply to be JSON hpsearch wrote; give {writes}") from None
     records = data.get("pareto_front") if isinstance(data, dict) and "pareto_front" in data else [data]
     where = "pareto_front.{}.config" if isinstance(data, dict) and "pareto_front" in data else "config"
     if not isinstance(records, list) or not all(isinstance(r, dict) and isinstance(r.get("config"), dict)
