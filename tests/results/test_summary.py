@@ -200,3 +200,41 @@ def test_warm_start_line(recorded, line):
     if recorded is not None:
         study.set_user_attr(ATTR_WARM_START, recorded)
     assert results.warm_start_line(study) == line
+
+
+BUILT_IN = "study: {name: x, metric: eval_accuracy}\ntask: {type: sequence-classification, model: minilm-l6}\n"
+CUSTOM = "study: {name: x, metric: score, direction: maximize}\ntask: {type: custom, entry: train.py:main}\n"
+Int, Float = optuna.distributions.IntDistribution, optuna.distributions.FloatDistribution
+
+
+@pytest.mark.parametrize("head, name, dist, values", [
+    (CUSTOM, "width", Int(1, 64, log=True), [1, 1, 1]),  # a log range needs low >= 1: not 0
+    (CUSTOM, "width", Int(2, 64, log=True), [2, 2, 2]),
+    (CUSTOM, "scale", Float(1e-3, 1.0, log=True), [1e-3, 1e-3]),
+    (CUSTOM, "scale", Float(1.0, 1e308), [1e308, 1e308]),  # not inf
+    (CUSTOM, "scale", Float(1.0, 1e308, log=True), [1e308, 1e308]),
+    (CUSTOM, "scale", Float(-1e308, 0.0), [-1e308, -1e308]),
+    (CUSTOM, "width", Int(1, 2147483000), [2147483000, 2147483000]),  # not 4294965999
+    (CUSTOM, "width", Int(1, 2147483000, log=True), [2147483000, 2147483000]),
+    (BUILT_IN, "max_steps", Int(10, 2147483000), [2147483000, 2147483000]),
+    (BUILT_IN, "learning_rate", Float(1e-5, 1e-3, log=True), [1e-5, 1e-5]),
+    (BUILT_IN, "weight_decay", Float(5e-324, 1e-3, log=True), [5e-324, 5e-324]),  # a tenth of it is 0
+    (BUILT_IN, "batch_size", Int(1, 64, log=True), [1, 1, 1]),
+    (BUILT_IN, "dropout", Float(0.1, 0.9999999), [0.9999999, 0.9999999]),  # halfway to 1 prints as 1 at 4 digits
+    (BUILT_IN, "beta2", Float(0.9, 0.999), [0.999, 0.999]),
+])
+def test_every_boundary_hint_is_a_range_the_space_accepts(head, name, dist, values):
+    from hpsearch.spec.space import load_text
+
+    [found] = results.boundaries(edge_study(name, dist, values), top=len(values))
+    text = str(found)
+    if "widen" not in text:  # no wider range: the edge is where the entry ends
+        assert "already the" in text
+        return
+    hinted = text.rsplit(f"e.g. {found.edge}: ", 1)[1]
+    low, high = (hinted, repr(dist.high)) if found.edge == "low" else (repr(dist.low), hinted)
+    kind = "int" if isinstance(dist, Int) else "float"
+    typed = f"type: {kind}, " if head == CUSTOM else ""
+    spec = load_text(f"{head}space:\n  {name}: {{{typed}low: {low}, high: {high}, log: {str(dist.log).lower()}}}\n")
+    entry = spec.space[name]
+    assert (entry.low < dist.low) if found.edge == "low" else (entry.high > dist.high), text

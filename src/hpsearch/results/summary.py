@@ -9,6 +9,7 @@ report load the study through Optuna.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -97,25 +98,46 @@ class Boundary:
     domain_open: tuple[bool, bool] = (False, False)
     integer: bool = False
 
+    def limits(self) -> tuple[tuple[float, bool], tuple[float, bool]]:
+        """(low, open) and (high, open) that a range of this entry may reach: its domain within what every space
+        accepts (a finite float, an int up to catalog.INT_LIMIT, a log range above 0)."""
+        from hpsearch.spec.catalog import INT_LIMIT
+
+        (lo, hi), (lo_open, hi_open) = self.domain, self.domain_open
+        if lo is None:
+            lo, lo_open = -(INT_LIMIT if self.integer else sys.float_info.max), False
+        if self.log and lo <= 0:
+            lo, lo_open = 0, True
+        top = INT_LIMIT if self.integer else sys.float_info.max
+        if hi is None or hi > top:
+            hi, hi_open = top, False
+        return (lo, lo_open), (hi, hi_open)
+
+    def accepts(self, value: float) -> bool:
+        """Whether `value` as the crowded edge's new bound is wider than the range and inside `limits`."""
+        (lo, lo_open), (hi, hi_open) = self.limits()
+        inside = (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
+        return inside and (value < self.low if self.edge == "low" else value > self.high)
+
     def wider(self) -> float | None:
-        """A bound one step past the crowded edge and inside the domain; None where the edge is the domain's own."""
+        """A bound one step past the crowded edge and inside `limits`; None where the edge is already a limit."""
         lower = self.edge == "low"
         bound = self.low if lower else self.high
         if self.log:
             wider = bound / 10 if lower else bound * 10
         else:
             wider = bound - (self.high - self.low) if lower else bound + (self.high - self.low)
-        if self.integer:
+        if self.integer and math.isfinite(wider):
             wider = math.floor(wider) if lower else math.ceil(wider)
-        limit, is_open = self.domain[0 if lower else 1], self.domain_open[0 if lower else 1]
-        if limit is not None and ((wider < limit if lower else wider > limit) or (is_open and wider == limit)):
+        (limit, is_open) = self.limits()[0 if lower else 1]
+        if not (wider > limit if lower else wider < limit) and not (wider == limit and not is_open):
             if not is_open:
-                wider = limit  # the domain's own edge
+                wider = limit  # the edge of what the entry can take
             elif self.integer:
                 wider = limit + 1 if lower else limit - 1  # the nearest integer inside
             else:
                 wider = (bound + limit) / 2  # halfway to an edge the entry cannot take
-        return wider if (wider < bound if lower else wider > bound) else None
+        return wider if self.accepts(wider) else None
 
     def __str__(self) -> str:
         where = (f"{self.name}: the best trials sit at the {'lower' if self.edge == 'low' else 'upper'} edge of "
@@ -125,7 +147,8 @@ class Boundary:
             bound = self.low if self.edge == "low" else self.high
             return (f"{where}; {_fmt(bound)} is already the {'lowest' if self.edge == 'low' else 'highest'} value "
                     f"{self.name} can take")
-        return f"{where}; widen the range, e.g. {self.edge}: {_fmt(wider)}"
+        shown = _fmt(wider)  # 4 digits, unless rounding them would leave the limits: then every digit
+        return f"{where}; widen the range, e.g. {self.edge}: {shown if self.accepts(float(shown)) else repr(wider)}"
 
 
 def boundaries(study: optuna.Study, top: int = 5, share: float = 0.1) -> list[Boundary]:
