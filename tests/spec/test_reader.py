@@ -124,3 +124,9 @@ def test_a_recursive_alias_given_with_set_is_a_problem():
     source = parse("study: {name: x}\n")
     override(source, ["study.name=&a [*a]"])
     assert "a recursive alias" in source.problems[0][2] and source.data == {"study": {"name": "x"}}
+
+
+def test_a_large_file_without_aliases_is_not_refused_by_the_alias_rule():
+    # more values than aliases may expand to, each written out (well under MAX_BYTES); one alias adding one value
+    many = parse("a: [" + "1," * 110_000 + "]\nb: &b [x]\nc: *b\n")
+    assert not many.problems and len(many.data["a"]) == 110_000 and many.data["c"] == ["x"]

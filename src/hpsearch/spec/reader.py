@@ -4,8 +4,8 @@ PyYAML keeps the last of two equal keys without a word; a search-space file with
 is a mistake the user must hear about, so mappings are built here from the composed node tree.
 
 Hostile input is bounded before anything is built: only a regular file of at most MAX_BYTES is read,
-nesting stops at MAX_DEPTH levels, and aliases may expand to at most MAX_NODES values (a recursive alias
-never), so a billion-laughs file, a link to /dev/zero or a pipe cost one line, not the machine.
+nesting stops at MAX_DEPTH levels, and aliases may add at most MAX_NODES values to those written out (a
+recursive alias never), so a billion-laughs file, a link to /dev/zero or a pipe cost one line, not the machine.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ Path = tuple[Any, ...]
 
 MAX_BYTES = 1_000_000  # a search-space file is a few KB
 MAX_DEPTH = 50  # levels of nesting; a search-space file needs about 6
-MAX_NODES = 100_000  # values once aliases are expanded; a search-space file holds a few hundred
+MAX_NODES = 100_000  # values aliases may add; a search-space file holds a few hundred
 
 
 class _Loader(yaml.SafeLoader):
@@ -167,7 +167,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def _too_big(root: yaml.Node) -> tuple[int, str] | None:
     """(line, why) when the node graph cannot be built as a tree: a recursive alias, nesting deeper than
-    MAX_DEPTH, or more than MAX_NODES values once aliases are expanded; None when it can.
+    MAX_DEPTH, or aliases adding more than MAX_NODES values to those written out; None when it can (the values
+    written out are bounded by MAX_BYTES).
 
     The composed graph shares each anchored node among its aliases, so it stays small while the tree it
     stands for can be exponential: sizes and depths are counted per node, once, without recursion.
@@ -187,7 +188,7 @@ def _too_big(root: yaml.Node) -> tuple[int, str] | None:
             line = node.start_mark.line + 1
             if depth[key] > MAX_DEPTH:
                 return line, f"nested deeper than {MAX_DEPTH} levels once its aliases are expanded (flatten it)"
-            if size[key] > MAX_NODES:
+            if size[key] > len(size) + MAX_NODES:  # values the aliases add to those written out (len(size))
                 return line, (f"the aliases expand to more than {MAX_NODES} values (write the values out, or use "
                               "fewer aliases)")
             continue
