@@ -1,7 +1,10 @@
-"""A study's trials as a table to take elsewhere: one flat row per trial, written as csv, json or parquet."""
+"""A study's trials as a table to take elsewhere: one flat row per trial, written as csv, json or parquet; and
+`json_text`, the one writer of trial values as JSON (export's rows, best's records)."""
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import optuna
@@ -35,6 +38,19 @@ def rows(study: optuna.Study) -> list[dict[str, Any]]:
     return found
 
 
+def json_text(data: Any) -> str:
+    """`data` as JSON text, non-finite numbers (inf, nan: a diverged loss, an unbounded norm) written as null:
+    JSON has no Infinity, and Python's `json.dumps` would write it anyway."""
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: finite(inner) for key, inner in value.items()}
+        return [finite(inner) for inner in value] if isinstance(value, (list, tuple)) else value
+
+    return json.dumps(finite(data), indent=2, default=str, allow_nan=False) + "\n"
+
+
 def write_trials(study: optuna.Study, format: str, path) -> int:
     """Write one row per trial to `path` as csv, json or parquet; returns the number of rows."""
     import pandas as pd
@@ -45,7 +61,8 @@ def write_trials(study: optuna.Study, format: str, path) -> int:
         if format == "csv":
             frame.to_csv(path, index=False)
         elif format == "json":
-            frame.to_json(path, orient="records", indent=2)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(json_text(frame.to_dict(orient="records")))
         else:
             frame.to_parquet(path, index=False)
     except OSError as exc:

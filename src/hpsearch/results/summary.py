@@ -323,17 +323,17 @@ def best_data(study: optuna.Study, leaders: list[FrozenTrial]) -> dict[str, Any]
 
 def best_text(study: optuna.Study, leaders: list[FrozenTrial], format: str) -> str:
     """The best trial (or the Pareto front) as YAML or JSON, or its TrainingArguments as JSON."""
-    import json
+    from hpsearch.results.export import json_text
 
     if format == "args":
         from hpsearch.train.arguments import trainer_kwargs
 
         config = leaders[0].user_attrs.get("config", leaders[0].params)
         kwargs = {"output_dir": f"{study.study_name}-trial-{leaders[0].number}", **trainer_kwargs(config)}
-        return json.dumps(kwargs, indent=2) + "\n"
+        return json_text(kwargs)
     data = best_data(study, leaders)
     if format == "json":
-        return json.dumps(data, indent=2, default=str) + "\n"
+        return json_text(data)
     import yaml
 
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
