@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hpsearch.cli.common import StorageOption
-from hpsearch.errors import HpsearchError, UsageError
+from hpsearch.errors import HpsearchError, UsageError, number
 from hpsearch.spec.storage_url import default_storage
 
 NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
@@ -200,9 +200,9 @@ def compare(
     line("best", [", ".join(_fmt(v) for v in r.best) if r.best else "-" for r in found])
     for state in ("COMPLETE", "PRUNED", "FAIL"):
         line(state.lower(), [str(r.states.get(state, 0)) for r in found])
-    line("train seconds", [f"{r.compute.train_seconds:.1f}" for r in found])
+    line("train seconds", [number(r.compute.train_seconds, 1) for r in found])
     line("samples seen", [str(r.compute.samples) for r in found])
-    line("saved by pruning", [f"~{r.compute.saved_seconds:.1f} s, {r.compute.saved_samples} samples"
+    line("saved by pruning", [f"~{number(r.compute.saved_seconds, 1)} s, {r.compute.saved_samples} samples"
                               for r in found])
     line("best values", ["\n".join(f"{k}={_fmt(v)}" for k, v in r.best_params.items()) or "-" for r in found])
     line("importance", ["\n".join(f"{k} {v:.2f}" for k, v in r.importances.items()) or r.importance_note
@@ -293,8 +293,8 @@ def confirm(
     for column in ("trial", f"mean {spec.metric}", "spread (sd)", "runs"):
         table.add_column(column)
     for item in verdict.confirmed:
-        table.add_row(str(item.number), f"{item.mean:.4f}", f"{item.spread:.4f}",
-                      ", ".join(f"{v:.4f}" for v in item.values.values()))
+        table.add_row(str(item.number), number(item.mean), number(item.spread),
+                      ", ".join(number(v) for v in item.values.values()))
     _console().print(table)
     first, second = verdict.confirmed[0], verdict.confirmed[1]
     if verdict.winner is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import optuna
 
-from hpsearch.errors import StudyError, UsageError
+from hpsearch.errors import StudyError, UsageError, number
 from hpsearch.run import protocol
 from hpsearch.run.protocol import TrialJob
 from hpsearch.run.targets import train_trial
@@ -66,7 +66,7 @@ def confirm(study: optuna.Study, spec: StudySpec, top: int, seeds: int, progress
             runs[str(seed)] = value
             recorded[str(trial.number)] = runs
             study.set_user_attr(ATTR_CONFIRM, recorded)  # after each run: an interruption loses one at most
-            progress(f"trial {trial.number} under seed {seed}: {value:.4f}")
+            progress(f"trial {trial.number} under seed {seed}: {number(value)}")
     confirmed = []
     for trial in leaders:
         runs = recorded.get(str(trial.number), {})
