@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -158,3 +159,14 @@ def test_dry_run_says_where_the_default_search_looks_first(tmp_path):
     text = " ".join(result.stdout.split())
     assert "priors (full fine-tuning, small model): learning_rate 0.0001" in text
     assert "dropout 0.1" in text and not (tmp_path / "studies").exists()
+
+
+def test_a_dry_run_of_a_million_trials_prints_the_first_few_at_once(tmp_path):
+    shutil.copy(ROOT / "search_spaces" / "quickstart.yaml", tmp_path / "q.yaml")
+    started = time.monotonic()
+    result = hpsearch("run", "q.yaml", "--dry-run", "--n-trials", "1000000", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30  # sampling every trial took minutes
+    assert "the first 10 of 1000000 sampled configurations" in result.stdout
+    assert len([line for line in result.stdout.splitlines() if line.startswith("│ ")]) == 10
+    assert "expected compute: 1000000 trials" in result.stdout

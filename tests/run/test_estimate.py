@@ -121,3 +121,25 @@ def test_a_decoding_only_study_is_not_estimated_in_steps_nor_calibrated_and_its_
     study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"setup_seconds": 0.5, "train_seconds": 0.0,
                                                                      "decode_seconds": 2.5}))
     assert estimate.spent(study)[0] == 3.0  # generating is what a decoding trial spends
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (30, "30 s"), (600, "10 min"), (7200, "2.0 h"), (3600 * 9999, "9999.0 h"), (4.1296905940344619e25, "1.1e+22 h"),
+])
+def test_durations_read_at_any_size(seconds, text):
+    assert estimate.duration(seconds) == text
+
+
+def test_the_sequence_length_is_capped_at_the_model_s_positions(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"max_position_embeddings": 512}')
+    text = ("study: {name: x, metric: eval_accuracy, n_trials: 1000000}\n"
+            "task: {type: sequence-classification, model: model, dataset: {name: tweets-sentiment}}\n"
+            "fixed: {max_steps: 100, batch_size: 8}\nspace:\n  sequence_length: {low: 1000, high: 1000000000}\n")
+    spec = load_text(text, base_dir=str(tmp_path))
+    assert estimate.budget(spec).tokens == 512
+    gpt = tmp_path / "gpt"
+    gpt.mkdir()
+    (gpt / "config.json").write_text('{"n_positions": 1024}')
+    assert estimate.budget(load_text(text.replace("model: model", "model: gpt"), base_dir=str(tmp_path))).tokens == 1024

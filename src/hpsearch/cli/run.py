@@ -22,6 +22,7 @@ GpusOption = Annotated[
     typer.Option("--gpus", metavar="0,1,...", help="GPUs to use, trials_per_gpu trials on each at a time "
                  "(default: every visible one; none: the CPU)."),
 ]
+DRY_RUN_SHOWN = 10  # configurations --dry-run samples and prints (the known ones are all shown)
 PerGpuOption = Annotated[
     int | None,
     typer.Option("--trials-per-gpu", help="Trials sharing each GPU at once (override study.trials_per_gpu)."),
@@ -61,7 +62,8 @@ def run(
         extra = [] if start_with is None else known.labelled_file(start_with, spec)
         first = [values for _, values in known.labelled(spec) + extra]
         earlier = _warm_start_history(spec, storage)
-        _print_configurations(spec, sample(spec, spec.study.n_trials, first, history=earlier))
+        shown = min(spec.study.n_trials, max(DRY_RUN_SHOWN, len(first)))  # a look, not the study: in a second
+        _print_configurations(spec, sample(spec, shown, first, history=earlier))
         _print_estimate(spec, storage, gpus, calibrate)
         return
     if calibrate:
@@ -135,6 +137,7 @@ def copy(
 
 
 def _print_summary(summary) -> None:
+    from hpsearch.errors import number
     from hpsearch.spec.storage_url import redact
 
     spec = summary.spec
@@ -148,9 +151,9 @@ def _print_summary(summary) -> None:
         typer.echo(f"{summary.infeasible} complete trials break a constraint (infeasible: never the best)")
     if summary.best_value is not None:
         values = ", ".join(f"{k}={v}" for k, v in summary.best_params.items())
-        typer.echo(f"best {spec.metric}: {summary.best_value:.4f} with {values}")
+        typer.echo(f"best {spec.metric}: {number(summary.best_value)} with {values}")
         if len(summary.best_metrics) > 1:
-            typer.echo("  its metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in summary.best_metrics.items()))
+            typer.echo("  its metrics: " + ", ".join(f"{k}={number(v)}" for k, v in summary.best_metrics.items()))
     elif spec.study.constraints and summary.infeasible:
         typer.echo("no trial meets the constraints yet")
     if summary.pareto:
@@ -198,7 +201,9 @@ def _print_configurations(spec, configurations: list[dict]) -> None:
     if spec.fixed:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
     console.print(spec.describe_priors())
-    table = Table(title=f"{spec.study.name}: {len(configurations)} sampled configurations (dry run)")
+    count = (f"{len(configurations)}" if len(configurations) == spec.study.n_trials
+             else f"the first {len(configurations)} of {spec.study.n_trials}")
+    table = Table(title=f"{spec.study.name}: {count} sampled configurations (dry run)")
     if len(spec.space) > 8:  # a wide space reads better one hyperparameter a row, one trial a column
         table.add_column("hyperparameter")
         for number in range(len(configurations)):

@@ -25,7 +25,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.errors import HpsearchError, StudyError, UsageError
-from hpsearch.spec import catalog
+from hpsearch.spec import catalog, recommended
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.tasks import TASKS
 from hpsearch.store import studies
@@ -72,6 +72,8 @@ def typical(spec: StudySpec, name: str) -> float | None:
 def budget(spec: StudySpec) -> Budget:
     examples = (typical(spec, "batch_size") or 16) * (typical(spec, "gradient_accumulation_steps") or 1)
     tokens = typical(spec, "sequence_length") or 128
+    limit = recommended.positions(spec.task.model, spec.base_dir) if spec.task.model else None
+    tokens = min(tokens, limit) if limit else tokens  # the model reads no more positions than it has
     steps, how = typical(spec, "max_steps"), "max_steps"
     if steps is None and spec.task.dataset.train_size:
         epochs = typical(spec, "num_epochs") or 3
@@ -221,5 +223,6 @@ def duration(seconds: float) -> str:
         return f"{seconds:.0f} s"
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 1e4 else f"{hours:.2g} h"  # a year is 8760 h; beyond, the digits say nothing
 

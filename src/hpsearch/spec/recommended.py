@@ -142,6 +142,18 @@ def _config_file(model: str, base_dir: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def positions(model: str, base_dir: str) -> int | None:
+    """The positions the model reads at most (max_position_embeddings, or GPT-2's n_positions) from its config.json
+    on disk; None where that is unknown (a Hub model seen only by name, a config without them)."""
+    config = _config_file(model, base_dir)
+    try:
+        data = json.loads(config.read_text()) if config is not None else {}
+    except (OSError, ValueError):
+        return None
+    limit = data.get("max_position_embeddings") or data.get("n_positions") if isinstance(data, dict) else None
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+
+
 def estimated_parameters(config: dict[str, Any], layers: int | None = None) -> float | None:
     """A transformer's parameter count from its config: embeddings plus 12 x width^2 per layer."""
     width = config.get("hidden_size") or config.get("n_embd") or config.get("d_model")
