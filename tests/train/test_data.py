@@ -188,3 +188,15 @@ def test_a_path_that_is_not_a_data_file(tmp_path):
 
 def test_a_hub_data_set_is_left_to_its_trials():
     assert data.check_source(config(hub="org/name")) == ([], [])
+
+
+@pytest.mark.parametrize("name, text, line, fields, header", [
+    ("d.csv", "text,label\n" + "".join(f"t{i},pos,extra\n" for i in range(200)), 2, 3, 2),  # every row: read shifted
+    ("d.csv", "text,label\na,pos\nb,neg\nc,pos,extra\n", 4, 3, 2),  # one row
+    ("d.tsv", "text\tlabel\na\tpos\tx\n", 2, 3, 2),
+])
+def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path, name, text, line, fields, header):
+    (tmp_path / name).write_text(text)
+    found, _ = data.check_source(config(path=name), str(tmp_path))
+    path = tmp_path / name
+    assert found == [(("task", "dataset", "path"), f"{path}:{line}: {fields} fields, the header has {header}")]

@@ -6,11 +6,13 @@ tokenizer, the truncation length), so a study's trials, and its later runs, toke
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,7 +256,7 @@ def _read(dataset: Any, base_dir: str):
         return pd.read_csv(path, encoding="latin-1"), None, f"built-in {dataset.name}"
     if dataset.path is not None:
         path = local_path(dataset.path, base_dir)
-        readers = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".json": _read_json,
+        readers = {".csv": _read_delimited, ".tsv": lambda p: _read_delimited(p, "\t"), ".json": _read_json,
                    ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
         reader = readers.get(path.suffix.lower())
         if reader is None:
@@ -274,6 +276,32 @@ def _read(dataset: Any, base_dir: str):
     train = loaded[dataset.split].to_pandas()
     evaluation = loaded[dataset.eval_split].to_pandas() if dataset.eval_split else None
     return train, evaluation, dataset.hub
+
+
+def _read_delimited(path: Path, sep: str = ","):
+    """A CSV or TSV file; a row with more fields than the header is refused, never read shifted (pandas would make
+    the first columns of every row an index, or drop the extra fields)."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)  # index_col=False warns where it drops fields
+        try:
+            return pd.read_csv(path, sep=sep, index_col=False)
+        except (pd.errors.ParserWarning, pd.errors.ParserError):
+            if (long_row := _long_row(path, sep)) is None:
+                raise
+            raise DataError(long_row) from None
+
+
+def _long_row(path: Path, sep: str) -> str | None:
+    """`file:line: N fields, the header has M` for the first row longer than the header; None when none is."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        rows = csv.reader(handle, delimiter=sep)
+        header = next(rows, [])
+        for row in rows:
+            if len(row) > len(header):
+                return f"{path}:{rows.line_num}: {len(row)} fields, the header has {len(header)}"
+    return None
 
 
 def _read_json(path: Path):
