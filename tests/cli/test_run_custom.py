@@ -91,7 +91,7 @@ def test_a_custom_study_runs_keeps_the_best_model_and_resumes_nothing_twice(proj
         assert t.user_attrs["config"] == {"n_steps": 3, "pause": 0, "x": t.params["x"]}
         assert t.user_attrs["history"] == [[s, pytest.approx(t.params["x"] * s)] for s in (1, 2, 3)]
     best = max(done, key=lambda t: t.value)
-    kept = project.root / "studies" / "hpsearch" / "own"
+    kept = project.root / "studies" / "models" / "hpsearch.db" / "own"
     assert [p.name for p in kept.iterdir()] == [f"trial-{best.number}"]  # save: best keeps the best trial's only
     assert (kept / f"trial-{best.number}" / "model.txt").read_text() == str(best.params["x"])
     shown = hpsearch("show", "own", cwd=project.root).stdout
@@ -174,7 +174,7 @@ def test_the_shipped_pytorch_example_runs_and_confirms(tmp_path):
     done = trials(tmp_path, "custom-pytorch")
     assert [t.state for t in done] == [TrialState.COMPLETE] * 3
     assert all(0.5 < t.value <= 1 and t.user_attrs["n_parameters"] > 0 for t in done)
-    assert (tmp_path / "studies" / "hpsearch" / "custom-pytorch" / f"trial-{max(done, key=lambda t: t.value).number}"
+    assert (tmp_path / "studies" / "models" / "hpsearch.db" / "custom-pytorch" / f"trial-{max(done, key=lambda t: t.value).number}"
             / "model.pt").exists()
     confirmed = hpsearch("confirm", "custom-pytorch", "--top", "2", "--seeds", "1", cwd=tmp_path, timeout=300)
     assert confirmed.returncode == 0, confirmed.stderr
