@@ -100,7 +100,7 @@ class StudyLoop:
         self.summary = RunSummary(spec.study.name, url, target=spec.study.n_trials)
         self.outcomes = Outcomes(study, spec, progress)
         self.heartbeats = recovery.Heartbeats(study, progress)
-        self.keeper = Keeper(study, spec)
+        self.keeper = Keeper(study, spec, folders.models_dir(url, spec.study.name))
         self.spare: Future | None = None  # the next trial's worker, forked ahead and waiting for its job
         self.forker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpsearch-fork")
         self.exiting = protocol.Exiting()  # ended trials' workers, exiting on their own
@@ -277,7 +277,7 @@ class StudyLoop:
         self.summary.ran += 1
         state = self.outcomes.tell(run.trial, ended)
         if state == TrialState.COMPLETE:
-            self.keeper.keep_best(ended.result.model_dir, {str(r.job.save_dir) for r in self.running})
+            self.keeper.keep_best(ended.result.model_dir)
 
     def _disown(self, run: RunningTrial) -> None:
         """Drop a trial that another machine has failed (its heartbeat was late); it re-runs as a retry."""
