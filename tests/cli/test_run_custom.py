@@ -91,7 +91,7 @@ def test_a_custom_study_runs_keeps_the_best_model_and_resumes_nothing_twice(proj
         assert t.user_attrs["config"] == {"n_steps": 3, "pause": 0, "x": t.params["x"]}
         assert t.user_attrs["history"] == [[s, pytest.approx(t.params["x"] * s)] for s in (1, 2, 3)]
     best = max(done, key=lambda t: t.value)
-    kept = project.root / "studies" / "hpsearch" / "own"
+    kept = project.root / "studies" / "models" / "hpsearch.db" / "own"
     assert [p.name for p in kept.iterdir()] == [f"trial-{best.number}"]  # save: best keeps the best trial's only
     assert (kept / f"trial-{best.number}" / "model.txt").read_text() == str(best.params["x"])
     shown = hpsearch("show", "own", cwd=project.root).stdout
@@ -101,6 +101,30 @@ def test_a_custom_study_runs_keeps_the_best_model_and_resumes_nothing_twice(proj
     assert hpsearch("best", "own", "-f", "json", cwd=project.root).returncode == 0
     again = hpsearch("run", "space.yaml", cwd=project.root)
     assert again.returncode == 0 and len(trials(project.root)) == 3  # the budget is spent: nothing re-runs
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_study_never_remove_a_folder_a_trial_writes_then_resume_elsewhere_keeps_it(project):
+    """Two `hpsearch run` processes a second apart on one study, each trial writing its model at its end;
+    then the study resumed from another folder through the database's absolute URL."""
+    project(n_trials=8, pause=0.3)
+    first = subprocess.Popen(COMMAND + ["run", "space.yaml"], cwd=project.root, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    second = hpsearch("run", "space.yaml", cwd=project.root, timeout=300)
+    assert first.wait(timeout=300) == 0 and second.returncode == 0, (first.stderr.read(), second.stderr)
+    done = trials(project.root)
+    assert [t.state for t in done] == [TrialState.COMPLETE] * 8, [t.user_attrs.get("fail_reason") for t in done]
+    kept = project.root / "studies" / "models" / "hpsearch.db" / "own"
+    best = max(done, key=lambda t: t.value)
+    assert [p.name for p in kept.iterdir()] == [f"trial-{best.number}"]
+    assert best.user_attrs["model_dir"] == str(kept / f"trial-{best.number}")
+    (project.root / "elsewhere").mkdir()
+    url = f"sqlite:///{project.root}/studies/hpsearch.db"
+    result = hpsearch("resume", "own", "--storage", url, "--n-trials", "10", cwd=project.root / "elsewhere")
+    assert result.returncode == 0, result.stderr
+    best = max(trials(project.root), key=lambda t: t.value)
+    assert [p.name for p in kept.iterdir()] == [f"trial-{best.number}"]
+    assert (kept / f"trial-{best.number}" / "model.txt").exists() and not (project.root / "elsewhere" / "studies").exists()
 
 
 def test_a_crash_in_user_code_fails_one_trial_with_its_traceback(project):
@@ -174,7 +198,7 @@ def test_the_shipped_pytorch_example_runs_and_confirms(tmp_path):
     done = trials(tmp_path, "custom-pytorch")
     assert [t.state for t in done] == [TrialState.COMPLETE] * 3
     assert all(0.5 < t.value <= 1 and t.user_attrs["n_parameters"] > 0 for t in done)
-    assert (tmp_path / "studies" / "hpsearch" / "custom-pytorch" / f"trial-{max(done, key=lambda t: t.value).number}"
+    assert (tmp_path / "studies" / "models" / "hpsearch.db" / "custom-pytorch" / f"trial-{max(done, key=lambda t: t.value).number}"
             / "model.pt").exists()
     confirmed = hpsearch("confirm", "custom-pytorch", "--top", "2", "--seeds", "1", cwd=tmp_path, timeout=300)
     assert confirmed.returncode == 0, confirmed.stderr

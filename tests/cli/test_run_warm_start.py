@@ -86,7 +86,7 @@ def test_a_source_that_cannot_inform_touches_nothing(tiny_project, source, line)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
         assert result.stderr.startswith(line)
     assert [s.study_name for s in optuna.get_all_study_summaries(storage_for(tiny_project.storage))] == [name]
-    assert not (tiny_project.root / "studies" / "hpsearch").exists()  # no folder of the warm study either
+    assert not (tiny_project.root / "studies" / "models").exists()  # no folder of the warm study either
 
 
 @pytest.mark.slow

@@ -50,10 +50,10 @@ def test_the_best_trial_beats_the_majority_class(tiny_project):
 def test_only_the_best_model_is_kept(tiny_project):
     run_study(load_space(tiny_project(n_trials=3)))
     study, _ = trials(tiny_project)
-    kept = sorted(p.name for p in (tiny_project.root / "studies" / "hpsearch" / "tiny").iterdir())
+    kept = sorted(p.name for p in (tiny_project.root / "studies" / "models" / "hpsearch.db" / "tiny").iterdir())
     assert kept == [f"trial-{study.best_trial.number}"]
     assert study.user_attrs["best_model_dir"].endswith(kept[0])
-    assert (tiny_project.root / "studies" / "hpsearch" / "tiny" / kept[0] / "config.json").exists()
+    assert (tiny_project.root / "studies" / "models" / "hpsearch.db" / "tiny" / kept[0] / "config.json").exists()
 
 
 def _files(folder):
@@ -89,7 +89,7 @@ def test_save_all_or_none(tiny_project, save, expected):
     text = tiny_project(n_trials=3).read_text().replace("name: tiny", f"name: tiny\n  save: {save}")
     (tiny_project.root / "space.yaml").write_text(text)
     run_study(load_space(tiny_project.root / "space.yaml"))
-    folder = tiny_project.root / "studies" / "hpsearch" / "tiny"
+    folder = tiny_project.root / "studies" / "models" / "hpsearch.db" / "tiny"
     assert len(list(folder.glob("trial-*"))) == expected
 
 

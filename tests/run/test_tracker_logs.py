@@ -35,7 +35,7 @@ def test_each_trial_writes_its_tensorboard_run_under_the_study(tiny_project):
     path = tiny_project(n_trials=2)
     path.write_text(path.read_text().replace("  eval_every: 5\n", "  eval_every: 5\n  report_to: [tensorboard]\n"))
     run_study(load_space(path))
-    runs = tiny_project.root / "studies" / "hpsearch" / "runs" / "tiny"
+    runs = tiny_project.root / "studies" / "runs" / "hpsearch.db" / "tiny"
     assert sorted(p.name for p in runs.iterdir()) == ["trial-0", "trial-1"]
     logged = scalars(runs / "trial-0")
     assert [step for step, _ in logged["eval/accuracy"]] == [5, 10, 15, 20, 25, 30]

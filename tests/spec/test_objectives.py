@@ -84,7 +84,7 @@ def test_a_multi_objective_study_records_a_pareto_front(tiny_project):
         assert trial.values == [trial.user_attrs["best_metrics"]["eval_accuracy"], trial.user_attrs["n_parameters"]]
         assert trial.intermediate_values == {}  # several objectives: nothing is reported to a pruner
     assert {n for n, _, _ in summary.pareto} == {t.number for t in study.best_trials}
-    kept = {p.name for p in (tiny_project.root / "studies" / "hpsearch" / "tiny").iterdir()}
+    kept = {p.name for p in (tiny_project.root / "studies" / "models" / "hpsearch.db" / "tiny").iterdir()}
     assert kept == {f"trial-{t.number}" for t in study.best_trials}  # the front's models, no other
 
 

@@ -1,5 +1,5 @@
 """hpsearch.store.database: storage URLs, their passwords masked whatever form they take, and each public
-function's effect: connect_kwargs, open_error, storage_problem, creation_race, sqlite_path, database_key, and the
+function's effect: connect_kwargs, open_error, storage_problem, creation_race, sqlite_path, and the
 notice of a wait for another process's lock."""
 
 import hashlib
@@ -19,7 +19,6 @@ from hpsearch.store.database import (
     LOCK_TIMEOUT_S,
     connect_kwargs,
     creation_race,
-    database_key,
     open_error,
     sqlite_path,
     storage_problem,
@@ -330,15 +329,3 @@ def test_storage_problem_is_one_line_that_says_what_to_do(driver_says, says):
 ])
 def test_sqlite_path_is_the_file_also_of_the_uri_form(url, path):
     assert sqlite_path(url) == path
-
-
-@pytest.mark.parametrize("url, key", [
-    ("sqlite:///studies/hpsearch.db", "hpsearch"),
-    ("sqlite:////data/runs/other.db", "other"),
-    ("postgresql://u:hunter2@db.example:5432/hp", "db.example-hp"),
-    ("postgresql://u@db.example/my db?x=1", "db.example-my_db"),
-    ("postgresql:///hp", "local-hp"),
-    ("mysql://u@h", "h-default"),
-])
-def test_database_key_names_a_folder_per_database(url, key):
-    assert database_key(url) == key

@@ -2,6 +2,8 @@
 
 import math
 import textwrap
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -146,6 +148,18 @@ def test_a_model_the_study_does_not_keep_is_removed(code):
     pruned = custom.run(job(code, {"values": [0.2, 0.3, 0.4]}), ask=lambda step, value: step == 2,
                         keep=lambda value: pytest.fail("a pruned trial keeps no model"))
     assert (pruned.state, pruned.stop_step, pruned.value) == ("pruned", 2, 0.3) and not (code / "kept").exists()
+
+
+def test_a_function_that_changes_folder_saves_into_the_kept_folder(code, monkeypatch):
+    (code / "moves.py").write_text("import os\n\ndef main(config, reporter):\n    os.chdir(config['to'])  # as Hydra does\n"
+                                   "    (reporter.save_dir / 'weights.bin').write_text('w')\n"
+                                   "    reporter.report(1, {'score': 0.5})\n")
+    (code / "elsewhere").mkdir()
+    monkeypatch.chdir(code)
+    moving = replace(job(code, {"to": str(code / "elsewhere")}, entry="moves.py:main"), save_dir=Path("kept"))
+    result = custom.run(moving, ask=lambda step, value: False, keep=lambda value: True)
+    assert result.model_dir == str(code / "kept") and (code / "kept" / "weights.bin").exists()
+    assert not (code / "elsewhere" / "kept").exists()
 
 
 def test_a_returned_metric_is_one_more_evaluation(code):

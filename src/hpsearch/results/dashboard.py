@@ -46,7 +46,7 @@ def serve(storage_url: str, host: str, port: int) -> None:
     """Serve the dashboard on `storage_url` at host:port until SIGINT or SIGTERM, then return."""
     import optuna_dashboard
 
-    from hpsearch.store import artifacts
+    from hpsearch.store import artifacts, folders
     from hpsearch.store.studies import storage_for
 
     if not 0 <= port <= 65535:
@@ -54,7 +54,7 @@ def serve(storage_url: str, host: str, port: int) -> None:
     storage = storage_for(storage_url, create=False)
     try:
         store = artifacts.store_for(storage_url)
-        stored = f"artifacts in {artifacts.artifacts_root(storage_url)}"
+        stored = f"artifacts in {folders.artifacts_root(storage_url)}"
     except OSError as exc:
         store, stored = None, "no artifacts"
         print(f"warning: cannot use the artifact folder ({exc.strerror or exc}): serving without artifacts",

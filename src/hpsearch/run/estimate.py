@@ -28,7 +28,7 @@ from hpsearch.errors import HpsearchError, StudyError, UsageError
 from hpsearch.spec import catalog, recommended
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.tasks import TASKS
-from hpsearch.store import studies
+from hpsearch.store import folders, studies
 from hpsearch.store.database import sqlite_path
 
 ATTR_ESTIMATE = "hpsearch:estimate"  # on the study: the estimate made when it first ran
@@ -133,7 +133,7 @@ def calibrate(spec: StudySpec, storage: str | None, devices: str | None, progres
                     task=spec.task.model_copy(update={"eval_every": CALIBRATION_STEPS}))
     plan = preflight.check(short, storage, devices, progress)
     config = configuration(short.fixed, sample(short, 1)[0])
-    job = TrialJob(plan.spec, 0, config, studies.cache_dir(plan.url), None, **plan.slots[0])
+    job = TrialJob(plan.spec, 0, config, folders.cache_dir(plan.url), None, **plan.slots[0])
     worker = protocol.spawn(train_trial, job, name="calibration")
     try:
         ended = None

@@ -4,6 +4,12 @@ With `study.save: best` a trial saves its model only when it beats the best so f
 been told, only the best trial's folder stays (several objectives: the Pareto front's). With `save: all`
 every complete trial keeps its model. The study records where the best model is (`best_model_dir`), which
 `task.from_study` of a later study fine-tunes further.
+
+Several processes (and machines) may run one study, each with trials writing their folders: what stays is
+decided from the database, never from what this process runs. A folder goes only once its trial has
+finished without being best; a trial that has not finished (running anywhere, or not yet told) may still
+write its folder or become the best. Trials are read before the best, so a trial finished in that read
+and not best afterwards can never become best again.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from pathlib import Path
 import optuna
 
 from hpsearch.spec.space import StudySpec
+from hpsearch.store.folders import trial_number
 
 ATTR_BEST_MODEL_DIR = "best_model_dir"  # study attr: the folder of the best trial's kept model
 
@@ -29,8 +36,9 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 class Keeper:
     """Decides, for one study, which trials' models are saved and which stay on disk."""
 
-    def __init__(self, study: optuna.Study, spec: StudySpec):
+    def __init__(self, study: optuna.Study, spec: StudySpec, folder: Path):
         self.study, self.spec = study, spec
+        self.folder = folder  # the study's model folders, one `trial-N` per trial (store.folders.models_dir)
 
     def may_keep(self, value: float | None) -> bool:
         """Whether a trial that ended with `value` should save its model (asked before the study is told)."""
@@ -42,18 +50,17 @@ class Keeper:
             best = None
         return self.spec.improves(value, best)
 
-    def keep_best(self, model_dir: str | None, running: set[str]) -> None:
-        """With save: best, only the best trial's folder stays (and those of the `running` trials); the study
-        records where it is."""
+    def keep_best(self, model_dir: str | None) -> None:
+        """With save: best, after a trial kept its model in `model_dir`: only the best trials' folders stay,
+        beside those of trials not finished yet; the study records where the best model is."""
         if model_dir is None or self.spec.study.save != "best":
             return
+        finished = {t.number for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()}
         best = self.study.best_trials if self.spec.multi_objective else [best_trial(self.study)]
-        keep = {t.user_attrs.get("model_dir") for t in best if t is not None}
-        if model_dir not in keep:
-            shutil.rmtree(model_dir, ignore_errors=True)
-            return
-        if not self.spec.multi_objective:
+        leaders = {t.number: t for t in best if t is not None}
+        if not self.spec.multi_objective and trial_number(Path(model_dir)) in leaders:
             self.study.set_user_attr(ATTR_BEST_MODEL_DIR, model_dir)
-        for folder in Path(model_dir).parent.glob("trial-*"):
-            if str(folder) not in keep and str(folder) not in running:
+        for folder in self.folder.glob("trial-*"):
+            number = trial_number(folder)
+            if number in finished and number not in leaders:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -36,7 +36,7 @@ from hpsearch.spec.space import StudySpec
 from hpsearch.spec.start_with import labelled
 from hpsearch.spec.storage_url import redact
 from hpsearch.spec.suggest import configuration, suggest
-from hpsearch.store import history, known, optuna_private, studies, trials
+from hpsearch.store import folders, history, known, optuna_private, studies, trials
 from hpsearch.store.database import storage_problem
 from hpsearch.store.trial_result import CONFIG
 
@@ -66,7 +66,7 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
         history.record(study, warm)
         for note in warm.notes:
             progress.note(note)
-    lock = studies.artifacts_dir(plan.url, spec.study.name).with_name(f"{spec.study.name}.start_with.lock")
+    lock = folders.models_dir(plan.url, spec.study.name).with_name(f"{spec.study.name}.start_with.lock")
     for note in known.enqueue(study, labelled(plan.spec) + list(start_with), lock):
         progress.note(note)
     if estimate.ATTR_ESTIMATE not in study.user_attrs:  # made once, before the first trial: show compares it
@@ -100,7 +100,7 @@ class StudyLoop:
         self.summary = RunSummary(spec.study.name, url, target=spec.study.n_trials)
         self.outcomes = Outcomes(study, spec, progress)
         self.heartbeats = recovery.Heartbeats(study, progress)
-        self.keeper = Keeper(study, spec)
+        self.keeper = Keeper(study, spec, folders.models_dir(url, spec.study.name))
         self.spare: Future | None = None  # the next trial's worker, forked ahead and waiting for its job
         self.forker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpsearch-fork")
         self.exiting = protocol.Exiting()  # ended trials' workers, exiting on their own
@@ -175,11 +175,11 @@ class StudyLoop:
         try:
             values = suggest(trial, spec.space)
             config = configuration(spec.fixed, values)
-            folder = studies.artifacts_dir(self.url, spec.study.name) / f"trial-{trial.number}"
-            job = TrialJob(spec, trial.number, config, studies.cache_dir(self.url),
+            folder = folders.model_dir(self.url, spec.study.name, trial.number)
+            job = TrialJob(spec, trial.number, config, folders.cache_dir(self.url),
                            None if spec.study.save == "none" else folder, **self.slots[slot],
                            fault=faults.for_trial(trial.number),
-                           log_dir=studies.runs_dir(self.url, spec.study.name) / f"trial-{trial.number}")
+                           log_dir=folders.log_dir(self.url, spec.study.name, trial.number))
             spare = self._take_spare()
             # The claim, one write before the trial starts: its owner (a kill from here on leaves a trial whose
             # dead owner the next run sees; a kill before it, an unowned trial that recovery fails after its
@@ -277,7 +277,7 @@ class StudyLoop:
         self.summary.ran += 1
         state = self.outcomes.tell(run.trial, ended)
         if state == TrialState.COMPLETE:
-            self.keeper.keep_best(ended.result.model_dir, {str(r.job.save_dir) for r in self.running})
+            self.keeper.keep_best(ended.result.model_dir)
 
     def _disown(self, run: RunningTrial) -> None:
         """Drop a trial that another machine has failed (its heartbeat was late); it re-runs as a retry."""

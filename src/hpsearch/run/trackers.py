@@ -24,7 +24,7 @@ def arguments(job: TrialJob) -> dict[str, Any]:
         return {"report_to": "none", "logging_strategy": "no"}
     study = job.spec.study.name
     if "tensorboard" in names and job.log_dir is not None:
-        # <database folder>/runs/<study>/trial-N: `tensorboard --logdir studies/hpsearch/runs` shows every study
+        # store.folders.log_dir: `tensorboard --logdir studies/runs` shows every study
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(job.log_dir)
     if "mlflow" in names:
         os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", study)  # the user's own experiment wins

@@ -1,7 +1,8 @@
 """The best trials' kept model and evaluation curve, registered as Optuna artifacts for the dashboard.
 
 Artifacts live in a `FileSystemArtifactStore` in the folder `artifacts` beside the database (where
-hpsearch keeps a database's files), so `hpsearch dashboard` lists and downloads them.
+hpsearch keeps a database's files: `folders.artifacts_root`), so `hpsearch dashboard` lists and downloads
+them.
 
 Optuna refuses to write the attributes of a finished trial, and the best trial is known only once it
 has finished, so the files are registered as artifacts of the study (Optuna's own
@@ -24,16 +25,11 @@ from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore, upload_artif
 from optuna.trial import FrozenTrial
 
 from hpsearch.store import optuna_private
-from hpsearch.store.studies import files_root
+from hpsearch.store.folders import artifacts_root
 
 ATTR_ARTIFACTS = "hpsearch:artifacts"  # study system attr: {"<trial number>": {"model": id|None, "curve": id|None}}
 KINDS = ("model", "curve")
 _OPTUNA_PREFIX = "artifacts:"  # the study system attrs where upload_artifact keeps each artifact's meta
-
-
-def artifacts_root(url: str) -> Path:
-    """The artifact store's folder for the database at `url`."""
-    return (files_root(url) / "artifacts").resolve()
 
 
 def store_for(url: str) -> FileSystemArtifactStore:

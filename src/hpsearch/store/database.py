@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import random
-import re
 import sqlite3
 import sys
 import threading
@@ -245,16 +244,6 @@ def storage_problem(exc: BaseException) -> str:
     if "no longer compatible" in lowered or "schema" in lowered or "alembic" in lowered or "revision" in lowered:
         return f"the database was written by another version of Optuna ({text}); use a matching Optuna"
     return text
-
-
-def database_key(url: str) -> str:
-    """A folder name for the database at `url`: an SQLite file's stem, else the server's host and database."""
-    from sqlalchemy.engine import make_url
-
-    if url.startswith("sqlite"):
-        return sqlite_path(url).stem
-    parsed = make_url(url)
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{parsed.host or 'local'}-{parsed.database or 'default'}")
 
 
 def sqlite_path(url: str) -> Path:

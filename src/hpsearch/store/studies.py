@@ -11,7 +11,6 @@ import difflib
 import socket
 import time
 import warnings
-from pathlib import Path
 
 import optuna
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,9 +23,7 @@ from hpsearch.store import optuna_private
 from hpsearch.store.database import (
     connect_kwargs,
     creation_race,
-    database_key,
     open_error,
-    sqlite_path,
     storage_problem,
     use_wal,
 )
@@ -77,31 +74,6 @@ def storage_for(url: str, create: bool = True, read_only: bool = False) -> optun
         except Exception as exc:  # noqa: BLE001
             raise StorageError(f"cannot use storage {redact(url)!r}: {storage_problem(exc)}") from None
     return storage
-
-
-def files_root(url: str) -> Path:
-    """The folder for a database's files: beside an SQLite file, else ./studies."""
-    return sqlite_path(url).parent if url.startswith("sqlite") else Path("studies")
-
-
-def artifacts_dir(url: str, study_name: str) -> Path:
-    """Where a study's kept models live: under its database's own folder, so a study of the same name in
-    another database (a second file in one folder, a copy) never writes or cleans up the same folders.
-
-    Studies run before this layout recorded their models' paths (`model_dir`, `best_model_dir`) directly,
-    in `<files root>/<study>`; those stay where they are, and nothing there is cleaned up.
-    """
-    return files_root(url) / database_key(url) / study_name
-
-
-def runs_dir(url: str, study_name: str) -> Path:
-    """Where a study's trials write their tracker logs (TensorBoard's runs/<study>/trial-N), beside its models."""
-    return files_root(url) / database_key(url) / "runs" / study_name
-
-
-def cache_dir(url: str) -> Path:
-    """Where tokenized data is cached across trials and runs."""
-    return files_root(url) / ".cache"
 
 
 def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: bool = False) -> optuna.Study:

@@ -178,7 +178,8 @@ def run(job: Any, ask: Callable[[int, float], bool], keep: Callable[[float], boo
     function = load_entry(job.spec.task.entry, job.spec.base_dir)
     patience = job.config.get("early_stopping_patience")
     with tempfile.TemporaryDirectory(prefix=f"hpsearch-trial{job.number}-") as scratch:
-        folder = Path(job.save_dir) if job.save_dir is not None else Path(scratch) / "model"
+        # absolute: the function may change folder (as Hydra does) before it writes there
+        folder = Path(job.save_dir).absolute() if job.save_dir is not None else Path(scratch) / "model"
         folder.mkdir(parents=True, exist_ok=True)
         reporter = Reporter(job.spec.metric, job.spec.direction == "maximize", ask, int(patience) if patience else None,
                             folder, job.number, job.spec.study.seed, "cuda" if torch.cuda.is_available() else "cpu")
