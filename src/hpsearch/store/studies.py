@@ -32,6 +32,7 @@ from hpsearch.store.database import (
 from hpsearch.store.stored_spec import (
     ATTR_OVERRIDES,
     ATTR_SPEC,
+    INCOMPLETE,
     canonical,
     hide_passwords,
     load_stored_spec,
@@ -143,7 +144,6 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
 
 
 # -- moving a study between databases ---------------------------------------------------------------
-INCOMPLETE = " (incomplete copy)"  # a copy is made under its name + this, and renamed once every trial is in
 ATTR_COPYING = "hpsearch:copying"  # study system attr of a copy being made: the copying process (owner_record)
 
 
