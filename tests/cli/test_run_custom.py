@@ -39,6 +39,10 @@ def helper_that_fails():
 def one_argument(config):
     pass
 
+def interrupted(config, reporter):
+    reporter.report(1, {"score": config["x"]})
+    raise KeyboardInterrupt
+
 def starts_a_child(config, reporter):
     """Starts `sleep 300` (its pid in child-N.pid), reports once, then hangs unless pruned."""
     import pathlib, subprocess
@@ -311,3 +315,18 @@ def test_ctrl_c_ends_the_processes_a_trial_started(project):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert _ended_soon(child), f"the interrupted trial's own `sleep 300` (pid {child}) still runs"
+
+
+def test_a_keyboard_interrupt_in_a_trial_stops_the_study_as_ctrl_c_does(project):
+    """The user's function raising KeyboardInterrupt (or a SIGINT sent to the trial): the user's interrupt, not a
+    failure of the trial's values."""
+    from hpsearch.store.trials import ATTR_RERUN
+
+    project(n_trials=3, function="interrupted")
+    result = hpsearch("run", "space.yaml", cwd=project.root)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == ("error: interrupted; trial 0 will run again with the same "
+                                                      "values on the next run (hpsearch resume own)")
+    done = trials(project.root)
+    assert len(done) == 1 and done[0].state == TrialState.FAIL
+    assert done[0].user_attrs[ATTR_REASON] == "interrupted" and done[0].user_attrs[ATTR_RERUN] is True
