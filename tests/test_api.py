@@ -135,3 +135,14 @@ def test_a_custom_task_from_python_with_its_entry_checked_first(tmp_path, monkey
     summary = hpsearch.run(space, set=["task.entry=fit.py:main"], progress=False)
     assert summary.states == {"COMPLETE": 2} and summary.best_value in (0.25, 0.75)
     assert hpsearch.best("own")["metrics"] == {"acc": summary.best_value}
+
+
+def test_resume_of_a_renamed_copy_runs_its_trials_into_that_copy(tiny_project):
+    path = tiny_project(n_trials=1)
+    hpsearch.run(path, progress=False)
+    optuna.copy_study(from_study_name="tiny", from_storage=tiny_project.storage, to_storage=tiny_project.storage,
+                      to_study_name="tiny-v2")
+    summary = hpsearch.resume("tiny-v2", n_trials=2, progress=False)
+    assert (summary.study_name, summary.finished, summary.ran) == ("tiny-v2", 2, 1)
+    assert len(optuna.load_study(study_name="tiny-v2", storage=tiny_project.storage).trials) == 2
+    assert len(optuna.load_study(study_name="tiny", storage=tiny_project.storage).trials) == 1  # untouched

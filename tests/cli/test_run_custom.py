@@ -38,6 +38,19 @@ def helper_that_fails():
 
 def one_argument(config):
     pass
+
+def interrupted(config, reporter):
+    reporter.report(1, {"score": config["x"]})
+    raise KeyboardInterrupt
+
+def starts_a_child(config, reporter):
+    """Starts `sleep 300` (its pid in child-N.pid), reports once, then hangs unless pruned."""
+    import pathlib, subprocess
+    child = subprocess.Popen(["sleep", "300"])
+    pathlib.Path(f"child-{reporter.trial}.pid").write_text(str(child.pid))
+    if reporter.report(1, {"score": config["x"]}):
+        return
+    time.sleep(300)
 '''
 
 SPACE = """
@@ -279,3 +292,65 @@ def test_ctrl_c_then_run_again_re_runs_the_interrupted_trial(project):
     assert done[0].state == TrialState.FAIL and done[0].user_attrs[ATTR_REASON] == "interrupted"
     assert done[1].user_attrs[ATTR_RETRY_OF] == 0 and done[1].params == running.params
     assert [t.state for t in done].count(TrialState.COMPLETE) == 2
+
+
+def _child_of_trial(root, number, timeout=120):
+    """The pid of the `sleep 300` trial `number` started (starts_a_child), once it has started it."""
+    path, deadline = root / f"child-{number}.pid", time.monotonic() + timeout
+    while not (path.exists() and path.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def _ended_soon(pid, seconds=5):
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def test_a_trial_past_its_time_limit_is_ended_with_the_processes_it_started(project):
+    path = project(n_trials=1, function="starts_a_child")
+    path.write_text(path.read_text().replace("  n_trials: 1", "  n_trials: 1\n  trial_timeout: 3s"))
+    result = hpsearch("run", "space.yaml", cwd=project.root)
+    assert result.returncode == 1 and "3 trials in a row failed the same way" in result.stderr, result.stderr
+    for trial in trials(project.root):
+        assert trial.user_attrs[ATTR_REASON] == "exceeded the trial time limit of 3 s (study.trial_timeout)"
+        child = _child_of_trial(project.root, trial.number)
+        assert _ended_soon(child), f"trial {trial.number}'s own `sleep 300` (pid {child}) still runs"
+
+
+def test_a_pruned_trial_ends_the_processes_it_started(project):
+    project(n_trials=1, function="starts_a_child", pruner="{name: threshold, lower: 2.0}")
+    result = hpsearch("run", "space.yaml", cwd=project.root)
+    assert result.returncode == 0, result.stderr
+    assert trials(project.root)[0].state == TrialState.PRUNED
+    child = _child_of_trial(project.root, 0)
+    assert _ended_soon(child), f"the pruned trial's own `sleep 300` (pid {child}) still runs"
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_processes_a_trial_started(project):
+    project(n_trials=1, function="starts_a_child")
+    process = _start(["run", "space.yaml"], project.root)
+    child = _child_of_trial(project.root, 0)
+    _wait_for_report(project.root, 0)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert _ended_soon(child), f"the interrupted trial's own `sleep 300` (pid {child}) still runs"
+
+
+def test_a_keyboard_interrupt_in_a_trial_stops_the_study_as_ctrl_c_does(project):
+    """The user's function raising KeyboardInterrupt (or a SIGINT sent to the trial): the user's interrupt, not a
+    failure of the trial's values."""
+    from hpsearch.store.trials import ATTR_RERUN
+
+    project(n_trials=3, function="interrupted")
+    result = hpsearch("run", "space.yaml", cwd=project.root)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == ("error: interrupted; trial 0 will run again with the same "
+                                                      "values on the next run (hpsearch resume own)")
+    done = trials(project.root)
+    assert len(done) == 1 and done[0].state == TrialState.FAIL
+    assert done[0].user_attrs[ATTR_REASON] == "interrupted" and done[0].user_attrs[ATTR_RERUN] is True

@@ -119,3 +119,80 @@ def test_an_idle_run_recovers_each_time_its_heartbeat_is_due(tiny_project, monke
     for _ in range(int(interval / recovery.IDLE_S) + 1):
         heartbeats.idle()
     assert study.get_trials()[orphan.number].state == TrialState.FAIL
+
+
+def container_trial(made_study, owner: dict, stale: bool = False):
+    """The made study with a RUNNING trial claimed by `owner` (beaten now, or two hours ago), and that trial."""
+    storage = storage_for(f"sqlite:///{made_study}/studies/hpsearch.db")
+    study = optuna.load_study(study_name="made", storage=storage)
+    trial = study.ask({"learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)})
+    optuna_private.set_trial_user_attrs(study, trial, {ATTR_OWNER: owner}, beat=True)
+    if stale:
+        with sqlite3.connect(made_study / "studies" / "hpsearch.db") as connection:
+            connection.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-2 hours') "
+                               "WHERE trial_id = ?", (trial._trial_id,))
+    return study, trial
+
+
+def gone_pid() -> int:
+    """The pid of a process of this namespace that has exited."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def beat(study) -> None:
+    from hpsearch.run.progress import Progress
+    from hpsearch.run.recovery import Heartbeats
+
+    Heartbeats(study, Progress(enabled=False)).beat([])  # what a run does every interval: stale trials fail
+
+
+def test_a_live_trial_of_another_container_on_this_host_is_left_running(made_study):
+    """Containers of one host share its hostname but not its pids: pid 2 there is no pid here."""
+    from hpsearch.store.trials import owner_record
+
+    owner = {**owner_record(), "pid": gone_pid(), "pid_namespace": "pid:[4026530000]"}
+    study, trial = container_trial(made_study, owner)
+    assert recover(study) == []
+    beat(study)
+    assert study.get_trials()[trial.number].state == TrialState.RUNNING
+    assert [t.state for t in study.get_trials()].count(TrialState.WAITING) == 0  # nothing queued behind its back
+
+
+def test_a_trial_of_another_container_whose_heartbeat_went_stale_is_failed_and_queued(made_study):
+    from hpsearch.store.trials import ATTR_STALE, owner_record
+
+    owner = {**owner_record(), "pid": gone_pid(), "pid_namespace": "pid:[4026530000]"}
+    study, trial = container_trial(made_study, owner, stale=True)
+    assert recover(study) == []  # not by its pid ...
+    assert study.get_trials()[trial.number].state == TrialState.RUNNING
+    beat(study)  # ... by its heartbeat
+    trials = study.get_trials()
+    assert trials[trial.number].state == TrialState.FAIL
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == trial.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.WAITING and "sent no heartbeat" in retry[0].user_attrs[
+        ATTR_STALE]
+
+
+def test_a_trial_of_a_gone_process_is_failed_by_its_pid_whether_or_not_its_record_names_a_namespace(made_study):
+    """This process's namespace and boot, or an older record without them: its pid is judged here."""
+    from hpsearch.store.trials import ATTR_REASON, owner_record
+
+    here = {**owner_record(), "pid": gone_pid()}
+    older = {key: here[key] for key in ("host", "pid", "started")}
+    for owner in (here, older):
+        study, trial = container_trial(made_study, owner)
+        assert recover(study)[0] == f"trial {trial.number} was left running by a process that is gone: failed, re-queued"
+        assert study.get_trials()[trial.number].user_attrs[ATTR_REASON] == (
+            f"interrupted: the process that ran it (pid {owner['pid']}) is gone")
+
+
+def test_a_trial_of_another_boot_of_this_host_is_judged_by_its_heartbeat(made_study):
+    """The same hostname on another boot id: another machine named alike (or this one before a reboot, whose
+    heartbeat is stale by now)."""
+    from hpsearch.store.trials import owner_record
+
+    study, trial = container_trial(made_study, {**owner_record(), "pid": gone_pid(), "boot": "another-boot"})
+    assert recover(study) == []
+    assert study.get_trials()[trial.number].state == TrialState.RUNNING

@@ -118,12 +118,23 @@ def context():
 
 
 def spawn(target: Callable, payload: Any, name: str) -> Worker:
-    """Start `target(conn, payload)` in a worker process (a daemon: it dies with the study process)."""
+    """Start `target(conn, payload)` in a worker process (a daemon: it dies with the study process), in a session
+    of its own: the processes a trial starts are stopped with it (`stop`), never the study process."""
     parent, child = context().Pipe()
-    process = context().Process(target=target, args=(child, payload), daemon=True, name=name)
+    process = context().Process(target=in_own_session, args=(target, child, payload), daemon=True, name=name)
     process.start()
     child.close()
     return Worker(process, parent)
+
+
+def in_own_session(target: Callable, conn, payload: Any) -> None:
+    """A worker's first act: lead a session (and process group) of its own, then run `target(conn, payload)`.
+
+    Its process group is then the trial's and the processes the trial starts (a DataLoader's workers, the
+    user's own commands); a Ctrl-C typed at the terminal reaches the study process alone, which decides.
+    """
+    os.setsid()
+    target(conn, payload)
 
 
 def waiting(conn, target: Callable) -> None:
@@ -198,10 +209,21 @@ def wait(workers: list[Worker], timeout: float) -> None:
 
 
 def stop(process) -> None:
-    """Kill a worker process that still runs."""
+    """Kill a worker process that still runs, with every process its trial started (its process group)."""
     if process.is_alive():
+        kill_group(process.pid)
         process.kill()
         process.join(timeout=10)
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group that worker `pid` leads (see `in_own_session`); nothing when it leads none
+    (it has not yet made its own), so the group of the study process is never the one killed."""
+    try:
+        if os.getpgid(pid) == pid != os.getpgrp():
+            os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # gone already, or not ours: nothing of the trial to stop
+        pass
 
 
 def close(worker: Worker) -> None:

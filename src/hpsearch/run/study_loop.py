@@ -38,7 +38,7 @@ from hpsearch.spec.storage_url import redact
 from hpsearch.spec.suggest import configuration, suggest
 from hpsearch.store import folders, history, known, optuna_private, studies, trials
 from hpsearch.store.database import storage_problem
-from hpsearch.store.trial_result import CONFIG
+from hpsearch.store.trial_result import CONFIG, INTERRUPTED
 
 WAIT_S = 1.0  # the longest the loop sleeps before it looks at time limits and heartbeats again
 
@@ -237,6 +237,8 @@ class StudyLoop:
         for run in list(self.running):
             try:
                 ended = self._serve(run)
+                if ended is not None and ended.error == INTERRUPTED:  # the user's interrupt, in the trial's process
+                    raise KeyboardInterrupt
                 if ended is None and limit and time.monotonic() - run.started > limit:
                     protocol.stop(run.worker.process)
                     ended = Ended(error=f"exceeded the trial time limit of {limit:g} s (study.trial_timeout)")

@@ -7,10 +7,12 @@ the fork server has already imported the worker and the training libraries, the 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from hpsearch.run.protocol import Channel, TrialJob
@@ -27,7 +29,23 @@ def train_trial(conn, job: TrialJob) -> None:
     # Skip the interpreter's teardown of torch and friends: the result is sent, nothing is left to flush.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """End this trial's process, and the processes it started if any still run (a pruned or finished trial's
+    own commands, a DataLoader's workers): the whole process group it leads (hpsearch.run.protocol.spawn)."""
+    if _has_children() and os.getpgrp() == os.getpid():
+        os.killpg(0, signal.SIGKILL)  # this process too: it has nothing left to do
+    os._exit(code)
+
+
+def _has_children() -> bool:
+    """Whether this process has a child (any thread's), as Linux's /proc tells (False where it has no /proc)."""
+    try:
+        return any(path.read_text().strip() for path in Path("/proc/self/task").glob("*/children"))
+    except OSError:
+        return True
 
 
 def _exit_when_orphaned(conn, every_s: float = ORPHAN_CHECK_S) -> None:
@@ -49,11 +67,11 @@ def _exit_when_orphaned(conn, every_s: float = ORPHAN_CHECK_S) -> None:
             time.sleep(every_s)
             try:
                 if watched.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
-                    os._exit(3)
+                    _exit(3)
             except BlockingIOError:  # nothing to read: the study process is there
                 continue
             except OSError:  # the connection was reset: it is gone
-                os._exit(3)
+                _exit(3)
 
     threading.Thread(target=watch, name="hpsearch-orphan-watch", daemon=True).start()
 

@@ -2,7 +2,9 @@
 
 The study process owns the database; this process only trains. At each evaluation it sends the metric
 and waits for the pruner's answer, so a pruned trial stops at once. It never writes to storage, dies
-with its parent, and ignores Ctrl-C (the study process decides what an interruption means).
+with its parent, and runs in a session of its own, so a Ctrl-C at the terminal reaches the study process alone. A
+KeyboardInterrupt here (the user's code raising it, a SIGINT sent to this process) is the user's interrupt too:
+it is reported as such, and the study stops as on Ctrl-C, the trial left to run again.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from hpsearch.run import faults, shared
 from hpsearch.run.protocol import KEEP, Channel, TrialJob
 from hpsearch.run.trainer import FaultInjector, Monitor, TrialTrainer, training_arguments
 from hpsearch.spec.tasks import TASKS
-from hpsearch.store.trial_result import TrialResult
+from hpsearch.store.trial_result import INTERRUPTED, TrialResult
 from hpsearch.train.arguments import value_of
 from hpsearch.train.tasks import custom
 from hpsearch.train.tasks.base import Setup
@@ -39,7 +41,7 @@ from hpsearch.train.tasks.base import Setup
 
 def main(conn, job: TrialJob) -> None:
     """The trial process's body: run the trial and send DONE with its TrialResult, or ERROR with why."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a SIGINT sent to the trial: KeyboardInterrupt
     _die_with_parent()
     # before anything touches CUDA: this trial sees its one GPU as cuda:0, and a run without GPUs (--gpus none)
     # none at all, so it trains on the CPU even on a machine that has some
@@ -51,6 +53,8 @@ def main(conn, job: TrialJob) -> None:
         result = run(job, channel)
         result.worker_started = begun  # the overhead benchmark's breakdown: process start = this - ask
         channel.done(result)
+    except KeyboardInterrupt:  # the user's interrupt, not a failure of the trial's values
+        channel.error(INTERRUPTED, traceback.format_exc())
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the study as the trial's reason
         message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
         channel.error(message, traceback.format_exc())

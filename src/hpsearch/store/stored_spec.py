@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -27,6 +28,7 @@ BUDGET_KEYS = ("n_trials", "timeout", "storage", "n_jobs", "trial_timeout",  # m
                "start_with")  # known configurations: each new one is queued once (hpsearch.store.known)
 # Not study.warm_start: like the sampler, it decides what every later trial proposes, so a resumed study
 # learns from the history it started with unless --force says otherwise.
+INCOMPLETE = " (incomplete copy)"  # a copy is made under its name + this (hpsearch.store.studies.copy)
 SPEC_WAIT_S = 10  # machines started together: the one that creates the study stores its space within this
 
 
@@ -85,7 +87,13 @@ def store_spec(study: optuna.Study, spec: StudySpec) -> None:
 
 
 def load_stored_spec(name: str, storage: optuna.storages.BaseStorage) -> StudySpec:
-    """The spec a study was made with, read back from the database."""
+    """The spec a study was made with, read back from the database, named `name`: a copy or a renamed study
+    (optuna.copy_study's to_study_name) keeps the text of its original, whose study.name is not its own."""
+    if name.endswith(INCOMPLETE):
+        original = name.removesuffix(INCOMPLETE)
+        raise StudyError(f"study {name!r} is an incomplete copy of study {original!r} (its copy was stopped, or is "
+                         f"still under way): copy it again with hpsearch copy {original} --from SOURCE --to URL, "
+                         "which replaces it")
     try:
         summary = next(s for s in optuna.get_all_study_summaries(storage) if s.study_name == name)
     except StopIteration:
@@ -101,7 +109,8 @@ def load_stored_spec(name: str, storage: optuna.storages.BaseStorage) -> StudySp
             or not all(isinstance(o, str) for o in overrides):
         raise StorageError(unreadable + "it is not the text of a space file (was the database edited by hand?)")
     try:
-        return load_text(text, file=f"{name} (stored)", base_dir=base_dir, overrides=overrides)
+        spec = load_text(text, file=f"{name} (stored)", base_dir=base_dir, overrides=overrides)
     except SpaceError as exc:  # edited by hand, or written by an hpsearch that allowed what this one refuses
         more = f" (and {len(exc.problems) - 1} more problems)" if len(exc.problems) > 1 else ""
         raise StorageError(unreadable + str(exc.problems[0]) + more) from None
+    return spec if spec.study.name == name else replace(spec, study=spec.study.model_copy(update={"name": name}))

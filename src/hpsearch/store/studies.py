@@ -8,7 +8,6 @@ SQLite gets WAL and a busy timeout. The space a study keeps is `stored_spec`'s, 
 from __future__ import annotations
 
 import difflib
-import socket
 import time
 import warnings
 
@@ -30,6 +29,7 @@ from hpsearch.store.database import (
 from hpsearch.store.stored_spec import (
     ATTR_OVERRIDES,
     ATTR_SPEC,
+    INCOMPLETE,
     canonical,
     hide_passwords,
     load_stored_spec,
@@ -37,7 +37,7 @@ from hpsearch.store.stored_spec import (
     stored_form,
     stored_spec_text,
 )
-from hpsearch.store.trials import RetryStaleTrial, heartbeat_settings, owner_alive, owner_record
+from hpsearch.store.trials import RetryStaleTrial, heartbeat_settings, owner_gone, owner_record
 
 CREATE_ATTEMPTS = 5  # opening a database that processes started together are creating at once
 DATABASE_ERRORS = (SQLAlchemyError, optuna.exceptions.StorageInternalError)
@@ -116,7 +116,6 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
 
 
 # -- moving a study between databases ---------------------------------------------------------------
-INCOMPLETE = " (incomplete copy)"  # a copy is made under its name + this, and renamed once every trial is in
 ATTR_COPYING = "hpsearch:copying"  # study system attr of a copy being made: the copying process (owner_record)
 
 
@@ -171,7 +170,7 @@ def _start_copy(target: optuna.storages.RDBStorage, name: str, directions: list,
         except optuna.exceptions.DuplicatedStudyError:
             left = target.get_study_id_from_name(partial)
             owner = target.get_study_system_attrs(left).get(ATTR_COPYING) or {}
-            if owner.get("host") not in (None, socket.gethostname()) or (owner and owner_alive(owner)):
+            if owner and not owner_gone(owner):  # a copy elsewhere (another machine, another container) lives
                 raise StudyError(
                     f"study {name!r} is being copied into {redact(destination)} by process {owner.get('pid')} on "
                     f"{owner.get('host')} (or was, until that process was stopped); wait for it, or delete the "

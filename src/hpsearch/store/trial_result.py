@@ -17,6 +17,9 @@ from optuna.trial import TrialState
 FEASIBLE = "feasible"  # False on a complete trial that breaks a constraint
 TRACEBACK = "traceback"  # the end of a failed trial's traceback
 CONFIG = "config"  # every value the trial trained with: sampled and fixed
+# what a trial's process sends as its error when it was interrupted (a KeyboardInterrupt there: the user's code raised
+# it, or a SIGINT reached it): the study stops as on Ctrl-C and the trial runs again, never recorded as its failure
+INTERRUPTED = "interrupted: a KeyboardInterrupt in the trial's process"
 
 # An unset field (None) is left off the stored trial: a decoding trial trains nothing, a model is kept only when
 # asked. These two are stored even so, as null: no GPU, no time measured.

@@ -1,9 +1,11 @@
 """Trial bookkeeping in storage: who runs a trial, its heartbeat, and recovery of interrupted trials.
 
-A running trial records its owner (host, pid, process start); before each run, trials left RUNNING by a
-process of this host that no longer exists are failed, and every trial that failed only because it was
-interrupted gets its values queued again: nothing complete is re-run. Across machines a heartbeat does
-the same: a trial silent past its grace is failed by any worker and its values re-run once.
+A running trial records its owner (host, pid, process start, PID namespace, boot); before each run, trials
+left RUNNING by a process this one can see (the same host, boot and PID namespace) that no longer exists are
+failed, and every trial that failed only because it was
+interrupted gets its values queued again: nothing complete is re-run. Across machines, and across
+containers of one host (whose pids this process cannot see), a heartbeat does the same: a trial silent past its
+grace is failed by any worker and its values re-run once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,7 @@ from hpsearch.store import optuna_private
 from hpsearch.store.database import LOCK_TIMEOUT_S
 from hpsearch.store.known import CARRIED
 
-ATTR_OWNER = "hpsearch:owner"  # on a trial: {"host", "pid", "started"} of the process that drives it
+ATTR_OWNER = "hpsearch:owner"  # on a trial: {"host", "pid", "started", "pid_namespace", "boot"} of its process
 ATTR_RERUN = "hpsearch:rerun"  # on a failed trial: its values must run again (it was interrupted)
 ATTR_RETRY_OF = "hpsearch:retry_of"  # on a queued trial: the number of the trial it re-runs
 ATTR_REASON = "fail_reason"
@@ -69,7 +72,35 @@ def heartbeat_settings() -> tuple[int, int]:
 
 
 def owner_record() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid())}
+    """This process, as a trial's owner: its pid means something only on this host, boot and PID namespace."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _process_start(os.getpid()),
+            "pid_namespace": _read(lambda: os.readlink("/proc/self/ns/pid")),
+            "boot": _read(lambda: Path("/proc/sys/kernel/random/boot_id").read_text().strip())}
+
+
+def _read(how: Callable[[], str]) -> str | None:
+    """What /proc tells, or None where it does not (another system, a container without /proc)."""
+    try:
+        return how()
+    except OSError:
+        return None
+
+
+def owner_gone(owner: dict[str, Any]) -> bool:
+    """Whether the process `owner` records is certainly gone: it ran where this process can see its pid (this
+    host, boot and PID namespace) and no longer runs there.
+
+    An owner elsewhere (another machine, another container of this host: containers share a hostname and
+    number their pids from 1) is never judged by a pid: its trial's heartbeat says whether it lives.
+    An older record without a namespace or a boot counts as this one's, as it always did.
+    """
+    here = owner_record()
+    if owner.get("host") != here["host"]:
+        return False
+    for key in ("pid_namespace", "boot"):
+        if owner.get(key) is not None and here[key] is not None and owner[key] != here[key]:
+            return False
+    return not owner_alive(owner)
 
 
 def _process_start(pid: int) -> str | None:
@@ -121,11 +152,10 @@ def unclaimed_grace(study: optuna.Study) -> float:
 def recover(study: optuna.Study) -> list[str]:
     """Fail this host's orphaned trials and queue the values of every interrupted one; say what was done."""
     notes = []
-    host = socket.gethostname()
     grace = unclaimed_grace(study)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(ATTR_OWNER)
-        if owner and owner.get("host") == host and not owner_alive(owner):
+        if owner and owner_gone(owner):
             fail_trial(study, trial, f"interrupted: the process that ran it (pid {owner.get('pid')}) is gone", True)
             notes.append(f"trial {trial.number} was left running by a process that is gone: failed, re-queued")
         elif owner is None and trial.datetime_start and time.time() - trial.datetime_start.timestamp() > grace:
