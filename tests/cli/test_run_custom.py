@@ -120,6 +120,13 @@ def test_a_crash_in_user_code_fails_one_trial_with_its_traceback(project):
     assert "trial 1 fail (RuntimeError: boom" in result.stderr and "boom in the user's code" in result.stderr
 
 
+def test_nan_in_a_value_of_the_function_s_own_is_refused_on_one_line(project):
+    space = project()
+    bad = hpsearch("validate", space, "--set", "fixed.foo=.nan")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"{space} --set: fixed.foo: must be a finite number, but got nan"
+
+
 @pytest.mark.slow
 def test_a_step_beyond_what_the_database_stores_fails_its_trial_not_the_study(project):
     project(n_trials=1, function="step_beyond_the_database")
