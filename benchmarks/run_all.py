@@ -20,10 +20,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # In the order: search efficiency (replayed, then live on the quickstart), against the Trainer's
-# search, overhead (zero-cost, then real trials), throughput, parallel scaling and storage, the
-# 10,000-trial study, memory.
-SUITE = ("search_efficiency", "live", "trainer_search", "orchestration", "overhead", "decoding", "throughput",
-         "parallel", "results_scale", "memory", "warm_start")
+# search, overhead (zero-cost, then real trials, then a custom task's report), throughput, parallel scaling
+# and storage, the 10,000-trial study, memory.
+SUITE = ("search_efficiency", "live", "trainer_search", "orchestration", "overhead", "decoding", "reporting",
+         "throughput", "parallel", "results_scale", "memory", "warm_start")
 
 
 def main() -> None:

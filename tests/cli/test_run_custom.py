@@ -51,6 +51,11 @@ def starts_a_child(config, reporter):
     if reporter.report(1, {"score": config["x"]}):
         return
     time.sleep(300)
+
+def step_beyond_the_database(config, reporter):
+    reporter.report(1, {"score": config["x"]})
+    if reporter.trial == 0:
+        reporter.report(10**30, {"score": config["x"]})
 '''
 
 SPACE = """
@@ -150,6 +155,30 @@ def test_a_crash_in_user_code_fails_one_trial_with_its_traceback(project):
     assert failed.user_attrs[ATTR_REASON] == "RuntimeError: boom in the user's code"
     assert "train.py\", line 18, in helper_that_fails" in failed.user_attrs[TRACEBACK]
     assert "trial 1 fail (RuntimeError: boom" in result.stderr and "boom in the user's code" in result.stderr
+
+
+def test_nan_in_a_value_of_the_function_s_own_is_refused_on_one_line(project):
+    space = project()
+    bad = hpsearch("validate", space, "--set", "fixed.foo=.nan")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"{space} --set: fixed.foo: must be a finite number, but got nan"
+
+
+@pytest.mark.slow
+def test_a_step_beyond_what_the_database_stores_fails_its_trial_not_the_study(project):
+    project(n_trials=1, function="step_beyond_the_database")
+    result = hpsearch("run", "space.yaml", cwd=project.root)
+    assert result.returncode == 0, result.stderr
+    done = trials(project.root)
+    assert [t.state for t in done] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert done[0].user_attrs[ATTR_REASON] == (
+        "ValueError: reporter.report: step 1000000000000000000000000000000 is out of range: a step is a whole number "
+        "from 0 to 2147483647 (the study's database stores it as a 32-bit integer)")
+    assert done[1].intermediate_values == {1: pytest.approx(done[1].params["x"])}
+    project(n_trials=2, function="step_beyond_the_database")
+    again = hpsearch("run", "space.yaml", cwd=project.root)
+    assert again.returncode == 0, again.stderr
+    assert [t.state for t in trials(project.root)].count(TrialState.COMPLETE) == 2
 
 
 def test_faults_and_the_pruner_act_on_custom_trials(project, monkeypatch):

@@ -44,3 +44,29 @@ def test_options_reach_the_instance():
 def test_bad_pruner_options(config, message):
     pruner, errors = plugins.build("pruner", plugins.PRUNERS, config)
     assert pruner is None and message in errors[0][1]
+
+
+@pytest.mark.parametrize("config, step, finished, expected", [
+    ({"name": "none"}, 100, 100, False),
+    ({"name": "median"}, 0, 4, False),  # its default: 5 start-up trials
+    ({"name": "median"}, 0, 5, True),
+    ({"name": "median", "n_startup_trials": 0}, 0, 0, False),  # no finished trial: nothing to compare with
+    ({"name": "median", "n_startup_trials": 0}, 0, 1, True),
+    ({"name": "percentile", "percentile": 25.0, "n_warmup_steps": 10}, 9, 50, False),
+    ({"name": "percentile", "percentile": 25.0, "n_warmup_steps": 10}, 10, 50, True),
+    ({"name": "plateau", "n_startup_trials": 2}, 3, 1, False),
+    ({"name": "plateau", "n_startup_trials": 2}, 3, 2, True),
+    ({"name": "threshold", "lower": 0.5}, 0, 0, True),  # it judges the trial alone
+    ({"name": "hyperband"}, 0, 0, True),  # its rungs: asked every time
+    ({"name": "wilcoxon"}, 0, 0, True),
+])
+def test_may_prune_is_false_only_where_the_pruner_surely_keeps_the_trial(config, step, finished, expected):
+    assert plugins.may_prune(config, step, finished) is expected
+    pruner, errors = plugins.build("pruner", plugins.PRUNERS, config)
+    if not expected and not errors:  # the pruner itself agrees: with such a study it keeps the trial
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        for _ in range(finished):
+            study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={s: 1.0 for s in range(20)}))
+        trial = study.ask()
+        trial.report(0.0, step)
+        assert not trial.should_prune()

@@ -82,6 +82,20 @@ def test_what_a_custom_file_may_not_say(change, expected):
     assert found[0].startswith("c.yaml:")
 
 
+@pytest.mark.parametrize("change, expected", [
+    (("  n_steps: 3", "  n_steps: .nan"), "c.yaml:5: fixed.n_steps: must be a finite number, but got nan"),
+    (("  n_steps: 3", "  n_steps: -.inf"), "c.yaml:5: fixed.n_steps: must be a finite number, but got -inf"),
+    (("  act: {choices: [relu, tanh]}", "  act: {choices: [relu, tanh]}\n  mode: {choices: [1.0, .nan]}"),
+     "c.yaml:13: space.mode.choices.1: must be a finite number, but got nan"),
+    (("  act: {choices: [relu, tanh]}", "  act: {choices: [relu, tanh]}\n  mode: {choices: [.inf, 1]}"),
+     "c.yaml:13: space.mode.choices.0: must be a finite number, but got inf"),
+    # the catalogue's rule, which the function's own names now share
+    (("  batch_size: 16", "  batch_size: .nan"), "c.yaml:7: fixed.batch_size: must be a finite number, but got nan"),
+])
+def test_nan_and_inf_are_no_value_of_the_function_s_own_names_as_of_the_catalogue_s(change, expected):
+    assert errors(GOOD.replace(*change)) == [expected]
+
+
 def test_the_messages_name_the_rule_and_the_fix():
     found = errors(GOOD.replace("  hidden: {type: int, low: 8, high: 64, log: true}", "  hidden: {low: 8, high: 64}")
                    .replace("  n_steps: 3", "  lr: 0.1"))

@@ -156,3 +156,27 @@ def test_budget_counts_finished_trials_and_names_the_running_ones(tmp_path, wher
     expected = (2, {3, 4})
     assert trials.budget_counts(study) == expected
     assert (optuna_private.budget_counts(study) is None) == (where == "memory")
+
+
+@pytest.mark.parametrize("where", ["sqlite", "memory"])
+def test_held_intermediate_values_reach_the_pruner_then_the_database_in_one_commit(tmp_path, where):
+    from sqlalchemy import event
+
+    storage = studies.storage_for(f"sqlite:///{tmp_path}/s.db") if where == "sqlite" else None
+    study = optuna.create_study(storage=storage, pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    trial = study.ask()
+    values = {1: 0.9, 2: float("inf"), 3: float("nan"), 4: 0.1}
+    assert all(optuna_private.hold_intermediate_value(trial, s, v) for s, v in values.items())
+    assert optuna_private.hold_intermediate_value(trial, 4, 0.7) is False  # Optuna keeps a step's first value
+    assert trial.should_prune()  # 0.1 at step 4, held only, is below the threshold
+    assert where == "memory" or study.trials[0].intermediate_values == {}  # nothing written yet
+    commits = []
+    if where == "sqlite":
+        event.listen(optuna_private.database_of(study).engine, "commit", lambda connection: commits.append(1))
+    optuna_private.write_intermediate_values(study, trial, values)
+    assert len(commits) == (1 if where == "sqlite" else 0)  # Optuna's report: a commit a value
+    stored = study.trials[0].intermediate_values
+    assert stored[1] == 0.9 and stored[2] == float("inf") and stored[3] != stored[3] and stored[4] == 0.1
+    study.tell(trial, 1.0)
+    with pytest.raises(RuntimeError):  # a finished trial is never changed
+        optuna_private.write_intermediate_values(study, trial, {5: 0.5})

@@ -3,9 +3,13 @@
 import math
 import textwrap
 from dataclasses import replace
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from hpsearch.errors import TrialSetupError
 from hpsearch.run.protocol import TrialJob
@@ -76,12 +80,37 @@ def test_the_reporter_says_stop_when_pruned_or_flat_for_patience_reports():
 @pytest.mark.parametrize("step, metrics, error, match", [
     (1, {"score": math.nan}, FloatingPointError, "score at step 1 is nan"),
     (1, {"score": "high"}, TypeError, "score at step 1 must be a number"),
-    (1.5, {"score": 0.1}, TypeError, "step must be an int"),
+    (1.5, {"score": 0.1}, TypeError, r"step must be a whole number from 0 to 2147483647, but got float: 1.5"),
+    ("2", {"score": 0.1}, TypeError, "step must be a whole number .* but got str: '2'"),
+    (True, {"score": 0.1}, TypeError, "step must be a whole number .* but got bool: True"),
     (1, [0.1], TypeError, "metrics must be a dict"),
+    (1, {"score": 1 + 2j}, TypeError, r"score at step 1 must be a number .*, but got complex: \(1\+2j\)"),
+    (1, {"score": np.bool_(True)}, TypeError, "score at step 1 must be a number .*, but got bool: np.True_"),
+    (1, {"score": torch.tensor([0.1, 0.2])}, TypeError, "score at step 1 must be a number .*, but got Tensor: "),
+    (-1, {"score": 0.1}, ValueError, "step -1 is out of range: a step is a whole number from 0 to 2147483647"),
+    (2**31, {"score": 0.1}, ValueError, "step 2147483648 is out of range: .* from 0 to 2147483647"),
+    (10**30, {"score": 0.1}, ValueError, "step 1000000000000000000000000000000 is out of range"),
 ])
 def test_the_reporter_refuses_what_it_cannot_record(step, metrics, error, match):
     with pytest.raises(error, match=match):
         reporter().report(step, metrics)
+
+
+@pytest.mark.parametrize("step, value", [
+    (np.int64(1), np.float32(0.5)), (np.int32(1), np.float64(0.5)), (torch.tensor(1), torch.tensor(0.5)),
+    (1.0, torch.tensor([0.5])), (1, np.array(0.5)), (1, Fraction(1, 2)), (1, Decimal("0.5")), (1, 0.5),
+])
+def test_the_reporter_takes_any_real_number_and_integral_step(step, value):
+    r = reporter()
+    assert r.report(step, {"score": value, "loss": value}) is False
+    assert r.history == [[1, 0.5]] and r.asked == [(1, 0.5)] and r.best == 0.5
+    assert r.best_metrics == {"score": 0.5, "loss": 0.5}
+    assert [type(x) for x in r.history[0] + list(r.best_metrics.values())] == [int, float, float, float]
+
+
+def test_the_largest_step_the_study_stores_is_taken():
+    r = reporter()
+    assert r.report(2**31 - 1, {"score": 0.5}) is False and r.history == [[2**31 - 1, 0.5]]
 
 
 def test_steps_must_increase():
@@ -185,3 +214,25 @@ def test_patience_from_the_configuration_stops_early(code):
     result = custom.run(job(code, {"values": [0.5, 0.4, 0.3, 0.9], "early_stopping_patience": 2}),
                         ask=lambda step, value: False, keep=lambda value: False)
     assert (result.stop_reason, result.stop_step, result.value) == ("stopped_early", 3, 0.5)
+
+
+def test_numpy_and_tensor_values_give_the_trial_its_value(code):
+    (code / "numeric.py").write_text(
+        "import numpy as np, torch\n\n"
+        "def main(config, reporter):\n"
+        "    reporter.report(np.int64(1), {'score': np.float32(0.25)})\n"
+        "    reporter.report(torch.tensor(2), {'score': torch.tensor(0.5)})\n"
+        "    return {'test_score': np.float64(0.75), 'n_parameters': np.int64(12), 'note': 'text'}\n")
+    result = custom.run(job(code, {}, entry="numeric.py:main"), ask=lambda step, value: False,
+                        keep=lambda value: False)
+    assert result.values(job(code, {}).spec.objectives) == [0.5]  # before: None, "the trial made no evaluation"
+    assert result.best_metrics == {"score": 0.5, "test_score": 0.75, "n_parameters": 12.0}
+    assert result.n_parameters == 12 and result.history == [[1, 0.25], [2, 0.5]]
+
+
+def test_a_returned_metric_of_numpy_type_is_one_more_evaluation(code):
+    (code / "final.py").write_text("import numpy as np\n\ndef main(config, reporter):\n"
+                                   "    return {'score': np.float32(0.5)}\n")
+    result = custom.run(job(code, {}, entry="final.py:main"), ask=lambda step, value: False,
+                        keep=lambda value: False)
+    assert result.history == [[0, 0.5]] and result.value == 0.5

@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from hpsearch.errors import Interrupted, StorageError
 from hpsearch.run import estimate, faults, gpus, preflight, protocol, recovery
+from hpsearch.run.evaluations import Evaluations
 from hpsearch.run.keeping import Keeper
 from hpsearch.run.outcomes import Outcomes
 from hpsearch.run.progress import Progress
@@ -101,6 +102,7 @@ class StudyLoop:
         self.outcomes = Outcomes(study, spec, progress)
         self.heartbeats = recovery.Heartbeats(study, progress)
         self.keeper = Keeper(study, spec, folders.models_dir(url, spec.study.name))
+        self.evaluations = Evaluations(study, spec.study.pruner, judged=not spec.multi_objective)
         self.spare: Future | None = None  # the next trial's worker, forked ahead and waiting for its job
         self.forker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpsearch-fork")
         self.exiting = protocol.Exiting()  # ended trials' workers, exiting on their own
@@ -239,6 +241,7 @@ class StudyLoop:
                 ended = self._serve(run)
                 if ended is not None and ended.error == INTERRUPTED:  # the user's interrupt, in the trial's process
                     raise KeyboardInterrupt
+                self.evaluations.flush_due(run.trial)  # a quiet trial's last evaluations are stored within FLUSH_S
                 if ended is None and limit and time.monotonic() - run.started > limit:
                     protocol.stop(run.worker.process)
                     ended = Ended(error=f"exceeded the trial time limit of {limit:g} s (study.trial_timeout)")
@@ -266,10 +269,7 @@ class StudyLoop:
 
     def _report(self, trial: optuna.Trial, step: int, value: float) -> bool:
         """Record an evaluation; whether the pruner stops the trial."""
-        prune = False
-        if not self.spec.multi_objective:  # Optuna records and prunes single-objective trials only
-            trial.report(value, step)
-            prune = trial.should_prune()
+        prune = self.evaluations.report(trial, step, value)
         if not self.spec.decode_only:  # a decoding trial reports each prompt: progress, not news
             self.progress.evaluation(trial.number, step, value)
         return prune
@@ -277,6 +277,7 @@ class StudyLoop:
     def _finish(self, run: RunningTrial, ended: Ended) -> None:
         """Tell the study how the trial ended; with save: best, keep only the best model."""
         self.summary.ran += 1
+        self.evaluations.flush(run.trial)  # every evaluation is stored before the trial ends
         state = self.outcomes.tell(run.trial, ended)
         if state == TrialState.COMPLETE:
             self.keeper.keep_best(ended.result.model_dir)
@@ -284,6 +285,7 @@ class StudyLoop:
     def _disown(self, run: RunningTrial) -> None:
         """Drop a trial that another machine has failed (its heartbeat was late); it re-runs as a retry."""
         protocol.stop(run.worker.process)
+        self.evaluations.drop(run.trial)
         if run in self.running:
             self.running.remove(run)
             self.free.append(run.slot)
@@ -295,6 +297,7 @@ class StudyLoop:
         numbers = []
         for run in self.running:
             protocol.stop(run.worker.process)
+            self.evaluations.flush(run.trial)
             self.outcomes.interrupted(run.trial, reason)
             numbers.append(run.trial.number)
         self.running = []

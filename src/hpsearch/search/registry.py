@@ -149,3 +149,21 @@ def _type_problem(default: Any, value: Any) -> str | None:
         return None
     expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[type(default)]
     return f"must be {expected}, but got {value!r}"
+
+
+# Pruners that keep every trial before step `n_warmup_steps` and while fewer than `n_startup_trials` trials have
+# finished (at least one): asked then, each would read every finished trial of the study only to say continue.
+WARMING_UP = ("median", "percentile", "plateau")
+
+
+def may_prune(config: dict[str, Any], step: int, finished: int) -> bool:
+    """Whether the pruner `config` names could stop a trial at `step` while `finished` trials of the study have
+    finished (complete or pruned); False only where it surely cannot, so that the study need not ask it."""
+    name = config.get("name")
+    if name == "none":
+        return False
+    if name not in WARMING_UP:
+        return True
+    defaults = inspect.signature(PRUNERS[name]).parameters
+    option = lambda key: config.get(key, defaults[key].default)  # noqa: E731
+    return step >= option("n_warmup_steps") and finished >= max(option("n_startup_trials"), 1)

@@ -8,7 +8,7 @@ the range practitioners usually search and `documented` is False, so nobody mist
 
 from __future__ import annotations
 
-import math
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -88,6 +88,8 @@ class Hyperparameter:
 
     def check_value(self, value: Any) -> str | None:
         """Return why `value` is not a valid value of this hyperparameter, or None when it is."""
+        if (infinite := finite_problem(value)) is not None:
+            return infinite
         if self.kind == "categorical":
             if self.free_text and isinstance(value, str) and value.strip():
                 return None
@@ -100,12 +102,7 @@ class Hyperparameter:
             what = "an integer" if self.kind == "int" else "a number"
             extra = " or a checkpoint name" if self.checkpoints else ""
             return f"must be {what}{extra}, but got {value!r}"
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond any float
-            number = math.inf
-        if not math.isfinite(number):
-            return f"must be a finite number, but got {value!r}"
+        number = float(value)  # finite: checked above
         if self.kind == "int" and not number.is_integer():
             return f"must be an integer, but got {value!r}"
         if self.kind == "int" and value > INT_LIMIT:
@@ -126,6 +123,13 @@ class Hyperparameter:
         data["domain_open"] = list(self.domain_open)
         data["parent"] = {"entry": self.parent[0], "choices": list(self.parent[1])} if self.parent else None
         return data
+
+
+def finite_problem(value: Any) -> str | None:
+    """Why a number is no hyperparameter's value (nan, inf, an integer beyond any float), or None: the rule of
+    the catalogue's entries and of a custom task's own names (hpsearch.spec.custom)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"must be a finite number, but got {value!r}" if number and not abs(value) <= sys.float_info.max else None
 
 
 _PROB = dict(domain=(0.0, 1.0), domain_open=(False, True))

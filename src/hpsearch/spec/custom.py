@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hpsearch.spec.catalog import ALIASES, Hyperparameter
+from hpsearch.spec.catalog import ALIASES, Hyperparameter, finite_problem
 from hpsearch.spec.collector import Finding
 
 ENTRY_FORMS = '"my_pkg.train:main" (an importable module) or "train.py:main" (a file beside the space file)'
@@ -88,4 +88,4 @@ def fixed_value_problem(value: Any) -> str | None:
         return "needs a value (or remove it)"
     if isinstance(value, (dict, list)):
         return f"must be a single value, but got {value!r} (to search it, move it under space:)"
-    return None
+    return finite_problem(value)

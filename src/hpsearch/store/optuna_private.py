@@ -95,6 +95,42 @@ def set_trial_user_attrs(study: optuna.Study, trial: FrozenTrial | optuna.Trial,
             session.execute(insert(beats), [{"trial_id": id_}])
 
 
+def hold_intermediate_value(trial: optuna.Trial, step: int, value: float) -> bool:
+    """Add an evaluation to the trial Optuna holds in memory, where `should_prune` hands it to the pruner, without
+    writing it (see write_intermediate_values); False when the step was reported already (Optuna keeps the first).
+
+    `Trial.report` commits each value on its own, a database round trip a report.
+    """
+    held = trial._cached_frozen_trial.intermediate_values
+    if step in held:
+        return False
+    held[step] = float(value)
+    return True
+
+
+def write_intermediate_values(study: optuna.Study, trial: optuna.Trial, values: dict[int, float]) -> None:
+    """Write a running trial's evaluations in one transaction, against Optuna's own table model and its encoding
+    of inf and nan; a finished trial is refused, as Optuna refuses it."""
+    storage = database_of(study)
+    if not isinstance(storage, optuna.storages.RDBStorage) or not hasattr(storage, "check_trial_is_updatable"):
+        for step, value in values.items():
+            storage_of(study).set_trial_intermediate_value(trial_id(trial), step, value)
+        return
+    if not values:
+        return
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import insert
+
+    model, id_ = models.TrialIntermediateValueModel, trial_id(trial)
+    stored = {step: model.intermediate_value_to_stored_repr(value) for step, value in values.items()}
+    rows = [{"trial_id": id_, "step": step, "intermediate_value": value, "intermediate_value_type": kind}
+            for step, (value, kind) in stored.items()]
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        storage.check_trial_is_updatable(id_, models.TrialModel.find_or_raise_by_id(id_, session).state)
+        session.execute(insert(model.__table__), rows)
+
+
 def budget_counts(study: optuna.Study) -> tuple[int, set[int]] | None:
     """The study's complete and pruned trials counted, and the numbers of its running ones, in two plain SQL
     reads of Optuna's trials table; None where the storage is not a database.

@@ -18,6 +18,7 @@ import importlib
 import importlib.util
 import inspect
 import math
+import numbers
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,9 @@ from hpsearch.spec.custom import parse_entry
 from hpsearch.store.trial_result import TrialResult
 
 SIGNATURE = "(config, reporter)"
+# Optuna stores a step in a 32-bit integer column (PostgreSQL's integer; SQLite holds 64 bits, and refuses more),
+# and refuses negative steps: a step beyond these would fail the study process's write, not the trial
+MAX_STEP = 2**31 - 1
 
 
 class Reporter:
@@ -55,9 +59,8 @@ class Reporter:
         self.stop: str | None = None  # pruned or stopped_early, once the trial must stop
 
     def report(self, step: int, metrics: dict[str, Any]) -> bool:
-        """Record the evaluation `metrics` at `step` (an int, above the last one); True: stop training now."""
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise TypeError(f"reporter.report: step must be an int of at least 0, but got {step!r}")
+        """Record the evaluation `metrics` at `step` (a whole number, above the last one); True: stop training now."""
+        step = _step(step)
         if not isinstance(metrics, dict):
             raise TypeError(f"reporter.report: metrics must be a dict such as {{{self.metric!r}: 0.9}}, "
                             f"but got {metrics!r}")
@@ -72,8 +75,7 @@ class Reporter:
         self.seconds.append(round(time.perf_counter() - self.started, 3))
         if self.best is None or (value > self.best if self.maximize else value < self.best):
             self.best, self.best_step, self.flat = value, step, 0
-            self.best_metrics = {str(k): float(v) for k, v in metrics.items()
-                                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            self.best_metrics = numbers_of(metrics)
         else:
             self.flat += 1
         if self._ask(step, value):
@@ -88,13 +90,51 @@ class Reporter:
         return self.stop is not None
 
 
+def real(value: Any) -> float | None:
+    """`value` as a float when it is a real number (a Python or numpy number, a 0-d tensor or array, anything
+    numbers.Real or with __float__), else None; a bool, whatever its type, is no number here."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        value = value.item()  # a numpy number, a 0-d array or tensor: its Python number (a numpy bool: a bool)
+    if isinstance(value, (bool, complex)) or not isinstance(value, numbers.Real) and not hasattr(value, "__float__"):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError, RuntimeError):  # a tensor of several numbers, an int beyond floats
+        return None
+
+
+def numbers_of(metrics: dict[Any, Any]) -> dict[str, float]:
+    """The metrics that are real numbers, as floats by their names (the others, text say, are left out)."""
+    return {str(k): number for k, v in metrics.items() if (number := real(v)) is not None}
+
+
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise TypeError(f"reporter.report: {what} must be a number, but got {value!r}")
-    number = float(value)  # a 0-d tensor or numpy number too
+    number = real(value)
+    if number is None:
+        raise TypeError(f"reporter.report: {what} must be a number (an int, a float, a numpy number or a 0-d "
+                        f"tensor), but got {_kind(value)}: {value!r}")
     if not math.isfinite(number):
         raise FloatingPointError(f"reporter.report: {what} is {number}; the trial stops (lower the learning rate?)")
     return number
+
+
+def _step(step: Any) -> int:
+    """A reported step as an int: any integral number, a whole float; within what the study's database stores."""
+    if getattr(step, "ndim", None) == 0 and callable(getattr(step, "item", None)):
+        step = step.item()
+    whole = isinstance(step, numbers.Integral) or isinstance(step, float) and step.is_integer()
+    if isinstance(step, bool) or not whole:
+        raise TypeError(f"reporter.report: step must be a whole number from 0 to {MAX_STEP}, but got "
+                        f"{_kind(step)}: {step!r}")
+    if not 0 <= int(step) <= MAX_STEP:
+        raise ValueError(f"reporter.report: step {int(step)} is out of range: a step is a whole number from 0 to "
+                         f"{MAX_STEP} (the study's database stores it as a 32-bit integer)")
+    return int(step)
+
+
+def _kind(value: Any) -> str:
+    """The type a refused value is named by: a numpy bool's item is a bool, as the user wrote it."""
+    return type(value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value).__name__
 
 
 def load_entry(entry: str, base_dir: str) -> Callable:
@@ -202,8 +242,7 @@ def _call(function: Callable, config: dict[str, Any], reporter: Reporter) -> Tri
     if returned is not None and not isinstance(returned, dict):
         raise TypeError(f"the training function returned {type(returned).__name__}; return None or a dict of "
                         "metrics")
-    final = {str(k): float(v) for k, v in (returned or {}).items()
-             if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    final = numbers_of(returned or {})
     if reporter.metric in final and reporter.stop is None:  # one more evaluation, after the last report
         reporter.report(0 if reporter.last_step is None else reporter.last_step + 1, returned)
     reporter.seen.update(final)
