@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, hpsearch
+from helpers import COMMAND, ROOT, hpsearch
 
 
 def test_help_lists_the_commands():
@@ -158,3 +158,11 @@ def test_dry_run_says_where_the_default_search_looks_first(tmp_path):
     text = " ".join(result.stdout.split())
     assert "priors (full fine-tuning, small model): learning_rate 0.0001" in text
     assert "dropout 0.1" in text and not (tmp_path / "studies").exists()
+
+
+def test_a_reader_that_left_is_no_failure():
+    """`hpsearch ranges -f json | head -0`: the rest of the output is dropped, silently, and the command succeeds
+    (as `hpsearch run ... | head` does once its study has ended)."""
+    process = subprocess.Popen(COMMAND + ["ranges", "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # before the command has written anything: it starts in far more than this
+    assert process.wait(timeout=60) == 0 and process.stderr.read() == ""

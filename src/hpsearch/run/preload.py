@@ -7,6 +7,7 @@ every trial), tqdm's lock (created here once, so no trial leaves a semaphore beh
 decoding-only study, the model, tokenizer and prompts its trials share (hpsearch.run.shared).
 
 The script that started the study is never run here: the fork server stands in for it (`stand_in_for_main`).
+A trial's stdout and stderr keep working once their reader has gone (`hpsearch run ... | head`): the rest is dropped.
 """
 
 import importlib.machinery
@@ -38,6 +39,7 @@ except Exception:  # noqa: BLE001
     pass
 
 from hpsearch.run import shared  # noqa: E402 - last: it needs the libraries above
+from hpsearch.run.progress import KeepWriting  # noqa: E402
 from hpsearch.run.protocol import MAIN_ENV  # noqa: E402
 
 
@@ -54,4 +56,5 @@ def stand_in_for_main() -> None:
 
 
 stand_in_for_main()
+sys.stdout, sys.stderr = KeepWriting(sys.stdout), KeepWriting(sys.stderr)  # `hpsearch run ... | head` fails no trial
 shared.build()
