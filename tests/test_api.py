@@ -1,5 +1,6 @@
 """The Python API (`hpsearch.run`, `resume`, `load`, `best`): the CLI's study, driven from a notebook."""
 
+import shutil
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 import hpsearch
+from helpers import ROOT
 from hpsearch.errors import HpsearchError, Interrupted, SpaceError, StudyError, UsageError
 from hpsearch.run.progress import Progress
 
@@ -146,3 +148,33 @@ def test_resume_of_a_renamed_copy_runs_its_trials_into_that_copy(tiny_project):
     assert (summary.study_name, summary.finished, summary.ran) == ("tiny-v2", 2, 1)
     assert len(optuna.load_study(study_name="tiny-v2", storage=tiny_project.storage).trials) == 2
     assert len(optuna.load_study(study_name="tiny", storage=tiny_project.storage).trials) == 1  # untouched
+
+
+def readme_example(space: str, study: str) -> str:
+    """The README's Python example, as a script without `if __name__ == "__main__":`, on a tiny study."""
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## From Python (a notebook)")[1].split("```python\n")[1].split("```")[0]
+    swaps = {'"search_spaces/quickstart.yaml", n_trials=8, set=["fixed.max_steps=40"]':
+             f'"{space}", n_trials=1, set=["fixed.max_steps=5"]',
+             '"quickstart", n_trials=12': f'"{study}", n_trials=1', '"quickstart"': f'"{study}"'}
+    for old, new in swaps.items():
+        assert old in code, f"the README's example changed: adapt this test to it ({old})"
+        code = code.replace(old, new)
+    return code + "print('best trial', summary.best_trial, 'states', stored.states())\n"
+
+
+@pytest.mark.slow
+def test_the_readmes_example_runs_as_a_script_and_from_stdin(tiny_project):
+    """The fork server never re-runs the user's script: a script without the `__main__` guard works, saved as a
+    file (`python tune.py`) or piped (`python - < tune.py`)."""
+    tiny_project(n_trials=3)
+    script = tiny_project.root / "tune.py"
+    script.write_text(readme_example("space.yaml", "tiny"))
+    for command, stdin in ([sys.executable, "tune.py"], None), ([sys.executable, "-"], script.read_text()):
+        shutil.rmtree(tiny_project.root / "studies", ignore_errors=True)
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=tiny_project.root, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("best trial 0 states {'COMPLETE': 1}"), done.stdout
+        assert "Traceback" not in done.stderr
+        study = optuna.load_study(study_name="tiny", storage=tiny_project.storage)
+        assert [t.state for t in study.trials] == [TrialState.COMPLETE]

@@ -216,3 +216,30 @@ def _memory_limit():
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+TOO_LONG = "too long for SQLite, which opens a database whose full path has at most 504 bytes (give a shorter path)"
+
+
+@pytest.mark.parametrize("url, says", [
+    ("sqlite:///file:x.db?mode=memory&uri=true",
+     "names an in-memory SQLite database, which keeps nothing (give a file: sqlite:///studies/x.db)"),
+    ("sqlite:///file::memory:?cache=shared&uri=true", "names an in-memory SQLite database"),
+    ("sqlite:////dev/null", "/dev/null is not a regular file (a device, a pipe or a socket): only a file can hold "
+                            "an SQLite database (point --storage at a file)"),
+    ("sqlite:///.", "is a folder: only a file can hold an SQLite database (point --storage at a file)"),
+    ("sqlite:///" + "a" * 4000 + ".db", TOO_LONG),
+    ("sqlite:///" + "a/" * 2000 + "x.db", TOO_LONG),
+    ("sqlite:///" + "a" * 300 + ".db", "File name too long"),  # a name over the OS's limit, in a short path
+])
+def test_a_storage_that_cannot_hold_a_study_is_one_line_exit_2_and_nothing_is_made(tmp_path, monkeypatch, url, says):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fit.py").write_text("def main(config, reporter):\n    reporter.report(1, {'acc': config['x']})\n")
+    (tmp_path / "space.yaml").write_text("study: {name: own, metric: acc, direction: maximize, n_trials: 1}\n"
+                                         "task: {type: custom, entry: fit.py:main}\nspace: {x: {choices: [0.5]}}\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = RUNNER.invoke(app, ["run", "space.yaml", "--storage", url])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and says in lines[0], result.output[-1000:]
+    assert lines[0].startswith("error: storage 'sqlite:///")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import ROOT, hpsearch
+from helpers import COMMAND, ROOT, hpsearch
 
 
 def test_help_lists_the_commands():
@@ -170,3 +170,11 @@ def test_a_dry_run_of_a_million_trials_prints_the_first_few_at_once(tmp_path):
     assert "the first 10 of 1000000 sampled configurations" in result.stdout
     assert len([line for line in result.stdout.splitlines() if line.startswith("│ ")]) == 10
     assert "expected compute: 1000000 trials" in result.stdout
+
+
+def test_a_reader_that_left_is_no_failure():
+    """`hpsearch ranges -f json | head -0`: the rest of the output is dropped, silently, and the command succeeds
+    (as `hpsearch run ... | head` does once its study has ended)."""
+    process = subprocess.Popen(COMMAND + ["ranges", "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # before the command has written anything: it starts in far more than this
+    assert process.wait(timeout=60) == 0 and process.stderr.read() == ""

@@ -56,6 +56,15 @@ def step_beyond_the_database(config, reporter):
     reporter.report(1, {"score": config["x"]})
     if reporter.trial == 0:
         reporter.report(10**30, {"score": config["x"]})
+
+def chatty(config, reporter):
+    """Prints at each step, to stdout and stderr, as a training loop may."""
+    import sys
+    for step in range(1, config["n_steps"] + 1):
+        print(f"step {step}: {config['x'] * step}", flush=True)
+        print("a warning", file=sys.stderr, flush=True)
+        time.sleep(config.get("pause", 0))
+        reporter.report(step, {"score": config["x"] * step})
 '''
 
 SPACE = """
@@ -208,6 +217,18 @@ def test_a_training_loop_may_start_processes_of_its_own(project):
     assert result.returncode == 0, result.stderr
     (trial,) = trials(project.root)
     assert trial.state == TrialState.COMPLETE and trial.value == pytest.approx(2016 * trial.params["x"])
+
+
+def test_a_closed_output_pipe_stops_nothing(project):
+    """`hpsearch run space.yaml 2>&1 | head -2`: once the reader has gone, the study and the trials that print run
+    to their end, silently."""
+    project(n_trials=3, function="chatty", pause=0.2)
+    process = subprocess.Popen(COMMAND + ["run", "space.yaml"], cwd=project.root, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    first = [process.stdout.readline() for _ in range(2)]
+    process.stdout.close()
+    assert process.wait(timeout=120) == 0, first
+    assert [(t.state, t.user_attrs.get(ATTR_REASON)) for t in trials(project.root)] == [(TrialState.COMPLETE, None)] * 3
 
 
 @pytest.mark.parametrize("function, file_text, expected", [

@@ -45,3 +45,27 @@ def test_disabled_progress_prints_nothing():
     progress.begin(SPEC, 0)
     progress.trial_finished(0, "FAIL", None, "boom")
     assert stream.getvalue() == ""
+
+
+class ReaderGone(io.StringIO):
+    """A pipe whose reader has left (`| head -2`) after `lines` lines."""
+
+    def __init__(self, lines):
+        super().__init__()
+        self.left = lines
+
+    def write(self, text):
+        if self.left <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.left -= text.count("\n")
+        return super().write(text)
+
+
+def test_a_closed_pipe_silences_the_progress_and_stops_nothing():
+    stream = ReaderGone(lines=1)
+    progress = Progress(stream=stream)
+    progress.begin(SPEC, 0)
+    progress.trial_started(0, {"dropout": 0.2})  # the reader is gone: no error, and nothing more is written
+    progress.trial_finished(0, "COMPLETE", 0.9, "completed")
+    assert stream.getvalue() == "study p: 0/3 trials finished; optimizing eval_accuracy (maximize)\n"
+    assert progress.finished == 1 and progress.best == (0.9, 0, {"dropout": 0.2})  # still counting

@@ -3,11 +3,13 @@
 Each command parses its arguments, calls one function of the library, and prints. Heavy libraries
 (optuna, torch, transformers) are imported inside the commands that need them, so `hpsearch --help`,
 `ranges` and `validate` answer quickly. Only HpsearchError is caught, here: it becomes one line per
-problem on stderr and the error's exit code (2 for bad input); `--debug` shows the traceback too.
+problem on stderr and the error's exit code (2 for bad input); `--debug` shows the traceback too. Output
+whose reader has gone (`| head`) is no error: the rest is dropped.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import click
@@ -40,6 +42,12 @@ class _ErrorBoundary(TyperGroup):
         except HpsearchError as exc:
             report(exc, ctx)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:  # the reader has gone (`| head`), having read what it wanted: the rest is dropped
+            from hpsearch.run.progress import drop_output
+
+            drop_output(sys.stdout)
+            drop_output(sys.stderr)
+            raise typer.Exit(0) from None
 
 
 app = typer.Typer(

@@ -21,6 +21,7 @@ from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import redact
 from hpsearch.spec.tasks import TASKS
 from hpsearch.store import studies
+from hpsearch.store.database import check_url
 from hpsearch.train.data import check_source
 from hpsearch.train.tasks.base import resolve_model
 
@@ -53,6 +54,7 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
     except ValueError as exc:
         raise StudyError(str(exc)) from None
     url = spec.storage_url(storage)
+    check_url(url)  # a storage that cannot hold the study is refused before the trials' fork server starts
     if spec.task.from_study:
         spec = _with_model_of(spec, spec.task.from_study, url)
     if custom:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -13,6 +14,49 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "(" + ", ".join(_fmt(v) for v in value) + ")"
     return str(value)
+
+
+def drop_output(stream) -> None:
+    """The reader of `stream` has gone (`| head`): what this process writes there from now on goes to /dev/null,
+    and so does what it writes to stdout or stderr when either is that same pipe (`2>&1`), so no write fails."""
+    try:
+        broken = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # not a file (a notebook's stream): no later write fails
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in {stream.fileno(), 1, 2}:
+            try:
+                if os.path.samestat(os.fstat(fd), broken):
+                    os.dup2(devnull, fd)
+            except OSError:  # closed: nothing writes to it
+                continue
+    finally:
+        os.close(devnull)
+
+
+class KeepWriting:
+    """A text stream that drops what is written once its pipe's reader has gone, instead of raising: a trial's
+    stdout and stderr (set by hpsearch.run.preload), where a `print` in the user's code must not fail the trial."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            drop_output(self.stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            drop_output(self.stream)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 class Progress:
@@ -84,12 +128,16 @@ class Progress:
     def _line(self, text: str, live_too: bool = True) -> None:
         if not self.enabled:
             return
-        if self._live is not None:
-            if live_too:
-                self._live.console.print(text)
-            self._refresh()
-        else:
-            print(text, file=self.stream, flush=True)
+        try:
+            if self._live is not None:
+                if live_too:
+                    self._live.console.print(text)
+                self._refresh()
+            else:
+                print(text, file=self.stream, flush=True)
+        except BrokenPipeError:  # the reader has gone (`| head`): the study goes on, saying nothing more
+            self.enabled, self._live = False, None
+            drop_output(self.stream)
 
     def _refresh(self) -> None:
         if self._live is not None:

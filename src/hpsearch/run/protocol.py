@@ -18,8 +18,10 @@ so the study process itself never imports torch, and a crash takes down only the
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.spawn
 import os
 import signal
 import time
@@ -32,10 +34,12 @@ from hpsearch.store.trial_result import TrialResult
 
 REPORT, PROGRESS, KEEP, DONE, ERROR, DIED = "report", "progress", "keep?", "done", "error", "died"
 PRUNE, CONTINUE = "prune", "continue"
-# What the fork server imports once, for every worker it forks. "__main__" is the script that started the
-# study (the `hpsearch` command's own script): imported here once, a worker skips multiprocessing's re-run
-# of it (~30 ms a trial).
-PRELOAD = ["__main__", "hpsearch.run.preload"]
+# What the fork server imports once, for every worker it forks. Never "__main__": that would run the script
+# that started the study (a user's `tune.py` calling hpsearch.run) in the fork server. MAIN_ENV tells the
+# fork server which script that is, so it stands in for it and no worker re-runs it either (see
+# hpsearch.run.preload).
+PRELOAD = ["hpsearch.run.preload"]
+MAIN_ENV = "HPSEARCH_MAIN"
 PROGRESS_EVERY_S = 1.0
 
 
@@ -114,7 +118,15 @@ def context():
         _context = multiprocessing.get_context(method)
         if method == "forkserver":
             _context.set_forkserver_preload(PRELOAD)
+            os.environ[MAIN_ENV] = json.dumps(main_module())
     return _context
+
+
+def main_module() -> dict[str, str]:
+    """How multiprocessing names this process's `__main__` to each worker it starts (its file, or its module
+    name for `python -m`), which the worker runs again unless its own `__main__` already has that name."""
+    sent = multiprocessing.spawn.get_preparation_data("hpsearch")
+    return {key: sent[key] for key in ("init_main_from_path", "init_main_from_name") if key in sent}
 
 
 def spawn(target: Callable, payload: Any, name: str) -> Worker:

@@ -7,11 +7,15 @@ May import: hpsearch.errors.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
+from urllib.parse import unquote
 
 DEFAULT_STORAGE = "sqlite:///studies/hpsearch.db"
 STORAGE_ENV = "HPSEARCH_STORAGE"
+# SQLite (its unix build) opens no database whose full path is longer than 512 bytes less its "-journal" suffix.
+SQLITE_MAX_PATH = 504
 
 
 def default_storage() -> str:
@@ -35,9 +39,24 @@ def check_storage(url: Any) -> str | None:
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql", "mysql"):
         return f"uses {backend!r}; hpsearch stores studies in sqlite, postgresql or mysql"
-    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+    return _sqlite_problem(parsed.database or "", parsed.query) if backend == "sqlite" else None
+
+
+def _sqlite_problem(database: str, query) -> str | None:
+    """Why an SQLite database (SQLAlchemy's `database` and `query` of its URL) cannot hold a study, or None."""
+    if (database in ("", ":memory:") or database.startswith("file::memory:") or query.get("mode") == "memory"
+            or query.get("vfs") == "memdb"):
         return "names an in-memory SQLite database, which keeps nothing (give a file: sqlite:///studies/x.db)"
+    size = len(os.fsencode(os.path.abspath(sqlite_file(database))))
+    if size > SQLITE_MAX_PATH:
+        return (f"names a file whose full path has {size} bytes: too long for SQLite, which opens a database whose "
+                f"full path has at most {SQLITE_MAX_PATH} bytes (give a shorter path)")
     return None
+
+
+def sqlite_file(database: str) -> str:
+    """The file of an SQLite URL's database part, also of SQLite's URI form (file:PATH?mode=ro)."""
+    return unquote(database[len("file:"):].partition("?")[0]) if database.startswith("file:") else database
 
 
 _URL = re.compile(r"""[A-Za-z][\w+.-]*://[^\s'"]+""")  # a URL inside any text: up to a space or a quote

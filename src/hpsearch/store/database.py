@@ -12,15 +12,16 @@ from __future__ import annotations
 import functools
 import random
 import sqlite3
+import stat
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from hpsearch.errors import StorageError, StudyError
-from hpsearch.spec.storage_url import check_storage, redact
+from hpsearch.spec.storage_url import check_storage, redact, sqlite_file
 
 
 def connect_kwargs(url: str, create: bool, read_only: bool = False) -> dict[str, Any]:
@@ -31,14 +32,9 @@ def connect_kwargs(url: str, create: bool, read_only: bool = False) -> dict[str,
     `read_only`: the SQLite file is opened so that nothing can change it (no table, no WAL switch), on
     read-only media too.
     """
-    problem = check_storage(url)
-    if problem:
-        raise StudyError(f"storage {redact(url)!r} {problem}")
-    if not url.startswith("sqlite"):
+    path = check_url(url, create)
+    if path is None:
         return {}
-    path = sqlite_path(url)
-    if not create and not path.exists():
-        raise StudyError(f"no study database at {path} (run a study first, or name another with --storage)")
     _say_lock_waits()
     if read_only:
         return {"creator": functools.partial(_connect_read_only, str(path.resolve()))}
@@ -47,6 +43,31 @@ def connect_kwargs(url: str, create: bool, read_only: bool = False) -> dict[str,
             _check_optuna_file(url, path)
         path.parent.mkdir(parents=True, exist_ok=True)
     return {"connect_args": {"timeout": LOCK_TIMEOUT_S}}
+
+
+def check_url(url: str, create: bool = True) -> Path | None:
+    """Refuse, in one line and before anything is made, a storage URL hpsearch cannot use (a StudyError), an
+    SQLite path that is no file (a folder, a device) or that the OS refuses (a name too long), and, to read
+    (`create` False), a missing file. Returns the SQLite file, or None for a database server."""
+    problem = check_storage(url)
+    if problem:
+        raise StudyError(f"storage {redact(url)!r} {problem}")
+    if not url.startswith("sqlite"):
+        return None
+    path = sqlite_path(url)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    except OSError as exc:
+        raise StudyError(f"storage {redact(url)!r}: {exc.strerror} ({path})") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        what = "is a folder" if stat.S_ISDIR(mode) else "is not a regular file (a device, a pipe or a socket)"
+        raise StudyError(f"storage {redact(url)!r}: {path} {what}: only a file can hold an SQLite database (point "
+                         "--storage at a file)")
+    if not create and mode is None:
+        raise StudyError(f"no study database at {path} (run a study first, or name another with --storage)")
+    return path
 
 
 OPTUNA_TABLES = {"studies", "trials", "version_info"}  # every Optuna database has these, whatever its version
@@ -250,7 +271,4 @@ def sqlite_path(url: str) -> Path:
     """The file of an SQLite URL, also of one in SQLite's URI form (sqlite:///file:PATH?mode=ro&uri=true)."""
     from sqlalchemy.engine import make_url
 
-    database = make_url(url).database
-    if database.startswith("file:"):
-        database = unquote(database[len("file:"):].partition("?")[0])
-    return Path(database)
+    return Path(sqlite_file(make_url(url).database))
