@@ -60,7 +60,7 @@ space:
 
 def probe(conn, gpu: str) -> None:
     """In a process forked from hpsearch's fork server: what CUDA looks like to a trial given `gpu`."""
-    os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # what hpsearch.run.worker.main does first
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # what hpsearch.train.worker.main does first
     import torch
 
     found = {"gpu": gpu, "bad_fork": torch.cuda._is_in_bad_fork(), "error": None}

@@ -19,7 +19,6 @@ benchmarks/results/orchestration.json.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -27,36 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from hpsearch.run.targets import ZERO_COST_REPORTS as REPORTS
+from hpsearch.run.targets import zero_cost_value
+
 HERE = Path(__file__).resolve().parent
-REPORTS = 10
-
-
-def zero_cost_value(number: int) -> float:
-    """What trial `number` reports at every step, in both arms: a function of the trial's number alone, so the
-    pruner stops the same trials after the same reports in both (were it a function of the sampled values,
-    the arms' samplers, which draw differently, would give them different numbers of reports to make)."""
-    return 0.5 + 0.4 * ((number * 0.6180339887) % 1.0)
-
-
-def zero_cost_trial(conn, job) -> None:
-    """Stands in for hpsearch.run.targets.train_trial in the trial process: 10 reports through the real pipe
-    and protocol, no training."""
-    from hpsearch.run.protocol import Channel
-    from hpsearch.store.trial_result import TrialResult
-
-    channel = Channel(conn)
-    value = zero_cost_value(job.number)
-    history, state = [], "complete"
-    for step in range(1, REPORTS + 1):
-        history.append([step, value])
-        if channel.report(step, value):
-            state = "pruned"
-            break
-    channel.done(TrialResult(state=state, value=value, best_step=len(history), stop_reason="completed",
-                             stop_step=len(history), history=history, best_metrics={"eval_accuracy": value}))
-    conn.close()
-    os._exit(0)
-
 
 SPACE = """study:
   name: zero
@@ -74,15 +47,16 @@ space:
 
 
 def arm_hpsearch(url: str, n: int, folder: Path) -> None:
-    import orchestration  # this module, by its importable name: the fork server resolves the target by it
+    from dataclasses import replace
 
     from hpsearch.run import study_loop
+    from hpsearch.run.targets import ZERO_COST
     from hpsearch.spec.space import load_text
 
     assets = folder.parent / "assets"  # built once by main(), outside the timed runs
     text = SPACE.format(n=n, model=assets / "model", csv=assets / "data.csv")
-    study_loop.train_trial = orchestration.zero_cost_trial
-    study_loop.run_study(load_text(text, base_dir=str(folder)), url)
+    # the tests' zero-cost trial, in a process forked from the fork server as a real trial's is
+    study_loop.run_study(load_text(text, base_dir=str(folder)), url, target=replace(ZERO_COST, preloaded=True))
 
 
 def arm_optuna(url: str, n: int, folder: Path) -> None:

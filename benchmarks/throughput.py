@@ -44,16 +44,16 @@ class Quiet:
 
 
 def job(steps: int, batch: int, length: int):
-    from hpsearch.run.protocol import TrialJob
     from hpsearch.spec.space import load_text
     from hpsearch.spec.suggest import configuration
+    from hpsearch.trial import TrialJob
 
     spec = load_text(SPACE.format(steps=steps, batch=batch, length=length))
     return TrialJob(spec, 0, configuration(spec.fixed, {}), None, None)
 
 
 def run_hpsearch(steps: int, batch: int, length: int) -> float:
-    from hpsearch.run.worker import run
+    from hpsearch.train.worker import run
 
     return run(job(steps, batch, length), Quiet()).samples_per_second
 
@@ -62,7 +62,7 @@ def run_loop(steps: int, batch: int, length: int) -> float:
     """The loop a user writes by hand: fixed-length padding, AdamW, forward, backward, step."""
     import torch
 
-    from hpsearch.run.worker import prepare
+    from hpsearch.train.worker import prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         setup = prepare(job(steps, batch, length), Quiet(), tmp).setup  # the same model and tokenized tweets

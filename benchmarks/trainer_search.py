@@ -56,10 +56,10 @@ def arm_trainer(cfg: dict) -> dict:
     import optuna
     from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
-    from hpsearch.run.protocol import TrialJob
-    from hpsearch.run.worker import prepare
     from hpsearch.spec.space import load_text
     from hpsearch.spec.suggest import configuration
+    from hpsearch.train.worker import prepare
+    from hpsearch.trial import TrialJob
 
     spec = load_text(SPACE.format(storage="sqlite:///unused.db", **cfg))
     config = configuration(spec.fixed, {"learning_rate": 1e-4, "weight_decay": 0.01, "warmup_ratio": 0.0})

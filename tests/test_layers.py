@@ -4,13 +4,29 @@ modules and functions stay small enough to read (docs/architecture.md says why e
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hpsearch"
+ARCHITECTURE = PACKAGE.parents[1] / "docs" / "architecture.md"
 # Lowest first: a module may import its own layer and the layers before it, never one after it.
-LAYERS = ["errors", "search", "spec", "store", "train", "run", "results", "cli"]
+LAYERS = ["errors", "trial", "search", "spec", "store", "train", "run", "results", "cli"]
+MODULE_LAYERS = {"errors", "trial"}  # a layer that is one module (errors.py, trial.py), not a folder
+# What each layer may import of hpsearch beside itself: the "may import" column of docs/architecture.md's table
+# (`test_the_allowed_imports_are_those_the_architecture_states` holds the two together).
+ALLOWED = {
+    "errors": set(),
+    "trial": set(),
+    "search": {"errors"},
+    "spec": {"errors", "search"},
+    "store": {"errors", "trial", "search", "spec"},
+    "train": {"errors", "trial", "search", "spec"},
+    "run": {"errors", "trial", "search", "spec", "store", "train"},
+    "results": {"errors", "trial", "search", "spec", "store", "train", "run"},
+    "cli": set(LAYERS[:-1]),
+}
 ENTRY_POINTS = {"hpsearch", "hpsearch.__main__"}  # the public API and `python -m hpsearch` reach every layer
 MAX_MODULE_LINES = 350
 MAX_FUNCTION_LINES = 60
@@ -48,6 +64,40 @@ def imports(path: Path) -> list[tuple[int, str, list[str]]]:
 def test_every_layer_is_a_package_and_every_module_belongs_to_one():
     loose = [m for m in MODULES if layer(m) is None and m not in ENTRY_POINTS]
     assert loose == [], f"modules outside the layers {LAYERS}: {loose}"
+
+
+def stated_imports() -> dict[str, set[str]]:
+    """The "may import" column of docs/architecture.md's layer table, as layer -> the layers it names ("every
+    layer above" and "everything": each one listed before it)."""
+    stated = {}
+    for row in re.findall(r"^\| `([a-z_]+)(?:\.py|/)` \|.*\| ([^|]+) \|$", ARCHITECTURE.read_text(), re.M):
+        name, cell = row
+        above = set(LAYERS[:LAYERS.index(name)]) if name in LAYERS else set()
+        if cell.strip() in ("every layer above", "everything"):
+            stated[name] = above
+        else:
+            stated[name] = {word for word in re.findall(r"[a-z]+", cell) if word in LAYERS}
+    return stated
+
+
+def test_the_allowed_imports_are_those_the_architecture_states():
+    stated = stated_imports()
+    assert list(stated) == LAYERS, "docs/architecture.md's table must list the layers, lowest first"
+    assert stated == ALLOWED
+
+
+def test_each_layer_imports_only_what_it_may():
+    reaching = []
+    for module, path in MODULES.items():
+        if module in ENTRY_POINTS:
+            continue
+        own = layer(module)
+        for line, target, _ in imports(path):
+            theirs = layer(target)
+            if theirs is not None and theirs != own and theirs not in ALLOWED[own]:
+                reaching.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {target} ({own} may import "
+                                f"{', '.join(sorted(ALLOWED[own])) or 'nothing'})")
+    assert not reaching, "\n".join(reaching)
 
 
 def test_layers_import_only_downwards():
@@ -104,7 +154,7 @@ def test_modules_and_functions_stay_small(module):
 
 
 def test_each_layer_says_what_it_owns_and_may_import():
-    for name in LAYERS[1:]:
+    for name in (n for n in LAYERS if n not in MODULE_LAYERS):
         doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text())) or ""
         assert "May import" in doc, f"hpsearch/{name}/__init__.py: its docstring must say what it may import"
 

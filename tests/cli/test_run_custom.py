@@ -14,8 +14,8 @@ from optuna.trial import TrialState
 from helpers import COMMAND, ROOT, hpsearch, stored_trials, wait_for_trials
 from hpsearch.run.confirm import ATTR_CONFIRM
 from hpsearch.store.studies import storage_for
-from hpsearch.store.trial_result import TRACEBACK
 from hpsearch.store.trials import ATTR_REASON, ATTR_RETRY_OF
+from hpsearch.trial import TRACEBACK
 
 TRAIN = '''
 import time

@@ -90,7 +90,7 @@ def test_confirm_reruns_the_best_under_other_seeds_and_records_them(stored_studi
 def test_a_confirmation_run_logs_no_tracker_run(tmp_path, monkeypatch):
     """Confirmation runs are not trials: with task.report_to, the Trainer of each still logs nowhere, so no tracker
     gets a run named after a trial that is not one (and the trials' own logging is untouched)."""
-    from hpsearch.run import trackers
+    from hpsearch.train import trackers
 
     tracked = load_text("study: {name: s}\ntask: {dataset: {path: d.csv}, report_to: [tensorboard]}\n")
     study = study_of(tmp_path, [0.7, 0.9])

@@ -1,4 +1,5 @@
-"""Several trials at once: each its own process and share of the machine, one SQLite file, no lost writes."""
+"""Several trials at once: each its own process and share of the machine, one SQLite file, no lost writes (the loop's
+scheduling with zero-cost trials: hpsearch.run.targets.ZERO_COST)."""
 
 import multiprocessing
 
@@ -7,15 +8,16 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.run.study_loop import run_study
+from hpsearch.run.targets import ZERO_COST
 from hpsearch.spec.space import load_space
 from hpsearch.store.studies import storage_for
 
 
-def test_n_jobs_runs_trials_at_once_in_separate_processes(tiny_project):
-    path = tiny_project(n_trials=4)
-    summary = run_study(load_space(path).with_budget(n_jobs=2))
+def test_n_jobs_runs_trials_at_once_in_separate_processes(zero_project):
+    path = zero_project(n_trials=4)
+    summary = run_study(load_space(path).with_budget(n_jobs=2), target=ZERO_COST)
     assert summary.finished == 4
-    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+    study = optuna.load_study(study_name="tiny", storage=storage_for(zero_project.storage))
     trials = study.get_trials()
     assert all(t.state == TrialState.COMPLETE for t in trials), [(t.number, t.state.name, t.user_attrs) for t in trials]
     assert len({t.user_attrs["worker_pid"] for t in trials}) == 4
@@ -25,11 +27,11 @@ def test_n_jobs_runs_trials_at_once_in_separate_processes(tiny_project):
     assert overlapping, "no two trials ran at the same time"
 
 
-def test_parallel_trials_sample_different_points(tiny_project):
-    path = tiny_project(n_trials=6)
+def test_parallel_trials_sample_different_points(zero_project):
+    path = zero_project(n_trials=6)
     path.write_text(path.read_text().replace("{name: random, seed: 0}", "{name: tpe, seed: 0, n_startup_trials: 2}"))
-    run_study(load_space(path).with_budget(n_jobs=3))
-    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+    run_study(load_space(path).with_budget(n_jobs=3), target=ZERO_COST)
+    study = optuna.load_study(study_name="tiny", storage=storage_for(zero_project.storage))
     rates = [t.params["learning_rate"] for t in study.get_trials()]
     assert len(set(rates)) == len(rates) == 6  # the constant liar keeps running trials apart
 

@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 
 from helpers import COMMAND
 from hpsearch.run.study_loop import run_study
+from hpsearch.run.targets import ZERO_COST
 from hpsearch.spec.space import load_space
 from hpsearch.store import optuna_private
 from hpsearch.store.studies import storage_for
@@ -19,7 +20,7 @@ from hpsearch.store.trials import ATTR_OWNER, recover
 def other_host_trial(project, stale: bool):
     """A RUNNING trial owned by a process on another machine, with a fresh or a two-hour-old heartbeat."""
     path = project(n_trials=1)
-    run_study(load_space(path))  # creates the study and one complete trial
+    run_study(load_space(path), target=ZERO_COST)  # creates the study and one complete trial
     storage = storage_for(project.storage)
     study = optuna.load_study(study_name="tiny", storage=storage)
     trial = study.ask({"learning_rate": optuna.distributions.FloatDistribution(5e-3, 3e-2, log=True),
@@ -33,18 +34,18 @@ def other_host_trial(project, stale: bool):
     return path, trial
 
 
-def test_another_hosts_live_trial_is_left_alone(tiny_project):
-    _, trial = other_host_trial(tiny_project, stale=False)
-    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+def test_another_hosts_live_trial_is_left_alone(zero_project):
+    _, trial = other_host_trial(zero_project, stale=False)
+    study = optuna.load_study(study_name="tiny", storage=storage_for(zero_project.storage))
     assert recover(study) == []  # pid 1 is not ours to judge: that machine may be busy with it
     optuna.storages.fail_stale_trials(study)
     assert study.get_trials()[trial.number].state == TrialState.RUNNING
 
 
-def test_another_hosts_stale_trial_is_failed_and_run_again(tiny_project):
-    path, trial = other_host_trial(tiny_project, stale=True)
-    run_study(load_space(path).with_budget(n_trials=3))
-    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+def test_another_hosts_stale_trial_is_failed_and_run_again(zero_project):
+    path, trial = other_host_trial(zero_project, stale=True)
+    run_study(load_space(path).with_budget(n_trials=3), target=ZERO_COST)
+    study = optuna.load_study(study_name="tiny", storage=storage_for(zero_project.storage))
     trials = study.get_trials()
     assert trials[trial.number].state == TrialState.FAIL
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == trial.number]
@@ -98,21 +99,21 @@ def test_a_run_waiting_on_an_unclaimed_trial_fails_it_after_its_grace_and_runs_i
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == orphan.params
 
 
-def test_an_idle_run_recovers_each_time_its_heartbeat_is_due(tiny_project, monkeypatch):
+def test_an_idle_run_recovers_each_time_its_heartbeat_is_due(zero_project, monkeypatch):
     """Waiting on other machines' trials, a run looks for abandoned ones every heartbeat interval."""
     from hpsearch.run import recovery
     from hpsearch.run.progress import Progress
 
-    path = tiny_project(n_trials=1)
-    run_study(load_space(path))
-    study = optuna.load_study(study_name="tiny", storage=storage_for(tiny_project.storage))
+    path = zero_project(n_trials=1)
+    run_study(load_space(path), target=ZERO_COST)
+    study = optuna.load_study(study_name="tiny", storage=storage_for(zero_project.storage))
     orphan = study.ask({"dropout": optuna.distributions.FloatDistribution(0.1, 0.5)})
     clock = [1000.0]  # the run's clock: each look sleeps IDLE_S
     monkeypatch.setattr(recovery.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(recovery.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     heartbeats = recovery.Heartbeats(study, Progress(enabled=False))
     heartbeats.beat([])  # the run beat a moment ago; the orphan is still young enough to be someone's claim
-    with sqlite3.connect(tiny_project.root / "studies" / "hpsearch.db") as connection:
+    with sqlite3.connect(zero_project.root / "studies" / "hpsearch.db") as connection:
         connection.execute("UPDATE trials SET datetime_start = datetime(datetime_start, '-1 hour') WHERE trial_id = ?",
                            (orphan._trial_id,))
     interval = optuna_private.heartbeat_interval(study)

@@ -1,4 +1,5 @@
-"""Real tiny trials through the ask / tell loop, in worker processes, stored in SQLite."""
+"""Trials through the ask / tell loop, in worker processes, stored in SQLite: real tiny trials where training is
+what is checked, zero-cost trials (hpsearch.run.targets.ZERO_COST) where the loop's scheduling and storage are."""
 
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from optuna.trial import TrialState
 
 from hpsearch.errors import StudyError, StudyStopped
 from hpsearch.run.study_loop import run_study
+from hpsearch.run.targets import ZERO_COST, ZERO_COST_REPORTS, zero_cost_value
 from hpsearch.spec.space import load_space
 from hpsearch.store.stored_spec import load_stored_spec
 from hpsearch.store.studies import storage_for
@@ -128,40 +130,41 @@ def test_a_failing_trial_is_recorded_and_three_in_a_row_stop_the_study(tiny_proj
     assert "Traceback" in done[0].user_attrs["traceback"]
 
 
-def test_rerunning_continues_and_never_starts_over(tiny_project):
-    path = tiny_project(n_trials=2)
-    run_study(load_space(path))
-    again = run_study(load_space(path))
+def test_rerunning_continues_and_never_starts_over(zero_project):
+    path = zero_project(n_trials=2)
+    run_study(load_space(path), target=ZERO_COST)
+    again = run_study(load_space(path), target=ZERO_COST)
     assert again.ran == 0 and again.finished == 2
-    more = run_study(load_space(path).with_budget(n_trials=3))
+    more = run_study(load_space(path).with_budget(n_trials=3), target=ZERO_COST)
     assert more.ran == 1 and more.finished == 3
 
 
-def test_a_different_space_is_refused_unless_forced(tiny_project):
-    path = tiny_project(n_trials=1)
-    run_study(load_space(path))
+def test_a_different_space_is_refused_unless_forced(zero_project):
+    path = zero_project(n_trials=1)
+    run_study(load_space(path), target=ZERO_COST)
     path.write_text(path.read_text().replace("dropout: documented", "dropout: {low: 0.1, high: 0.2}"))
     with pytest.raises(StudyError, match=r"(?s)different space.*--force.*dropout"):
-        run_study(load_space(path))
-    assert run_study(load_space(path).with_budget(n_trials=2), force=True).finished == 2
+        run_study(load_space(path), target=ZERO_COST)
+    assert run_study(load_space(path).with_budget(n_trials=2), force=True, target=ZERO_COST).finished == 2
 
 
-def test_set_overrides_are_stored_with_the_study(tiny_project):
-    path = tiny_project(n_trials=1)
-    run_study(load_space(path, ["fixed.max_steps=10"]))
-    study, done = trials(tiny_project)
+def test_set_overrides_are_stored_with_the_study(zero_project):
+    path = zero_project(n_trials=1)
+    run_study(load_space(path, ["fixed.max_steps=10"]), target=ZERO_COST)
+    study, done = trials(zero_project)
     assert done[0].user_attrs["config"]["max_steps"] == 10
-    assert load_stored_spec("tiny", storage_for(tiny_project.storage)).fixed["max_steps"] == 10  # resume sees it
+    assert load_stored_spec("tiny", storage_for(zero_project.storage)).fixed["max_steps"] == 10  # resume sees it
     with pytest.raises(StudyError, match=r"(?s)different space.*\+--set fixed.max_steps=20"):
-        run_study(load_space(path, ["fixed.max_steps=20"]))
-    assert run_study(load_space(path, ["fixed.max_steps=10", "study.n_trials=2"])).finished == 2  # budget: free
+        run_study(load_space(path, ["fixed.max_steps=20"]), target=ZERO_COST)
+    budget = load_space(path, ["fixed.max_steps=10", "study.n_trials=2"])
+    assert run_study(budget, target=ZERO_COST).finished == 2  # budget: free
 
 
-def test_budget_and_comments_may_change(tiny_project):
-    path = tiny_project(n_trials=1)
-    run_study(load_space(path))
+def test_budget_and_comments_may_change(zero_project):
+    path = zero_project(n_trials=1)
+    run_study(load_space(path), target=ZERO_COST)
     path.write_text("# a comment\n" + path.read_text().replace("n_trials: 1", "n_trials: 2\n  timeout: 1h"))
-    assert run_study(load_space(path)).finished == 2
+    assert run_study(load_space(path), target=ZERO_COST).finished == 2
 
 
 def test_tokenization_is_cached_across_trials_and_runs(tiny_project):
@@ -171,7 +174,27 @@ def test_tokenization_is_cached_across_trials_and_runs(tiny_project):
     assert len(list((tiny_project.root / "studies" / ".cache").glob("tok-*"))) == 1
 
 
-def test_timeout_stops_starting_trials(tiny_project):
-    path = tiny_project(n_trials=50)
-    summary = run_study(load_space(path).with_budget(timeout=1))
-    assert summary.stopped_by == "timeout" and 1 <= summary.ran < 50
+def test_timeout_stops_starting_trials(zero_project):
+    path = zero_project(n_trials=5000)
+    summary = run_study(load_space(path).with_budget(timeout=1), target=ZERO_COST)
+    assert summary.stopped_by == "timeout" and 1 <= summary.ran < 5000
+
+
+def test_the_loop_tells_each_trial_what_its_target_sent(zero_project):
+    summary = run_study(load_space(zero_project(n_trials=4)), target=ZERO_COST)
+    study, done = trials(zero_project)
+    assert summary.finished == summary.ran == 4 and [t.state for t in done] == [TrialState.COMPLETE] * 4
+    for trial in done:
+        assert trial.value == zero_cost_value(trial.number)
+        assert trial.intermediate_values == {step: trial.value for step in range(1, ZERO_COST_REPORTS + 1)}
+        assert trial.user_attrs["stop_reason"] == "completed" and trial.user_attrs["config"]["max_steps"] == 30
+    assert summary.best_value == study.best_value == max(t.value for t in done)
+
+
+def test_the_pruner_stops_a_zero_cost_trial_at_its_first_report(zero_project):
+    path = zero_project(n_trials=2)
+    path.write_text(path.read_text().replace("{name: none}", "{name: threshold, lower: 1.01}"))
+    run_study(load_space(path), target=ZERO_COST)
+    _, done = trials(zero_project)
+    assert [t.state for t in done] == [TrialState.PRUNED] * 2
+    assert [list(t.intermediate_values) for t in done] == [[1], [1]]

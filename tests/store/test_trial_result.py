@@ -6,7 +6,7 @@ import pytest
 
 from hpsearch.spec.schema import Bound
 from hpsearch.spec.space import load_text
-from hpsearch.store.trial_result import TrialResult
+from hpsearch.trial import TrialResult
 
 BASE = "study:\n  name: t\n{study}\ntask: {{dataset: {{path: d.csv}}}}\n"
 

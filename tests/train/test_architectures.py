@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from hpsearch.errors import TrialSetupError
-from hpsearch.run.protocol import TrialJob
-from hpsearch.run.worker import run
 from hpsearch.spec.space import load_text
 from hpsearch.train.tasks.base import check_model, load_config
+from hpsearch.train.worker import run
+from hpsearch.trial import TrialJob
 from tiny import Channel
 
 TOKENIZER_WORDS = 40
@@ -145,7 +145,7 @@ class PlainOnly(pickle.Unpickler):
     would import torch)."""
 
     def find_class(self, module, name):
-        if (module, name) == ("hpsearch.store.trial_result", "TrialResult"):
+        if (module, name) == ("hpsearch.trial", "TrialResult"):
             return super().find_class(module, name)
         raise AssertionError(f"a trial's result holds a {module}.{name}")
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from hpsearch.errors import TrialSetupError
-from hpsearch.run.protocol import TrialJob
 from hpsearch.spec.space import load_text
 from hpsearch.train.tasks import custom
 from hpsearch.train.tasks.custom import Reporter, load_entry
+from hpsearch.trial import TrialJob
 
 TRAIN = '''
 import json

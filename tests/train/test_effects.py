@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from transformers import TrainerCallback
 
 from hpsearch.run import worker
-from hpsearch.run.protocol import TrialJob
 from hpsearch.spec.space import load_text
+from hpsearch.trial import TrialJob
 from tiny import Channel
 
 TRAIN_ROWS = 150  # tiny_assets' 200 rows, less the 50 kept for evaluation

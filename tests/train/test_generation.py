@@ -8,12 +8,12 @@ from optuna.trial import TrialState
 
 from helpers import ROOT
 from hpsearch.errors import SpaceError, StudyError
-from hpsearch.run.protocol import TrialJob
 from hpsearch.run.study_loop import run_study
-from hpsearch.run.worker import run
 from hpsearch.spec.space import load_space, load_text
 from hpsearch.store.studies import storage_for
 from hpsearch.train.tasks.generation import decoding
+from hpsearch.train.worker import run
+from hpsearch.trial import TrialJob
 from tiny import Channel, make_csv, make_decoder
 
 

@@ -5,10 +5,10 @@ import shutil
 import pytest
 
 from hpsearch.errors import SpaceError, TrialSetupError
-from hpsearch.run.protocol import TrialJob
-from hpsearch.run.worker import prepare, run
 from hpsearch.spec.space import load_text
 from hpsearch.train.lora import target_modules
+from hpsearch.train.worker import prepare, run
+from hpsearch.trial import TrialJob
 from tiny import Channel
 
 

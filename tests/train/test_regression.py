@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from hpsearch.errors import DataError, SpaceError
-from hpsearch.run.protocol import TrialJob
-from hpsearch.run.worker import run
 from hpsearch.spec.space import load_text
 from hpsearch.train.data import load_splits
 from hpsearch.train.tasks.regression import compute_metrics, loss_function
+from hpsearch.train.worker import run
+from hpsearch.trial import TrialJob
 from tiny import FILLER, WORDS, Channel
 
 

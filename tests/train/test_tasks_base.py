@@ -5,10 +5,10 @@ import importlib
 
 import pytest
 
-from hpsearch.run.protocol import TrialJob
 from hpsearch.spec.space import load_text
 from hpsearch.spec.tasks import TASKS
 from hpsearch.train.tasks.base import check_model
+from hpsearch.trial import TrialJob
 
 LOADERS = ("AutoConfig", "AutoTokenizer", "AutoModelForSequenceClassification")
 

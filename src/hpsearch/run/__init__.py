@@ -1,6 +1,7 @@
-"""run: the study process and its trial processes: the study loop, the worker protocol, what the fork server
-loads once (preload, shared), trial outcomes, heartbeats and recovery, kept models, GPUs, fault injection,
+"""run: the study process and its trial processes: the study loop, the trial targets it is handed, the worker
+protocol, what the fork server loads once (preload), trial outcomes, heartbeats and recovery, kept models, GPUs, fault
+injection (a wrapper around a target),
 progress, and `confirm`.
 
-May import: every lower layer (hpsearch.errors, search, spec, store, train). Never results or the CLI.
+May import: every lower layer (hpsearch.errors, trial, search, spec, store, train). Never results or the CLI.
 """

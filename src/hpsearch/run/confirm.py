@@ -15,10 +15,10 @@ import optuna
 
 from hpsearch.errors import StudyError, UsageError, number
 from hpsearch.run import protocol
-from hpsearch.run.protocol import TrialJob
-from hpsearch.run.targets import train_trial
 from hpsearch.spec.space import StudySpec
-from hpsearch.store.trial_result import CONFIG, FEASIBLE, ranked
+from hpsearch.store.trial_result import ranked
+from hpsearch.train.process import train_trial
+from hpsearch.trial import CONFIG, FEASIBLE, TrialJob
 
 ATTR_CONFIRM = "hpsearch:confirm"  # study attr: {trial number: {seed: value}}
 

@@ -120,9 +120,9 @@ def _pace(attrs: dict) -> float | None:
 def calibrate(spec: StudySpec, storage: str | None, devices: str | None, progress) -> Pace:
     """Time CALIBRATION_STEPS steps of one trial, run by the real worker as any trial (nothing is stored)."""
     from hpsearch.run import preflight, protocol
-    from hpsearch.run.protocol import TrialJob
-    from hpsearch.run.targets import train_trial
     from hpsearch.spec.suggest import configuration, sample
+    from hpsearch.train.process import train_trial
+    from hpsearch.trial import TrialJob
 
     if TASKS[spec.task.type].custom:
         raise UsageError("--calibrate times the steps of a built-in task; a custom task's cost is its own code's")

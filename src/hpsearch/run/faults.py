@@ -9,15 +9,25 @@ Kinds: `raise` (an exception in the model), `memory` (MemoryError), `segfault` (
 (SIGKILL, as the out-of-memory killer does), `nan` (a NaN loss), `hang` (never returns; for
 `trial_timeout`), `exit` (the process exits without a word), `oom` (torch.cuda.OutOfMemoryError, as a
 GPU that is out of memory raises; no GPU needed).
+
+The faults wrap the study's trial target (`wrapped`, applied where targets are chosen: hpsearch.run.targets): in
+the trial's process, before the real target runs, the planned fault becomes a step hook (hpsearch.trial.step_hooks)
+that the Trainer calls as each training step begins and a custom task at each report. No other module knows of them.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hpsearch import trial as boundary
+from hpsearch.errors import StudyError
 
 ENV = "HPSEARCH_FAULTS"
 KINDS = ("raise", "memory", "segfault", "kill", "nan", "hang", "exit", "oom")
@@ -42,13 +52,43 @@ def parse(text: str | None) -> list[Fault]:
     return faults
 
 
-def for_trial(number: int) -> Fault | None:
-    """The fault $HPSEARCH_FAULTS plans for trial `number`, if any (read by the study process at launch)."""
-    return next((f for f in parse(os.environ.get(ENV)) if f.trial == number), None)
+def wrapped(target: Any) -> Any:
+    """`target` (a hpsearch.run.targets.Target) with the faults $HPSEARCH_FAULTS plans, or `target` itself when it
+    plans none; a malformed plan is a StudyError."""
+    try:
+        plan = parse(os.environ.get(ENV))
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
+    return replace(target, main=functools.partial(run_with, plan, target.main)) if plan else target
+
+
+def run_with(plan: list[Fault], main: Callable, conn, job: Any) -> None:
+    """In the trial's process: arm the fault `plan` holds for this trial, then run the real target's `main`."""
+    fault = next((f for f in plan if f.trial == job.number), None)
+    if fault is not None:
+        boundary.step_hooks.append(functools.partial(at_step, fault))
+    main(conn, job)
+
+
+def at_step(fault: Fault, step: int, model: Any) -> None:
+    """The step hook: from the fault's step on, strike; `nan` turns a Trainer's model NaN (the loss check then
+    stops the trial as for a real NaN loss), and a custom task's metric."""
+    if step < fault.step:
+        return
+    if fault.kind != "nan":
+        strike(fault)
+    elif model is None:
+        raise FloatingPointError(f"the metric is nan at step {step} (injected)")
+    else:
+        import torch  # only a trial's process strikes, and it has torch loaded already
+
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.fill_(float("nan"))
 
 
 def strike(fault: Fault) -> None:
-    """Do what the fault says, now (all kinds but `nan`, which the loss check itself handles)."""
+    """Do what the fault says, now (all kinds but `nan`: see `at_step`)."""
     if fault.kind == "raise":
         raise RuntimeError(f"injected fault in the model at step {fault.step}")
     if fault.kind == "memory":

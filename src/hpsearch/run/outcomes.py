@@ -18,7 +18,7 @@ from hpsearch.run.progress import Progress
 from hpsearch.run.protocol import Ended
 from hpsearch.spec.space import StudySpec
 from hpsearch.store import optuna_private, trials
-from hpsearch.store.trial_result import FEASIBLE, TRACEBACK, TrialResult
+from hpsearch.trial import FEASIBLE, TRACEBACK, TrialResult
 
 SAME_FAILURES_TO_STOP = 3  # failures in a row with the same reason stop the study
 ANY_FAILURES_TO_STOP = 10  # failures in a row of any kind stop it too

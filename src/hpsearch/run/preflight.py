@@ -4,7 +4,6 @@ before a study is created or a trial is started."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,18 @@ from typing import Any
 import optuna
 
 from hpsearch.errors import SpaceError, StudyError
-from hpsearch.run import faults, gpus, protocol, shared
+from hpsearch.run import gpus, protocol
 from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR
 from hpsearch.run.progress import Progress
-from hpsearch.run.targets import check_custom_entry, check_model_config
 from hpsearch.spec import trackers
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import redact
 from hpsearch.spec.tasks import TASKS
 from hpsearch.store import studies
 from hpsearch.store.database import check_url
+from hpsearch.train import shared
 from hpsearch.train.data import check_source
+from hpsearch.train.process import check_custom_entry, check_model_config
 from hpsearch.train.tasks.base import resolve_model
 
 
@@ -35,8 +35,11 @@ class Plan:
     slots: list[dict[str, Any]]  # one per concurrent trial: its threads, its GPU and share of it
 
 
-def check(spec: StudySpec, storage: str | None, devices: str | None, progress: Progress) -> Plan:
-    """Refuse a study that cannot run, before its database is touched; where and how its trials will run."""
+def check(spec: StudySpec, storage: str | None, devices: str | None, progress: Progress,
+          preloaded: bool = True) -> Plan:
+    """Refuse a study that cannot run, before its database is touched; where and how its trials will run. Trials
+    that fork from the study process, not the fork server (`preloaded`: hpsearch.run.targets), load no model or
+    entry: none is checked."""
     if TASKS[spec.task.type].module is None:
         raise StudyError(f"task.type {spec.task.type} is declared but cannot train yet (use sequence-classification)")
     trackers.check_installed(spec)  # a stored spec too: `resume` on a machine without the tracker
@@ -49,17 +52,13 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
         raise SpaceError([spec.problem(path, message) for path, message in problems])
     for path, message in notes:
         progress.note(f"{spec.problem(path, message)} [warning]")
-    try:
-        faults.parse(os.environ.get(faults.ENV))
-    except ValueError as exc:
-        raise StudyError(str(exc)) from None
     url = spec.storage_url(storage)
     check_url(url)  # a storage that cannot hold the study is refused before the trials' fork server starts
     if spec.task.from_study:
         spec = _with_model_of(spec, spec.task.from_study, url)
-    if custom:
+    if custom and preloaded:
         check_entry(spec)
-    else:
+    elif preloaded:
         resolve_model(None, spec.task.model, spec.base_dir)
         with shared.offered(spec):  # a fork server started now builds what every trial shares
             _in_worker(check_model_config, spec, "cannot read the model's configuration")

@@ -4,7 +4,7 @@ Everything done here is inherited by each forked trial for free: the libraries, 
 checkpoint conversions (about 1,000 regular expressions, half a second to build), the spec's modules (a
 trial's job carries its StudySpec, whose unpickling would otherwise import pydantic and build the schema in
 every trial), tqdm's lock (created here once, so no trial leaves a semaphore behind), and, for a
-decoding-only study, the model, tokenizer and prompts its trials share (hpsearch.run.shared).
+decoding-only study, the model, tokenizer and prompts its trials share (hpsearch.train.shared).
 
 The script that started the study is never run here: the fork server stands in for it (`stand_in_for_main`).
 A trial's stdout and stderr keep working once their reader has gone (`hpsearch run ... | head`): the rest is dropped.
@@ -15,9 +15,9 @@ import json
 import os
 import sys
 
-import hpsearch.run.worker  # noqa: F401 - transformers' Trainer
 import hpsearch.spec.space  # noqa: F401 - pydantic and the schema: unpickling a TrialJob's spec (~100 ms a trial)
 import hpsearch.train.tasks.classification  # noqa: F401 - torch, numpy, datasets
+import hpsearch.train.worker  # noqa: F401 - transformers' Trainer
 
 try:  # private helpers: a newer transformers may move them, which costs speed, never correctness
     from transformers.conversion_mapping import get_checkpoint_conversion_mapping
@@ -38,9 +38,9 @@ try:
 except Exception:  # noqa: BLE001
     pass
 
-from hpsearch.run import shared  # noqa: E402 - last: it needs the libraries above
 from hpsearch.run.progress import KeepWriting  # noqa: E402
 from hpsearch.run.protocol import MAIN_ENV  # noqa: E402
+from hpsearch.train import shared  # noqa: E402 - last: it needs the libraries above
 
 
 def stand_in_for_main() -> None:

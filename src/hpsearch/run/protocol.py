@@ -2,18 +2,12 @@
 process starts, hears and stops a worker.
 
 A worker process gets one TrialJob (at its start, or over the pipe when it was forked ahead as a warm
-worker: see `waiting`) and speaks over a pipe, in tuples whose first item is a tag:
-
-    worker -> study                    study -> worker
-    (REPORT, step, value)              PRUNE or CONTINUE   an evaluation; the pruner's answer
-    (PROGRESS, step, total)            nothing             a training step, at most once a second
-    (KEEP, value)                      True or False       may the trial's model be kept?
-    (DONE, result)                     nothing             the TrialResult; the worker then exits
-    (ERROR, message, traceback)        nothing             the trial failed; the worker then exits
-    (DIED, reason)                     -                   made by `receive` when a worker ends unheard
+worker: see `waiting`) and speaks over a pipe in the tagged messages of hpsearch.trial, the boundary both sides
+import; `serve` answers them here.
 
 Workers fork from a fork server that has the training libraries loaded once (see hpsearch.run.preload),
-so the study process itself never imports torch, and a crash takes down only the trial's own process.
+so the study process itself never imports torch, and a crash takes down only the trial's own process. A target
+that needs none of them (the tests' zero-cost trial: hpsearch.run.targets) forks from the study process instead.
 """
 
 from __future__ import annotations
@@ -27,36 +21,16 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from hpsearch.store.trial_result import TrialResult
+from hpsearch.trial import CONTINUE, DIED, DONE, ERROR, KEEP, PROGRESS, PRUNE, REPORT, TrialResult
 
-REPORT, PROGRESS, KEEP, DONE, ERROR, DIED = "report", "progress", "keep?", "done", "error", "died"
-PRUNE, CONTINUE = "prune", "continue"
 # What the fork server imports once, for every worker it forks. Never "__main__": that would run the script
 # that started the study (a user's `tune.py` calling hpsearch.run) in the fork server. MAIN_ENV tells the
 # fork server which script that is, so it stands in for it and no worker re-runs it either (see
 # hpsearch.run.preload).
 PRELOAD = ["hpsearch.run.preload"]
 MAIN_ENV = "HPSEARCH_MAIN"
-PROGRESS_EVERY_S = 1.0
-
-
-@dataclass
-class TrialJob:
-    """What a worker process needs to run one trial (pickled across the process boundary)."""
-
-    spec: Any  # StudySpec
-    number: int
-    config: dict[str, Any]
-    cache_dir: Path | None
-    save_dir: Path | None
-    threads: int | None = None
-    gpu: str | None = None  # the CUDA device this trial may see, or None on a CPU-only machine
-    gpu_share: float | None = None  # the part of its GPU's memory this trial may use (study.trials_per_gpu)
-    fault: Any = None  # a planned hpsearch.run.faults.Fault, for chaos tests only
-    log_dir: Path | None = None  # where the trial's TensorBoard log goes (task.report_to)
 
 
 @dataclass
@@ -66,37 +40,6 @@ class Ended:
     result: TrialResult | None = None
     error: str | None = None
     traceback: str | None = None
-
-
-class Channel:
-    """The worker's end of the pipe to the study process."""
-
-    def __init__(self, conn):
-        self.conn = conn
-        self._last_progress = 0.0
-
-    def ask(self, *message: Any) -> Any:
-        self.conn.send(message)
-        try:
-            return self.conn.recv()
-        except (EOFError, OSError):  # the study process is gone: nothing left to train for
-            os._exit(3)
-
-    def report(self, step: int, value: float) -> bool:
-        """Send an evaluation; True when the pruner says stop."""
-        return self.ask(REPORT, step, value) == PRUNE
-
-    def progress(self, step: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._last_progress > PROGRESS_EVERY_S:
-            self._last_progress = now
-            self.conn.send((PROGRESS, step, total))
-
-    def done(self, result: Any) -> None:
-        self.conn.send((DONE, result))
-
-    def error(self, message: str, traceback: str | None = None) -> None:
-        self.conn.send((ERROR, message) if traceback is None else (ERROR, message, traceback))
 
 
 @dataclass
@@ -129,23 +72,29 @@ def main_module() -> dict[str, str]:
     return {key: sent[key] for key in ("init_main_from_path", "init_main_from_name") if key in sent}
 
 
-def spawn(target: Callable, payload: Any, name: str) -> Worker:
+def spawn(target: Callable, payload: Any, name: str, preloaded: bool = True) -> Worker:
     """Start `target(conn, payload)` in a worker process (a daemon: it dies with the study process), in a session
-    of its own: the processes a trial starts are stopped with it (`stop`), never the study process."""
-    parent, child = context().Pipe()
-    process = context().Process(target=in_own_session, args=(target, child, payload), daemon=True, name=name)
+    of its own: the processes a trial starts are stopped with it (`stop`), never the study process. Forked from the
+    fork server, or with `preloaded=False` from this process (milliseconds, for a target that needs no library)."""
+    method = context() if preloaded else multiprocessing.get_context("fork")
+    parent, child = method.Pipe()
+    # a child forked from here holds this end too: it closes it, so it reads the end of the pipe once we close ours
+    closing = () if preloaded else (parent,)
+    process = method.Process(target=in_own_session, args=(target, child, payload, *closing), daemon=True, name=name)
     process.start()
     child.close()
     return Worker(process, parent)
 
 
-def in_own_session(target: Callable, conn, payload: Any) -> None:
+def in_own_session(target: Callable, conn, payload: Any, *inherited) -> None:
     """A worker's first act: lead a session (and process group) of its own, then run `target(conn, payload)`.
 
     Its process group is then the trial's and the processes the trial starts (a DataLoader's workers, the
     user's own commands); a Ctrl-C typed at the terminal reaches the study process alone, which decides.
     """
     os.setsid()
+    for end in inherited:  # the study's end of this pipe, held by a worker forked from the study process
+        end.close()
     target(conn, payload)
 
 
@@ -160,7 +109,7 @@ def waiting(conn, target: Callable) -> None:
     target(conn, job)
 
 
-def start(worker: Worker | None, target: Callable, job: Any, name: str) -> Worker:
+def start(worker: Worker | None, target: Callable, job: Any, name: str, preloaded: bool = True) -> Worker:
     """Hand `job` to the warm `worker` (forked by `spawn(waiting, target, ...)`), or to a new worker when there
     is none or it is gone."""
     if worker is not None:
@@ -169,7 +118,7 @@ def start(worker: Worker | None, target: Callable, job: Any, name: str) -> Worke
             return worker
         except (BrokenPipeError, OSError):  # it died waiting: start the trial the slow way
             close(worker)
-    return spawn(target, job, name)
+    return spawn(target, job, name, preloaded)
 
 
 def receive(conn, process, timeout: float = 0.0) -> tuple | None:

@@ -13,7 +13,7 @@ from hpsearch.run.progress import Progress
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.tasks import TASKS
 from hpsearch.store import trials
-from hpsearch.store.trial_result import FEASIBLE
+from hpsearch.trial import FEASIBLE
 
 
 @dataclass

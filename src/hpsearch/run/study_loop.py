@@ -1,6 +1,7 @@
 """The study loop: run (or continue) a study, up to n_jobs trials at once, each in its own worker process.
 
-The loop only schedules: it asks Optuna for a trial, starts it in a worker (hpsearch.run.protocol),
+The loop only schedules: it asks Optuna for a trial, starts it in a worker (hpsearch.run.protocol) that runs
+the trial target it was handed (hpsearch.run.targets: the real training, or the tests' zero-cost trial),
 answers the worker's reports with the pruner's decision, and hands each ended trial to the one tell path
 (hpsearch.run.outcomes). Heartbeats and recovery (hpsearch.run.recovery) and kept models
 (hpsearch.run.keeping) live beside it. The study process never imports torch, and it is the only process
@@ -24,14 +25,14 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.errors import Interrupted, StorageError
-from hpsearch.run import estimate, faults, gpus, preflight, protocol, recovery
+from hpsearch.run import estimate, gpus, preflight, protocol, recovery, targets
 from hpsearch.run.evaluations import Evaluations
 from hpsearch.run.keeping import Keeper
 from hpsearch.run.outcomes import Outcomes
 from hpsearch.run.progress import Progress
-from hpsearch.run.protocol import Ended, TrialJob, Worker
+from hpsearch.run.protocol import Ended, Worker
 from hpsearch.run.run_summary import RunSummary, summarize
-from hpsearch.run.targets import train_trial
+from hpsearch.run.targets import Target
 from hpsearch.search.prior_sampler import PROPOSED_BY, proposed_by
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.start_with import labelled
@@ -39,23 +40,25 @@ from hpsearch.spec.storage_url import redact
 from hpsearch.spec.suggest import configuration, suggest
 from hpsearch.store import folders, history, known, optuna_private, studies, trials
 from hpsearch.store.database import storage_problem
-from hpsearch.store.trial_result import CONFIG, INTERRUPTED
+from hpsearch.trial import CONFIG, INTERRUPTED, TrialJob
 
 WAIT_S = 1.0  # the longest the loop sleeps before it looks at time limits and heartbeats again
 
 
 def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
               progress: Progress | None = None, devices: str | None = None,
-              start_with: list[tuple[str, dict]] = ()) -> RunSummary:
+              start_with: list[tuple[str, dict]] = (), target: Target | None = None) -> RunSummary:
     """Run (or continue) the study `spec` declares until it has n_trials finished trials or time runs out.
 
     `devices` is --gpus: the GPUs to use ("0,1"; "none"), by default every visible one, study.trials_per_gpu
     trials on each.
     `start_with`: known configurations (label, values) beside the file's study.start_with, queued once to run first.
+    `target`: what each trial runs (hpsearch.run.targets), by default the one chosen for `spec`.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    target = target or targets.chosen(spec)
     progress = progress or Progress(enabled=False)
-    plan = preflight.check(spec, storage, devices, progress)
+    plan = preflight.check(spec, storage, devices, progress, target.preloaded)
     warm = history.read(plan.spec, plan.url) if plan.spec.study.warm_start else None  # before anything is written
     storage_ = studies.storage_for(plan.url)
     try:
@@ -75,7 +78,7 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
         study.set_user_attr(estimate.ATTR_ESTIMATE, record)
         for line in estimate.describe(record):
             progress.note(line)
-    return StudyLoop(plan.spec, study, plan.url, progress, plan.slots).run()
+    return StudyLoop(plan.spec, study, plan.url, progress, plan.slots, target).run()
 
 
 @dataclass
@@ -93,8 +96,9 @@ class StudyLoop:
     """Schedules one run of a study: starts trials on free slots while the budget allows, relays what their
     workers say, and hands each ended trial to the tell path."""
 
-    def __init__(self, spec: StudySpec, study: optuna.Study, url: str, progress: Progress, slots: list[dict]):
-        self.spec, self.study, self.url, self.progress = spec, study, url, progress
+    def __init__(self, spec: StudySpec, study: optuna.Study, url: str, progress: Progress, slots: list[dict],
+                 target: Target):
+        self.spec, self.study, self.url, self.progress, self.target = spec, study, url, progress, target
         self.slots = slots
         self.free = list(range(len(slots)))
         self.running: list[RunningTrial] = []
@@ -180,7 +184,6 @@ class StudyLoop:
             folder = folders.model_dir(self.url, spec.study.name, trial.number)
             job = TrialJob(spec, trial.number, config, folders.cache_dir(self.url),
                            None if spec.study.save == "none" else folder, **self.slots[slot],
-                           fault=faults.for_trial(trial.number),
                            log_dir=folders.log_dir(self.url, spec.study.name, trial.number))
             spare = self._take_spare()
             # The claim, one write before the trial starts: its owner (a kill from here on leaves a trial whose
@@ -194,7 +197,7 @@ class StudyLoop:
             if origin := proposed_by(study.sampler, trial.number):
                 attrs[PROPOSED_BY] = origin
             optuna_private.set_trial_user_attrs(study, trial, attrs, beat=self.heartbeats.enabled)
-            worker = protocol.start(spare, train_trial, job, name=f"trial-{trial.number}")
+            worker = protocol.start(spare, self.target.main, job, f"trial-{trial.number}", self.target.preloaded)
             if worker is not spare:  # the spare had died: the trial runs in a new process
                 optuna_private.set_trial_user_attrs(study, trial, {"worker_pid": worker.process.pid})
         except BaseException:
@@ -207,7 +210,7 @@ class StudyLoop:
     def _take_spare(self) -> Worker:
         """The next trial's worker: the one forked ahead when it started, else one forked now (where a failure
         to fork is raised)."""
-        return self._forked_ahead() or protocol.spawn(protocol.waiting, train_trial, name="hpsearch-warm-worker")
+        return self._forked_ahead() or self._spawn_waiting()
 
     def _forked_ahead(self) -> Worker | None:
         """The worker forked ahead, once it has started; None when there is none or it could not start. The
@@ -224,7 +227,11 @@ class StudyLoop:
         Forked from a thread: the fork server takes ~20 ms to fork and answer, time in which this process goes
         on answering its running trials."""
         if self.spare is None and finished + elsewhere + len(self.running) < self.spec.study.n_trials:
-            self.spare = self.forker.submit(protocol.spawn, protocol.waiting, train_trial, name="hpsearch-warm-worker")
+            self.spare = self.forker.submit(self._spawn_waiting)
+
+    def _spawn_waiting(self) -> Worker:
+        """A warm worker: started before its trial is known, it runs the target once handed the trial's job."""
+        return protocol.spawn(protocol.waiting, self.target.main, "hpsearch-warm-worker", self.target.preloaded)
 
     def _drop_spare(self) -> None:
         """No trial for the spare: it exits when its pipe closes."""

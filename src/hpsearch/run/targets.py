@@ -1,102 +1,73 @@
-"""The functions a worker process starts in (multiprocessing's `target`).
+"""Trial targets: what a study's trials run, each a function its worker process starts in, `main(conn, job)`.
 
-They live apart from the code they run so that the study process can name them without importing it:
-the fork server has already imported the worker and the training libraries, the study process never does.
+The study loop is handed the target it runs (hpsearch.run.study_loop.run_study), as Optuna's `_optimize` is
+handed `func`; `TARGETS` and `chosen` are the one place a study's target is chosen. A new kind of trial (several
+processes per trial, say) is one module with its `main` and one line in `TARGETS`. A target that wraps another
+adds to the trial what runs at each step (hpsearch.trial.step_hooks), as the chaos faults do.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import sys
-import threading
-import time
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from hpsearch.run.protocol import Channel, TrialJob
+from hpsearch.run import faults
+from hpsearch.train.process import train_trial
+from hpsearch.trial import Channel, TrialJob, TrialResult, at_step
 
-ORPHAN_CHECK_S = 1.0  # how often a trial's process looks whether the study process is still there
-
-
-def train_trial(conn, job: TrialJob) -> None:
-    """A trial's process: train it, send its result (see hpsearch.run.worker.main), exit."""
-    from hpsearch.run.worker import main
-
-    _exit_when_orphaned(conn)
-    main(conn, job)
-    # Skip the interpreter's teardown of torch and friends: the result is sent, nothing is left to flush.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    _exit(0)
+ZERO_COST_REPORTS = 10
 
 
-def _exit(code: int) -> None:
-    """End this trial's process, and the processes it started if any still run (a pruned or finished trial's
-    own commands, a DataLoader's workers): the whole process group it leads (hpsearch.run.protocol.spawn)."""
-    if _has_children() and os.getpgrp() == os.getpid():
-        os.killpg(0, signal.SIGKILL)  # this process too: it has nothing left to do
-    os._exit(code)
+@dataclass(frozen=True)
+class Target:
+    """One kind of trial: `main(conn, job)`, run in the trial's own process.
 
-
-def _has_children() -> bool:
-    """Whether this process has a child (any thread's), as Linux's /proc tells (False where it has no /proc)."""
-    try:
-        return any(path.read_text().strip() for path in Path("/proc/self/task").glob("*/children"))
-    except OSError:
-        return True
-
-
-def _exit_when_orphaned(conn, every_s: float = ORPHAN_CHECK_S) -> None:
-    """End this trial's process soon after the study process dies (kill -9, a vanished session).
-
-    Without this a trial trains on, holding its CPU threads or its GPU memory beside the next run's trials,
-    until its next report finds the pipe closed: minutes later for a slow evaluation interval. Neither its
-    parent (the fork server, kept alive by the trials it forked) nor a signal tells it; the study process's
-    end of the pipe does: a dead process's sockets are closed by the kernel, so a peek at the pipe reads its
-    end. Looked at from a thread every `every_s` seconds, without taking any message from the main thread.
+    `preloaded`: the process forks from the fork server, which has the training libraries loaded, and the study's
+    model is checked in one before the study starts (hpsearch.run.preflight); False: it forks from the study process
+    itself, in milliseconds, for a trial that needs no library.
     """
-    try:
-        watched = socket.socket(fileno=os.dup(conn.fileno()))  # a socket pair on Linux and macOS
-    except OSError:  # not a socket (another platform's pipe): the next report is when it finds out
-        return
 
-    def watch() -> None:
-        while True:
-            time.sleep(every_s)
-            try:
-                if watched.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
-                    _exit(3)
-            except BlockingIOError:  # nothing to read: the study process is there
-                continue
-            except OSError:  # the connection was reset: it is gone
-                _exit(3)
-
-    threading.Thread(target=watch, name="hpsearch-orphan-watch", daemon=True).start()
+    main: Callable[[Any, TrialJob], None]
+    preloaded: bool = True
 
 
-def check_model_config(conn, spec: Any) -> None:
-    """The space's problems against its model's config, sent as DONE (transformers stays out of the study
-    process)."""
-    from hpsearch.train.tasks.base import check_model
-
-    _answer(conn, check_model, spec)
+TARGETS: dict[str, Target] = {
+    "train": Target(train_trial),  # one process trains the trial (hpsearch.train.worker)
+}
 
 
-def check_custom_entry(conn, spec: Any) -> None:
-    """A custom task's problems with its training function (it imports, takes (config, reporter)), sent as DONE:
-    the user's module is imported here, never in the study process."""
-    from hpsearch.train.tasks.custom import check_entry
-
-    _answer(conn, check_entry, spec)
+def chosen(spec: Any) -> Target:
+    """The target that runs the trials of `spec`, with the faults $HPSEARCH_FAULTS plans (chaos tests) wrapped
+    around it; a malformed plan is the user's error, raised before anything is made."""
+    return faults.wrapped(TARGETS["train"])
 
 
-def _answer(conn, check, spec: Any) -> None:
+def zero_cost_value(number: int) -> float:
+    """What zero-cost trial `number` reports at every evaluation: spread over [0.5, 0.9] by the golden ratio, and a
+    function of the number alone, so a pruner stops the same trials whatever the sampler drew."""
+    return 0.5 + 0.4 * ((number * 0.6180339887) % 1.0)
+
+
+def zero_cost_trial(conn, job: TrialJob) -> None:
+    """A trial that trains nothing: ZERO_COST_REPORTS evaluations through the real pipe and protocol, then its result
+    (the study's metric and every objective at that value). For the study loop's tests and the overhead benchmark."""
     channel = Channel(conn)
-    try:
-        channel.done(check(spec))
-    except BaseException as exc:  # noqa: BLE001 - the study process reports it
-        channel.error(f"{type(exc).__name__}: {exc}")
+    value = zero_cost_value(job.number)
+    history, state = [], "complete"
+    for step in range(1, ZERO_COST_REPORTS + 1):
+        at_step(step)
+        history.append([step, value])
+        if channel.report(step, value):
+            state = "pruned"
+            break
+    metrics = {name: value for name in [job.spec.metric, *(o.name for o in job.spec.objectives)]}
+    channel.done(TrialResult(state=state, value=value, best_step=1, stop_reason="pruned" if state == "pruned"
+                             else "completed", stop_step=len(history), history=history, best_metrics=metrics,
+                             threads=job.threads, gpu=job.gpu))
     conn.close()
     os._exit(0)
+
+
+ZERO_COST = Target(zero_cost_trial, preloaded=False)

@@ -1,6 +1,6 @@
 """The experiment trackers a trial may log to (`task.report_to`), and whether each is installed.
 
-The logging itself is transformers' own integration callbacks (hpsearch.run.trackers names each trial's run);
+The logging itself is transformers' own integration callbacks (hpsearch.train.trackers names each trial's run);
 this module only knows the names and the packages, so that `hpsearch validate` imports neither.
 May import: hpsearch.errors.
 """

@@ -21,7 +21,7 @@ from hpsearch.spec import warm_start
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import redact
 from hpsearch.store.studies import storage_for
-from hpsearch.store.trial_result import CONFIG, FEASIBLE
+from hpsearch.trial import CONFIG, FEASIBLE
 
 ATTR_WARM_START = "hpsearch:warm_start"  # on the study: {source study: trials used} at its last start
 FROM = "warm_start_from"  # on a history trial (in the sampler only): "study#number" it came from

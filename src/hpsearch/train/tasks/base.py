@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from hpsearch.errors import ModelMissing, Problem, TrialSetupError
 from hpsearch.spec import assets, catalog
+from hpsearch.trial import TrialJob
 
 
 @dataclass
@@ -39,7 +40,7 @@ def reduce(each: Any, num_items_in_batch: Any = None) -> Any:
 
 
 class Task(Protocol):
-    def setup(self, job: Any, config: dict[str, Any]) -> Setup:
+    def setup(self, job: TrialJob, config: dict[str, Any]) -> Setup:
         """Build the model, data and metrics of one trial with hyperparameters `config`."""
 
 

@@ -14,6 +14,7 @@ import torch
 
 from hpsearch.train import data
 from hpsearch.train.tasks.base import Setup, load_config, reduce, resolve_model
+from hpsearch.trial import TrialJob
 
 
 def special_ids(tokenizer) -> tuple[int | None, int, int]:
@@ -26,7 +27,7 @@ def special_ids(tokenizer) -> tuple[int | None, int, int]:
     return start, end, pad
 
 
-def load_model(job: Any, config: dict[str, Any], notes: list[str]):
+def load_model(job: TrialJob, config: dict[str, Any], notes: list[str]):
     """The trial's causal LM (its dropout, layers and LoRA applied) and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -88,7 +89,7 @@ def collator(tokenizer):
     return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
 
 
-def setup(job: Any, config: dict[str, Any]) -> Setup:
+def setup(job: TrialJob, config: dict[str, Any]) -> Setup:
     """Model, tokenized texts and loss for one causal-LM trial."""
     import datasets
 

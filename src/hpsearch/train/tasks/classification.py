@@ -10,9 +10,10 @@ import torch
 from hpsearch.errors import TrialSetupError
 from hpsearch.train import data
 from hpsearch.train.tasks.base import Setup, load_config, reduce, resolve_model
+from hpsearch.trial import TrialJob
 
 
-def setup(job: Any, config: dict[str, Any]) -> Setup:
+def setup(job: TrialJob, config: dict[str, Any]) -> Setup:
     """Model, tokenized data, metrics and loss for one trial of `job` with hyperparameters `config`."""
     splits = data.load_splits(job.spec.task.dataset, job.spec.base_dir)
     names = splits.label_names
@@ -20,7 +21,7 @@ def setup(job: Any, config: dict[str, Any]) -> Setup:
                  num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
 
 
-def build(job: Any, config: dict[str, Any], splits: data.TextSplits, compute_metrics, loss_func,
+def build(job: TrialJob, config: dict[str, Any], splits: data.TextSplits, compute_metrics, loss_func,
           **config_overrides: Any) -> Setup:
     """A pretrained encoder (or decoder) with a fresh head over `splits`, shaped by the trial's values."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding

@@ -30,7 +30,7 @@ from typing import Any
 
 from hpsearch.errors import Problem, TrialSetupError
 from hpsearch.spec.custom import parse_entry
-from hpsearch.store.trial_result import TrialResult
+from hpsearch.trial import TrialJob, TrialResult
 
 SIGNATURE = "(config, reporter)"
 # Optuna stores a step in a 32-bit integer column (PostgreSQL's integer; SQLite holds 64 bits, and refuses more),
@@ -207,7 +207,7 @@ def check_entry(spec: Any) -> list[Problem]:
     return []
 
 
-def run(job: Any, ask: Callable[[int, float], bool], keep: Callable[[float], bool]) -> TrialResult:
+def run(job: TrialJob, ask: Callable[[int, float], bool], keep: Callable[[float], bool]) -> TrialResult:
     """Call the training function of `job` (a TrialJob) and return what the study records of the trial.
 
     `ask(step, value)`: the study's answer to an evaluation (True: prune); `keep(value)`: may the trial keep its

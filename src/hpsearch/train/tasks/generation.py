@@ -19,6 +19,7 @@ from hpsearch.spec import catalog
 from hpsearch.train import data, scores
 from hpsearch.train.tasks.base import Setup
 from hpsearch.train.tasks.causal_lm import collator, load_model, loss_function, sequence_length, special_ids
+from hpsearch.trial import TrialJob
 
 DECODING = ("temperature", "top_p", "top_k")
 
@@ -76,7 +77,7 @@ class Scorer:
         return replace(self, options=decoding(config))
 
 
-def setup(job: Any, config: dict[str, Any]) -> Setup:
+def setup(job: TrialJob, config: dict[str, Any]) -> Setup:
     """Model, tokenized pairs (the loss only on the target), and the generation scorer of one trial."""
     import datasets
 

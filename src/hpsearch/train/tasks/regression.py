@@ -13,9 +13,10 @@ import torch
 from hpsearch.train import data
 from hpsearch.train.tasks.base import Setup, reduce
 from hpsearch.train.tasks.classification import build
+from hpsearch.trial import TrialJob
 
 
-def setup(job: Any, config: dict[str, Any]) -> Setup:
+def setup(job: TrialJob, config: dict[str, Any]) -> Setup:
     """Model, tokenized data, metrics and loss for one regression trial."""
     splits = data.load_splits(job.spec.task.dataset, job.spec.base_dir, numeric=True)
     return build(job, config, splits, compute_metrics, loss_function(config), num_labels=1,

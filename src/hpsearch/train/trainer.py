@@ -1,5 +1,5 @@
 """The Trainer as a trial uses it: TrainingArguments from the trial's values, a Trainer that refuses to train
-on a NaN loss, the Monitor that reports evaluations to the study, and the fault injector of chaos tests."""
+on a NaN loss, the Monitor that reports evaluations to the study, and the step hooks a wrapping target added."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from hpsearch.run import faults, trackers
-from hpsearch.run.protocol import TrialJob
+from hpsearch.train import trackers
 from hpsearch.train.arguments import trainer_kwargs
+from hpsearch.trial import TrialJob, at_step
 
 
 def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -> TrainingArguments:
@@ -35,8 +35,6 @@ def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -
 class TrialTrainer(Trainer):
     """The Trainer, refusing to train on once the loss is NaN or infinite."""
 
-    fault: faults.Fault | None = None
-
     adafactor: dict[str, float] = {}  # Adafactor's own options, which the Trainer's optim_args do not reach
 
     def create_optimizer(self, *args, **kwargs):
@@ -57,24 +55,17 @@ class TrialTrainer(Trainer):
         result = super().compute_loss(model, inputs, *args, **kwargs)
         loss = result[0] if isinstance(result, tuple) else result
         step = self.state.global_step + 1
-        if self.fault is not None and self.fault.kind == "nan" and step >= self.fault.step:
-            loss = loss * float("nan")
-            result = (loss, *result[1:]) if isinstance(result, tuple) else loss
         if not torch.isfinite(loss.detach()).all():
             raise FloatingPointError(f"the loss is {loss.detach().float().mean().item()} at step {step}; training "
                                      "stopped (lower the learning rate, or clip gradients with max_grad_norm)")
         return result
 
 
-class FaultInjector(TrainerCallback):
-    """Strikes the trial's planned fault (see hpsearch.run.faults) when its step begins."""
+class StepHooks(TrainerCallback):
+    """Begins each training step of the trial (hpsearch.trial.at_step): the hooks a wrapping target added run."""
 
-    def __init__(self, fault: faults.Fault):
-        self.fault = fault
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        if state.global_step + 1 == self.fault.step and self.fault.kind != "nan":
-            faults.strike(self.fault)
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        at_step(state.global_step + 1, model)
 
 
 class Monitor(TrainerCallback):

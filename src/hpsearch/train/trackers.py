@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from hpsearch.run.protocol import TrialJob
+from hpsearch.trial import TrialJob
 
 
 def arguments(job: TrialJob) -> dict[str, Any]:

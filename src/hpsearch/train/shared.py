@@ -12,7 +12,7 @@ The build runs torch on one thread: a process that has run torch's parallel kern
 (its OpenMP threads do not exist in the child, whose first parallel kernel then waits for them forever);
 each trial then sets its own threads. The build never touches CUDA, so each trial still picks its own GPU.
 A build that fails leaves nothing behind: each trial builds its own setup, and fails with its own reason if
-the fault is real. A trial takes the shared setup only when everything it was built from is the same: the
+the problem is real. A trial takes the shared setup only when everything it was built from is the same: the
 task, the folder paths are read from, the values that are not decoding options, the seed and the metric,
 and the model's and the data's files on disk (their sizes and times).
 
@@ -98,7 +98,7 @@ def build() -> None:
     import torch
     import transformers
 
-    from hpsearch.run.protocol import TrialJob
+    from hpsearch.trial import TrialJob
 
     threads, verbosity = torch.get_num_threads(), transformers.logging.get_verbosity()
     bars = transformers.utils.logging.is_progress_bar_enabled()

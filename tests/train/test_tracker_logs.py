@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pytest
 
 from hpsearch.errors import SpaceError
-from hpsearch.run import trackers
 from hpsearch.run.study_loop import run_study
 from hpsearch.spec import trackers as names
 from hpsearch.spec.space import load_space, load_text
+from hpsearch.train import trackers
 
 
 def scalars(folder):

@@ -13,11 +13,11 @@ import pytest
 from optuna.trial import TrialState
 
 from helpers import COMMAND, hpsearch, stored_trials, wait_for_trials
-from hpsearch.run import shared
-from hpsearch.run.protocol import TrialJob
-from hpsearch.run.worker import run
 from hpsearch.spec.space import load_text
 from hpsearch.store.trials import ATTR_RETRY_OF
+from hpsearch.train import shared
+from hpsearch.train.worker import run
+from hpsearch.trial import TrialJob
 from tiny import Channel, make_csv, make_decoder
 
 DECODE = """study: {{name: decode, n_trials: {n}, sampler: {{name: random, seed: 3}}, pruner: none}}

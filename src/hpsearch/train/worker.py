@@ -29,14 +29,13 @@ import torch
 import transformers
 from transformers import PrinterCallback, Trainer, TrainingArguments
 
-from hpsearch.run import faults, shared
-from hpsearch.run.protocol import KEEP, Channel, TrialJob
-from hpsearch.run.trainer import FaultInjector, Monitor, TrialTrainer, training_arguments
 from hpsearch.spec.tasks import TASKS
-from hpsearch.store.trial_result import INTERRUPTED, TrialResult
+from hpsearch.train import shared
 from hpsearch.train.arguments import value_of
 from hpsearch.train.tasks import custom
 from hpsearch.train.tasks.base import Setup
+from hpsearch.train.trainer import Monitor, StepHooks, TrialTrainer, training_arguments
+from hpsearch.trial import INTERRUPTED, KEEP, Channel, TrialJob, TrialResult, at_step
 
 
 def main(conn, job: TrialJob) -> None:
@@ -109,14 +108,12 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
                       extra_metrics=setup.extra_metrics, **watched)
     # 3. the Trainer, with no checkpoints on disk: only the kept model is ever written
     args = training_arguments(job, config, output_dir)
-    fault = job.fault
     trainer = TrialTrainer(
         model=setup.model, args=args, train_dataset=setup.train_dataset, eval_dataset=setup.eval_dataset,
         data_collator=setup.data_collator, compute_metrics=setup.compute_metrics,
         compute_loss_func=setup.compute_loss_func,
-        callbacks=[monitor] + ([FaultInjector(fault)] if fault else []),
+        callbacks=[monitor, StepHooks()],
     )
-    trainer.fault = fault
     if value_of(config, "optimizer") == "adafactor":
         trainer.adafactor = {"decay_rate": float(value_of(config, "decay_rate"))}
     trainer.remove_callback(PrinterCallback)  # the study shows evaluations; the Trainer need not print them
@@ -203,7 +200,7 @@ def decode(job: TrialJob, channel: Channel) -> TrialResult:
     begun = time.perf_counter()
     _set_up_process(job)
     # nothing trains: the task's model and scorer on the trial's device, and no Trainer (a tenth of a second);
-    # built once for every trial by the fork server where it could be (hpsearch.run.shared)
+    # built once for every trial by the fork server where it could be (hpsearch.train.shared)
     setup = shared.take(job)
     shared_setup = setup is not None
     if setup is None:
@@ -243,19 +240,15 @@ def decode(job: TrialJob, channel: Channel) -> TrialResult:
 
 
 def run_custom(job: TrialJob, channel: Channel) -> TrialResult:
-    """A custom task: the user's training function (hpsearch.train.tasks.custom) reports through this channel;
-    a planned fault strikes at the first report of its step or later."""
+    """A custom task: the user's training function (hpsearch.train.tasks.custom) reports through this channel; each
+    report begins a step (hpsearch.trial.at_step)."""
     _set_up_process(job)
     # a training loop may start processes of its own (a DataLoader's workers), which a daemon process may not; the
     # trial still dies with the study (the parent-death signal), and its children with it (they watch their parent)
     multiprocessing.current_process().daemon = False
-    fault = job.fault
 
     def ask(step: int, value: float) -> bool:
-        if fault is not None and step >= fault.step:
-            if fault.kind == "nan":
-                raise FloatingPointError(f"the metric is nan at step {step} (injected)")
-            faults.strike(fault)
+        at_step(step)
         return channel.report(step, value)
 
     result = custom.run(job, ask, keep=lambda value: channel.ask(KEEP, value) is True)

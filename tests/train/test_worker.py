@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import pytest
 
 from hpsearch.errors import TrialSetupError
-from hpsearch.run.protocol import TrialJob
-from hpsearch.run.trainer import Monitor, training_arguments
 from hpsearch.spec.space import load_text
 from hpsearch.train.tasks.base import load_config
+from hpsearch.train.trainer import Monitor, training_arguments
+from hpsearch.trial import TrialJob
 
 SPEC = load_text("study: {name: t, seed: 7}\ntask: {eval_every: 5, dataset: {path: d.csv}}\n")
 
