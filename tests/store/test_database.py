@@ -93,9 +93,16 @@ def test_copy_into_a_database_of_something_else_is_one_line_exit_1(made_study):
 
 
 def test_an_empty_file_or_an_optuna_database_is_used(tmp_path):
-    (tmp_path / "empty.db").write_bytes(b"")
-    storage_for(f"sqlite:///{tmp_path / 'empty.db'}")
-    storage_for(f"sqlite:///{tmp_path / 'empty.db'}")  # now an Optuna database
+    import optuna
+
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    optuna.create_study(study_name="first", storage=storage_for(f"sqlite:///{path}"))
+    with sqlite3.connect(path) as connection:  # the empty file became an Optuna database
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"studies", "trials", "version_info"} <= tables
+    again = storage_for(f"sqlite:///{path}")  # an Optuna database is used as it is
+    assert [s.study_name for s in optuna.get_all_study_summaries(again)] == ["first"]
 
 
 @pytest.mark.parametrize("command", [["show", "made"], ["best", "made"], ["export", "made", "-o", "out.csv"],
