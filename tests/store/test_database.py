@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from helpers import hpsearch
+from helpers import cli
 from hpsearch.errors import StorageError, StudyError
 from hpsearch.spec.storage_url import redact
 from hpsearch.store.database import (
@@ -86,8 +86,8 @@ def test_a_database_of_something_else_is_refused_untouched(tmp_path, journal):
 def test_copy_into_a_database_of_something_else_is_one_line_exit_1(made_study):
     db = foreign_database(made_study / "mine.db")
     before = files_of(db)
-    result = hpsearch("copy", "made", "--from", "sqlite:///studies/hpsearch.db", "--to", f"sqlite:///{db}",
-                      cwd=made_study)
+    result = cli("copy", "made", "--from", "sqlite:///studies/hpsearch.db", "--to", f"sqlite:///{db}",
+                 cwd=made_study)
     assert result.returncode == 1 and "holds the tables of something else" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and files_of(db) == before
 
@@ -112,7 +112,7 @@ def test_commands_that_look_never_change_the_database(made_study, command):
     with sqlite3.connect(db) as connection:  # a plain Optuna database keeps its rollback journal
         connection.execute("PRAGMA journal_mode=DELETE")
     before = files_of(db)
-    result = hpsearch(*command, cwd=made_study)
+    result = cli(*command, cwd=made_study)
     assert result.returncode == 0, result.stderr
     assert files_of(db) == before  # the same bytes, and no -wal or -shm appeared
 
@@ -148,7 +148,7 @@ def test_commands_that_look_read_a_database_on_read_only_media(made_study, read_
     url = f"sqlite:///{read_only_media.path / 'hp.db'}"
     for command in (["show", "made"], ["best", "made"], ["studies"], ["compare", "made"],
                     ["export", "made", "-o", made_study / "out.csv"]):
-        result = hpsearch(*command, "--storage", url, cwd=made_study)
+        result = cli(*command, "--storage", url, cwd=made_study)
         assert result.returncode == 0, (command, result.stderr)
 
 
@@ -164,7 +164,7 @@ def test_unmerged_writes_on_read_only_media_are_named(made_study, read_only_medi
     shutil.copy(made_study / "hp.db-wal", f"{db}-wal")  # closing merged it: put it back, without its -shm
     Path(f"{db}-shm").unlink(missing_ok=True)
     read_only_media.freeze()
-    result = hpsearch("show", "made", "--storage", f"sqlite:///{db}", cwd=made_study)
+    result = cli("show", "made", "--storage", f"sqlite:///{db}", cwd=made_study)
     assert result.returncode == 1 and "last writes wait in" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
