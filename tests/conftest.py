@@ -8,14 +8,22 @@ from hpsearch.spec.space import load_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-# A test that asks for a tiny model trains with it: marked `train`, so `pytest -m "not train"` is the quick loop.
-TRAINING_FIXTURES = {"tiny_assets", "tiny_project", "stored_studies"}
+# `train` marks exactly the tests that train (a trial process that trains, or a Trainer), so `pytest -m "not
+# train"` is the quick loop. Asking for stored_studies trains (the fixture runs two studies); a tiny_project runs
+# its trials unless the test is marked no_training (it is refused, or dry-runs, before any trial starts). A test
+# that trains with tiny_assets alone says so with @pytest.mark.train. Slow tests run only when -m names them.
+TRAINS = {"stored_studies", "tiny_project"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if TRAINS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("no_training"):
             item.add_marker(pytest.mark.train)
+    if "slow" not in (config.getoption("markexpr") or ""):
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 QUICK = """

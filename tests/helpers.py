@@ -1,11 +1,15 @@
-"""Plain helpers shared by test modules (fixtures live in conftest.py): the real CLI, and a database
-filled through Optuna directly that the fast readers are checked against."""
+"""Plain helpers shared by test modules (fixtures live in conftest.py): the CLI in this process (`cli`) or as a
+process of its own (`hpsearch`), a study as stored (`load_study`), and a database filled through Optuna directly
+that the fast readers are checked against."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -19,8 +23,48 @@ COMMAND = [shutil.which("hpsearch")] if shutil.which("hpsearch") else [sys.execu
 
 
 def hpsearch(*args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
-    """The installed `hpsearch` command, run as a user would, its output captured."""
+    """The installed `hpsearch` command in a process of its own, as a user runs it, its output captured: for what
+    needs one (signals, pipes, kill -9, what a fresh process imports). Anything else: `cli`."""
     return subprocess.run(COMMAND + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@dataclass
+class Ran:
+    """What `cli` saw: the exit code and the two streams apart (the attributes of subprocess.CompletedProcess)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args, cwd=None) -> Ran:
+    """`hpsearch ARGS` in this process (typer's CliRunner, through the app's error boundary), run in `cwd`.
+
+    An exception that escapes the app is a traceback on stderr and exit code 1, as the command would show it.
+    """
+    from typer.testing import CliRunner
+
+    from hpsearch.cli import app
+
+    before = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(app, [str(a) for a in args], prog_name="hpsearch")
+    finally:
+        os.chdir(before)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return Ran(result.exit_code, result.stdout, stderr)
+
+
+def load_study(storage: str, name: str = "tiny") -> optuna.Study:
+    """Study `name` as the database at `storage` holds it now (KeyError before it exists)."""
+    from hpsearch.store.studies import storage_for
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=name, storage=storage_for(storage))
 
 
 def fill(url: str) -> str:
@@ -93,11 +137,8 @@ class ExitsWhenLookedAt:
 
 def stored_trials(storage: str, name: str = "tiny") -> list:
     """The trials of study `name` as the database holds them now ([] before the study exists)."""
-    from hpsearch.store.studies import storage_for
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.load_study(study_name=name, storage=storage_for(storage)).get_trials()
+        return load_study(storage, name).get_trials()
     except KeyError:
         return []
 

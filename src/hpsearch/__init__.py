@@ -4,6 +4,7 @@ The names below are the public API a notebook user calls; heavy modules load onl
 
     import hpsearch
     summary = hpsearch.run("space.yaml", n_trials=10)   # run or continue the study; summary.best_value
+    planned = hpsearch.dry_run("space.yaml")            # what a run would try first, and what it would cost
     hpsearch.resume("quickstart")                      # continue it from the database alone
     stored = hpsearch.load("quickstart")               # its spec and trials (stored.trials, stored.study)
     hpsearch.best("quickstart")                        # the best trial: values, config, metrics, model_dir
@@ -29,6 +30,8 @@ _EXPORTS = {
     "suggest": "hpsearch.spec.suggest",
     "sample": "hpsearch.spec.suggest",
     "resume": "hpsearch.run.api",
+    "dry_run": "hpsearch.run.api",
+    "DryRun": "hpsearch.run.api",
     "RunSummary": "hpsearch.run.run_summary",
     "load": "hpsearch.results.load",
     "best": "hpsearch.results.load",

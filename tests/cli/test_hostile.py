@@ -57,6 +57,7 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.no_training
 def test_a_file_that_is_not_a_database(tiny_project):
     junk = tiny_project.root / "junk.db"
     junk.write_bytes(b"this is not sqlite" * 100)
@@ -68,6 +69,7 @@ def test_a_file_that_is_not_a_database(tiny_project):
     assert len(result.stderr.strip().splitlines()) == 1 and junk.read_bytes() == b"this is not sqlite" * 100
 
 
+@pytest.mark.no_training
 def test_a_read_only_database(tiny_project):
     path = tiny_project(n_trials=1)
     db = tiny_project.root / "ro.db"
@@ -78,6 +80,7 @@ def test_a_read_only_database(tiny_project):
     assert digest(db) == before
 
 
+@pytest.mark.no_training
 def test_a_database_of_an_unknown_schema(tiny_project):
     path = tiny_project(n_trials=1)
     db = tiny_project.root / "future.db"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import COMMAND, ROOT, hpsearch
+from helpers import COMMAND, ROOT, cli, hpsearch
 
 
 def test_help_lists_the_commands():
@@ -19,10 +19,10 @@ def test_help_lists_the_commands():
 
 
 def test_ranges_table_and_json():
-    table = hpsearch("ranges")
+    table = cli("ranges")
     assert table.returncode == 0 and "learning_rate" in table.stdout and "early_stopping_patience" in table.stdout
     assert "the other way round" in table.stdout
-    data = json.loads(hpsearch("ranges", "--format", "json").stdout)
+    data = json.loads(cli("ranges", "--format", "json").stdout)
     assert len([d for d in data if d["parent"] is None and not d["peft"] and not d["gpu"]]) == 19
     assert {d["name"] for d in data if d["gpu"]} == {"precision"}
     assert {d["name"] for d in data if d["peft"]} == {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"}
@@ -30,13 +30,13 @@ def test_ranges_table_and_json():
 
 
 def test_ranges_bad_format():
-    result = hpsearch("ranges", "--format", "xml")
+    result = cli("ranges", "--format", "xml")
     assert result.returncode == 2
     assert result.stderr == "error: --format must be table or json, but got 'xml'\n" and result.stdout == ""
 
 
 def test_validate_shipped_files():
-    result = hpsearch("validate", *sorted((ROOT / "search_spaces").glob("*.yaml")))
+    result = cli("validate", *sorted((ROOT / "search_spaces").glob("*.yaml")))
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": ok") == len(list((ROOT / "search_spaces").glob("*.yaml")))
 
@@ -46,7 +46,7 @@ def test_validate_reports_every_error_one_line_each_exit_2(tmp_path):
     bad.write_text("study:\n  name: t\n  n_trial: 3\nspace:\n  dropout: {low: 0.5, high: 0.1}\n")
     good = tmp_path / "good.yaml"
     good.write_text("study: {name: ok}\n")
-    result = hpsearch("validate", bad, good, cwd=tmp_path)
+    result = cli("validate", bad, good, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
@@ -59,49 +59,49 @@ def test_validate_reports_every_error_one_line_each_exit_2(tmp_path):
 
 
 def test_validate_missing_file():
-    result = hpsearch("validate", "nope.yaml")
+    result = cli("validate", "nope.yaml")
     assert result.returncode == 2 and result.stderr.strip() == "nope.yaml: no such file (check the path)"
 
 
 def test_warnings_go_to_stderr_and_pass(tmp_path):
     f = tmp_path / "w.yaml"
     f.write_text("study: {name: w}\nspace:\n  learning_rate: {low: 1.0e-6, high: 1.0e-3, log: true}\n")
-    result = hpsearch("validate", f)
+    result = cli("validate", f)
     assert result.returncode == 0 and "[warning]" in result.stderr
 
 
 def test_dry_run_prints_configurations_and_touches_nothing(tmp_path):
     shutil.copy(ROOT / "search_spaces" / "quickstart.yaml", tmp_path / "q.yaml")
-    result = hpsearch("run", "q.yaml", "--dry-run", "--n-trials", "5", cwd=tmp_path)
+    result = cli("run", "q.yaml", "--dry-run", "--n-trials", "5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "5 sampled configurations" in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("│ ")]
     assert len(rows) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q.yaml"]
-    again = hpsearch("run", "q.yaml", "--dry-run", "--n-trials", "5", cwd=tmp_path)
+    again = cli("run", "q.yaml", "--dry-run", "--n-trials", "5", cwd=tmp_path)
     assert again.stdout == result.stdout  # the file's sampler seed makes it repeatable
 
 
 def test_run_with_bad_override(tmp_path):
     shutil.copy(ROOT / "search_spaces" / "quickstart.yaml", tmp_path / "q.yaml")
-    result = hpsearch("run", "q.yaml", "--dry-run", "--n-trials", "0", cwd=tmp_path)
+    result = cli("run", "q.yaml", "--dry-run", "--n-trials", "0", cwd=tmp_path)
     assert result.returncode == 2 and "--n-trials: must be at least 1" in result.stderr
 
 
 def test_run_with_bad_file_exits_2_and_creates_no_database(tmp_path):
     (tmp_path / "b.yaml").write_text("study: {name: 'bad name'}\n")
-    result = hpsearch("run", "b.yaml", cwd=tmp_path)
+    result = cli("run", "b.yaml", cwd=tmp_path)
     assert result.returncode == 2 and "is not a valid study name" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.yaml"]
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    result = hpsearch("--debug", "validate", tmp_path / "nope.yaml")
+    result = cli("--debug", "validate", tmp_path / "nope.yaml")
     assert result.returncode == 2 and "Traceback" in result.stderr
 
 
 def test_bad_option_is_a_usage_error():
-    assert hpsearch("run", "--n-trials", "x", "f.yaml").returncode == 2
+    assert cli("run", "--n-trials", "x", "f.yaml").returncode == 2
 
 
 @pytest.mark.parametrize("args", [["--help"], ["ranges"], ["validate", ROOT / "search_spaces" / "quickstart.yaml"]])
@@ -122,18 +122,18 @@ def test_light_commands_do_not_import_torch(args):
 
 def test_set_overrides_a_value_and_names_itself_when_wrong():
     space = ROOT / "search_spaces" / "quickstart.yaml"
-    ok = hpsearch("run", space, "--dry-run", "--set", "study.n_trials=2", "--set", "fixed.max_steps=5")
+    ok = cli("run", space, "--dry-run", "--set", "study.n_trials=2", "--set", "fixed.max_steps=5")
     assert ok.returncode == 0, ok.stderr
     assert "2 sampled configurations" in ok.stdout and "max_steps=5" in ok.stdout
-    bad = hpsearch("validate", space, "--set", "fixed.max_steps=-1")
+    bad = cli("validate", space, "--set", "fixed.max_steps=-1")
     assert bad.returncode == 2
     assert bad.stderr.strip() == f"{space} --set: fixed.max_steps: must be at least 1, but got -1"
 
 
 def test_ranges_shows_documented_and_recommended_side_by_side_with_sources():
-    table = hpsearch("ranges")
+    table = cli("ranges")
     assert "recommended" in table.stdout and "miniatures" in table.stdout and "3e-05 .. 0.0003" in table.stdout
-    data = {d["name"]: d for d in json.loads(hpsearch("ranges", "--format", "json").stdout)}
+    data = {d["name"]: d for d in json.loads(cli("ranges", "--format", "json").stdout)}
     assert (data["learning_rate"]["low"], data["learning_rate"]["high"]) == (1e-4, 1e-1)  # documented, unchanged
     by_setting = {(r["method"], r["size"]): r for r in data["learning_rate"]["recommended"]}
     assert by_setting[("full", "base")]["value"] == 3e-5 and "BERT" in by_setting[("full", "base")]["source"]
@@ -144,7 +144,7 @@ def test_ranges_shows_documented_and_recommended_side_by_side_with_sources():
 def test_a_bad_prior_exits_2_with_file_line_and_key(tmp_path):
     (tmp_path / "p.yaml").write_text("study: {name: p}\nspace:\n  learning_rate: {low: 1.0e-5, high: 1.0e-3, log: true,"
                                      " prior: 0.5}\n  sequence_length: recommended\n")
-    result = hpsearch("run", "p.yaml", cwd=tmp_path)
+    result = cli("run", "p.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert "p.yaml:3: space.learning_rate.prior: (0.5) must lie in the range" in result.stderr
     assert "p.yaml:4: space.sequence_length: has no recommendation in this setting; entries that have one:" \
@@ -154,7 +154,7 @@ def test_a_bad_prior_exits_2_with_file_line_and_key(tmp_path):
 
 def test_dry_run_says_where_the_default_search_looks_first(tmp_path):
     shutil.copy(ROOT / "search_spaces" / "quickstart.yaml", tmp_path / "q.yaml")
-    result = hpsearch("run", "q.yaml", "--dry-run", "--n-trials", "2", cwd=tmp_path)
+    result = cli("run", "q.yaml", "--dry-run", "--n-trials", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
     assert "priors (full fine-tuning, small model): learning_rate 0.0001" in text
@@ -164,7 +164,7 @@ def test_dry_run_says_where_the_default_search_looks_first(tmp_path):
 def test_a_dry_run_of_a_million_trials_prints_the_first_few_at_once(tmp_path):
     shutil.copy(ROOT / "search_spaces" / "quickstart.yaml", tmp_path / "q.yaml")
     started = time.monotonic()
-    result = hpsearch("run", "q.yaml", "--dry-run", "--n-trials", "1000000", cwd=tmp_path)
+    result = cli("run", "q.yaml", "--dry-run", "--n-trials", "1000000", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 30  # sampling every trial took minutes
     assert "the first 10 of 1000000 sampled configurations" in result.stdout

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import COMMAND, hpsearch
+from helpers import COMMAND, cli
 
 DB = "sqlite:///studies/hpsearch.db"  # made_study's database, relative to the folder the commands run in
 
@@ -32,7 +32,7 @@ def files(folder) -> dict[str, str]:
 
 
 def test_studies_lists_the_study_with_its_counts(made_study):
-    result = hpsearch("studies", cwd=made_study)
+    result = cli("studies", cwd=made_study)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     [row] = rows(result.stdout)
     assert row[:9] == ["made", "sequence-classification", "minilm-l6", "eval_accuracy (max)", "4", "0", "0", "0",
@@ -41,13 +41,13 @@ def test_studies_lists_the_study_with_its_counts(made_study):
 
 @pytest.mark.parametrize("top", ["0", "-1"])
 def test_show_needs_at_least_one_best_trial(made_study, top):
-    result = hpsearch("show", "made", "--top", top, cwd=made_study)
+    result = cli("show", "made", "--top", top, cwd=made_study)
     assert result.returncode == 2 and result.stderr.strip() == f"error: --top must be at least 1, but got {top}"
     assert result.stdout == ""
 
 
 def test_show_lists_the_best_trials(made_study):
-    result = hpsearch("show", "made", "--top", "2", cwd=made_study)
+    result = cli("show", "made", "--top", "2", cwd=made_study)
     assert result.returncode == 0, result.stderr
     assert "the 2 best trials" in result.stdout
     assert "trials: complete 4\n" in result.stdout
@@ -55,18 +55,18 @@ def test_show_lists_the_best_trials(made_study):
 
 
 def test_best_prints_the_winner_or_writes_it(made_study):
-    result = hpsearch("best", "made", cwd=made_study)
+    result = cli("best", "made", cwd=made_study)
     assert result.returncode == 0, result.stderr
     winner = {"learning_rate": 0.004, "early_stopping_patience": 1}
     assert yaml.safe_load(result.stdout) == {"study": "made", "trial": 3, "objectives": {"eval_accuracy": 0.8},
                                              "searched": winner, "config": winner, "metrics": {}, "model_dir": None}
-    written = hpsearch("best", "made", "-f", "json", "-o", "best.json", cwd=made_study)
+    written = cli("best", "made", "-f", "json", "-o", "best.json", cwd=made_study)
     assert written.returncode == 0 and written.stdout == "wrote best.json\n", written.stderr
     assert yaml.safe_load((made_study / "best.json").read_text()) == yaml.safe_load(result.stdout)
 
 
 def test_compare_shows_the_best_counts_and_importances(made_study):
-    result = hpsearch("compare", "made", cwd=made_study)
+    result = cli("compare", "made", cwd=made_study)
     assert result.returncode == 0, result.stderr
     table = {label: value for label, value in rows(result.stdout) if label}
     assert table["objective"] == "eval_accuracy (max)" and table["best"] == "0.8"
@@ -75,14 +75,14 @@ def test_compare_shows_the_best_counts_and_importances(made_study):
 
 
 def test_export_writes_every_trial(made_study):
-    result = hpsearch("export", "made", cwd=made_study)
+    result = cli("export", "made", cwd=made_study)
     assert result.returncode == 0 and result.stdout == "wrote 4 trials to made.csv\n", result.stderr
     frame = pd.read_csv(made_study / "made.csv")
     assert list(frame["number"]) == [0, 1, 2, 3] and list(frame["value_eval_accuracy"]) == [0.5, 0.6, 0.7, 0.8]
 
 
 def test_report_writes_one_html_file(made_study):
-    result = hpsearch("report", "made", cwd=made_study)
+    result = cli("report", "made", cwd=made_study)
     assert result.returncode == 0 and result.stdout == "wrote made.html\n", result.stderr
     assert (made_study / "made.html").read_text().lstrip().lower().startswith("<!doctype html>")
 
@@ -130,7 +130,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(made_study, args, messa
     with sqlite3.connect(made_study / "studies" / "hpsearch.db") as connection:  # any write would show in the file
         connection.execute("PRAGMA journal_mode=DELETE")
     before = files(made_study)
-    result = hpsearch(*args, cwd=made_study)
+    result = cli(*args, cwd=made_study)
     assert result.returncode == 2, result.stderr
     assert result.stderr == message + "\n" and result.stdout == ""
     assert files(made_study) == before
@@ -147,7 +147,7 @@ def test_confirm_refuses_bad_input_before_recording_anything(made_study, args, m
         return study.user_attrs, [(t.number, t.state, t.user_attrs) for t in study.trials]
 
     before = recorded()
-    result = hpsearch(*args, cwd=made_study)
+    result = cli(*args, cwd=made_study)
     assert result.returncode == 2, result.stderr
     assert result.stderr == message + "\n" and result.stdout == ""
     assert recorded() == before
@@ -160,7 +160,7 @@ def test_confirm_refuses_bad_input_before_recording_anything(made_study, args, m
 def test_a_tampered_stored_space_is_one_line_exit_1(made_study, tampered, command):
     study = optuna.load_study(study_name="made", storage=f"sqlite:///{made_study}/studies/hpsearch.db")
     study.set_user_attr("hpsearch:spec", tampered)
-    result = hpsearch(command, "made", cwd=made_study)
+    result = cli(command, "made", cwd=made_study)
     assert result.returncode == 1, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: study 'made': its stored space (hpsearch:spec) is unreadable: "), line
@@ -182,7 +182,7 @@ def test_no_output_is_ever_written_onto_the_study_database(made_study, args):
     (made_study / "db-link").symlink_to(made_study / "studies" / "hpsearch.db")
     db = made_study / "studies" / "hpsearch.db"
     before = checksum(db)
-    result = hpsearch(*args, cwd=made_study)
+    result = cli(*args, cwd=made_study)
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert "is the study's database (studies/hpsearch.db); name another file" in line
@@ -196,18 +196,18 @@ def test_no_output_is_ever_written_onto_the_study_database(made_study, args):
 ])
 def test_an_existing_file_is_replaced_only_with_force(made_study, args, output):
     (made_study / output).write_text("mine\n")
-    refused = hpsearch(*args, cwd=made_study)
+    refused = cli(*args, cwd=made_study)
     assert refused.returncode == 2 and refused.stderr.strip() == (
         f"error: --output {output} already exists; add --force to replace it, or name another file")
     assert (made_study / output).read_text() == "mine\n"
-    forced = hpsearch(*args, "--force", cwd=made_study)
+    forced = cli(*args, "--force", cwd=made_study)
     assert forced.returncode == 0, forced.stderr
     assert (made_study / output).read_text() != "mine\n"
 
 
 def test_report_checks_the_png_folder_before_writing_the_html(made_study):
     (made_study / "figures").write_text("a file, not a folder\n")
-    result = hpsearch("report", "made", "--png", "figures", cwd=made_study)
+    result = cli("report", "made", "--png", "figures", cwd=made_study)
     assert result.returncode == 2 and result.stderr.strip() == (
         "error: --png figures is a file; name a folder (it is created where missing)")
     assert not (made_study / "made.html").exists()

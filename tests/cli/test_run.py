@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from helpers import COMMAND, ROOT
+from helpers import COMMAND, ROOT, cli
 from hpsearch.store.studies import storage_for
 from hpsearch.store.trials import ATTR_REASON, ATTR_RETRY_OF
 
@@ -86,13 +86,14 @@ def test_the_study_process_stays_small_and_flat(tiny_project):
     assert rss[-1] - rss[1] < 10, rss  # flat across trials (the first trial's start warms caches)
 
 
+@pytest.mark.no_training
 def test_resume_of_an_unknown_study(tiny_project):
     tiny_project(n_trials=1)
-    result = subprocess.run(COMMAND + ["resume", "nope"], cwd=tiny_project.root, capture_output=True, text=True)
+    result = cli("resume", "nope", cwd=tiny_project.root)
     assert result.returncode == 2 and "no study database at studies/hpsearch.db" in result.stderr
     assert not (tiny_project.root / "studies").exists()  # looking created nothing
     storage_for(tiny_project.storage)
-    result = subprocess.run(COMMAND + ["resume", "nope"], cwd=tiny_project.root, capture_output=True, text=True)
+    result = cli("resume", "nope", cwd=tiny_project.root)
     assert result.returncode == 2 and "no study 'nope' in this database" in result.stderr
 
 
@@ -175,13 +176,14 @@ def test_optuna_dashboard_serves_the_study(tiny_project):
     assert [s["study_name"] for s in studies] == ["tiny"]
 
 
+@pytest.mark.no_training
 def test_missing_inputs_exit_2_before_any_database_exists(tiny_project):
     path = tiny_project(n_trials=1)
     path.write_text(path.read_text().replace("data.csv", "missing.csv"))
-    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
+    result = cli("run", path.name, cwd=tiny_project.root)
     assert result.returncode == 2 and "task.dataset.path: no such file" in result.stderr
     path.write_text(path.read_text().replace("missing.csv", "data.csv").replace("model: model", "model: ./nomodel"))
-    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
+    result = cli("run", path.name, cwd=tiny_project.root)
     assert result.returncode == 2 and "model './nomodel': no such folder" in result.stderr
     assert not (tiny_project.root / "studies").exists()
 
@@ -223,12 +225,13 @@ def test_ten_failed_trials_stop_the_study_with_exit_1(tiny_project):
     assert [t.state for t in load(tiny_project).get_trials()] == [TrialState.FAIL] * 10
 
 
+@pytest.mark.no_training
 def test_bad_data_exits_2_at_the_start_one_line_a_problem(tiny_project):
     """Found when `run` starts, not by three failed trials: each problem on its line, nothing created."""
     path = tiny_project(n_trials=3)
     data = tiny_project.root / "data.csv"
     data.write_text(data.read_text().replace("text,label", "sentence,sentiment", 1))
-    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
+    result = cli("run", path.name, cwd=tiny_project.root)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "space.yaml:9: task.dataset.text_column: data.csv has no column 'text' (its columns: sentence, sentiment)",
@@ -236,12 +239,13 @@ def test_bad_data_exits_2_at_the_start_one_line_a_problem(tiny_project):
     ]
     # numbers where classes belong: the hint names the task type that predicts numbers
     data.write_text("text,label\n" + "".join(f"words {i},{i / 7:.3f}\n" for i in range(100)))
-    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
+    result = cli("run", path.name, cwd=tiny_project.root)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "task.dataset.label_column: " in result.stderr and "use task.type: sequence-regression" in result.stderr
     assert not (tiny_project.root / "studies").exists()
 
 
+@pytest.mark.no_training
 def test_dropped_rows_are_counted_when_the_run_starts(tiny_project):
     path = tiny_project(n_trials=1)
     path.write_text(path.read_text().replace("model: model", "model: ./nomodel"))  # stops right after the data check
@@ -249,7 +253,7 @@ def test_dropped_rows_are_counted_when_the_run_starts(tiny_project):
     lines = data.read_text().splitlines()
     lines[1], lines[2] = "," + lines[1].split(",")[1], lines[2].split(",")[0] + ","  # no text; no label
     data.write_text("\n".join(lines) + "\n")
-    result = subprocess.run(COMMAND + ["run", path.name], cwd=tiny_project.root, capture_output=True, text=True)
+    result = cli("run", path.name, cwd=tiny_project.root)
     assert ("space.yaml:9: task.dataset: data.csv: 2 of its 200 rows are left out (1 with no 'text', 1 with no "
             "'label') [warning]") in result.stderr.splitlines()
     assert result.returncode == 2 and "model './nomodel': no such folder" in result.stderr

@@ -1,44 +1,37 @@
 """The cost estimate end to end: `run --dry-run` (from earlier trials, or `--calibrate`), stored at a study's
 first run, and `show` printing it beside what the study spent."""
 
-import subprocess
-
-import optuna
 import pytest
 
-from helpers import COMMAND
+from helpers import cli, hpsearch, load_study
 from hpsearch.run.estimate import ATTR_ESTIMATE
-from hpsearch.store.studies import storage_for
 
 
-def hpsearch(project, *args):
-    return subprocess.run(COMMAND + list(args), cwd=project.root, capture_output=True, text=True, timeout=600)
-
-
-@pytest.mark.slow  # about 8 `hpsearch` processes end to end: 20-35 s
+@pytest.mark.slow  # three `hpsearch` processes that train (a calibration, two runs), the rest in-process
 def test_estimate_from_calibration_then_from_earlier_trials_then_beside_the_cost(tiny_project):
     path = tiny_project(n_trials=1)
-    calibrated = hpsearch(tiny_project, "run", path.name, "--dry-run", "--calibrate")
+    calibrated = hpsearch("run", path.name, "--dry-run", "--calibrate", cwd=tiny_project.root, timeout=600)
     assert calibrated.returncode == 0, calibrated.stderr
     assert "from one calibration trial of 10 steps on cpu" in calibrated.stdout and "device hours" in calibrated.stdout
     assert not (tiny_project.root / "studies" / "hpsearch.db").exists()  # a dry run stores nothing
-    assert "--calibrate" in hpsearch(tiny_project, "run", path.name, "--dry-run").stdout  # nothing to time it by
+    assert "--calibrate" in cli("run", path.name, "--dry-run", cwd=tiny_project.root).stdout  # nothing to time it by
 
-    assert hpsearch(tiny_project, "run", path.name).returncode == 0
+    assert hpsearch("run", path.name, cwd=tiny_project.root, timeout=600).returncode == 0
     other = tiny_project(n_trials=2, name="other.yaml")
     other.write_text(other.read_text().replace("name: tiny", "name: other"))
-    dry = hpsearch(tiny_project, "run", other.name, "--dry-run")
+    dry = cli("run", other.name, "--dry-run", cwd=tiny_project.root)
     assert "expected compute: 2 trials x 30 steps (max_steps; 16 examples x 16 tokens a step)" in dry.stdout
     assert "from 1 earlier trials of model (studies tiny; on cpu)" in dry.stdout
 
-    assert hpsearch(tiny_project, "run", other.name, "--n-trials", "1").returncode == 0
-    stored = optuna.load_study(study_name="other", storage=storage_for(tiny_project.storage)).user_attrs[ATTR_ESTIMATE]
+    assert hpsearch("run", other.name, "--n-trials", "1", cwd=tiny_project.root, timeout=600).returncode == 0
+    stored = load_study(tiny_project.storage, "other").user_attrs[ATTR_ESTIMATE]
     assert stored["basis"].startswith("from 1 earlier trials of model") and len(stored["device_seconds"]) == 3
-    shown = hpsearch(tiny_project, "show", "other").stdout
+    shown = cli("show", "other", cwd=tiny_project.root).stdout
     assert "cost: estimated" in shown and "from 1 earlier trials of model" in shown and "spent" in shown
 
 
+@pytest.mark.no_training
 def test_calibrate_needs_a_dry_run(tiny_project):
-    result = hpsearch(tiny_project, "run", tiny_project(n_trials=1).name, "--calibrate")
+    result = cli("run", tiny_project(n_trials=1).name, "--calibrate", cwd=tiny_project.root)
     assert result.returncode == 2 and "add --dry-run" in result.stderr
     assert not (tiny_project.root / "studies").exists()

@@ -98,6 +98,7 @@ def test_start_with_the_best_of_another_study(tiny_project):
     assert START_WITH not in ran[1].user_attrs
 
 
+@pytest.mark.no_training
 def test_bad_known_configurations_touch_nothing(tiny_project):
     path = tiny_project(n_trials=1)
     path.write_text(path.read_text().replace("sampler:", "start_with: [{learning_rate: 0.5}]\n  sampler:"))
@@ -113,6 +114,7 @@ def test_bad_known_configurations_touch_nothing(tiny_project):
     assert not (tiny_project.root / "studies").exists()
 
 
+@pytest.mark.no_training
 def test_a_hostile_start_with_file_is_one_line_and_touches_nothing(tiny_project):
     good = tiny_project(n_trials=1)
     root = tiny_project.root

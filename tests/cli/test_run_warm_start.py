@@ -77,6 +77,7 @@ def test_history_informs_the_sampler_and_only_the_studys_own_trials_count(tiny_p
     ("tiny-minimize", "warm.yaml:5: study.warm_start.from.0: study tiny optimizes minimize, this study maximize: "
                       "warm start needs the same direction"),
 ])
+@pytest.mark.no_training
 def test_a_source_that_cannot_inform_touches_nothing(tiny_project, source, line):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name, _, direction = source.partition("-")

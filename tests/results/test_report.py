@@ -1,18 +1,16 @@
 """hpsearch report: one self-contained HTML file that renders without script errors, PNG files, and the CLI."""
 
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import optuna
 import pytest
 
+from helpers import cli, load_study
 from hpsearch.errors import UsageError
 from hpsearch.results import report
-from hpsearch.store.studies import storage_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -23,7 +21,7 @@ MULTI = ["pareto-front", "history-accuracy", "parallel-coordinates-accuracy", "i
 
 @pytest.fixture(scope="module")
 def alpha(stored_studies):
-    return optuna.load_study(study_name="alpha", storage=storage_for(stored_studies.storage))
+    return load_study(stored_studies.storage, "alpha")
 
 
 @pytest.fixture(scope="module")
@@ -146,13 +144,8 @@ def test_unwritable_output_is_a_usage_error(tmp_path):
         report.write_png(study, tmp_path / "file")
 
 
-def hpsearch(*args: str) -> subprocess.CompletedProcess:
-    command = shutil.which("hpsearch") or str(Path(sys.executable).parent / "hpsearch")
-    return subprocess.run([command, *args], capture_output=True, text=True, timeout=300)
-
-
 def test_cli_writes_html_and_png(stored_studies, tmp_path):
-    done = hpsearch("report", "alpha", "--storage", stored_studies.storage, "-o", str(tmp_path / "r.html"),
+    done = cli("report", "alpha", "--storage", stored_studies.storage, "-o", str(tmp_path / "r.html"),
                     "--png", str(tmp_path / "png"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "r.html").stat().st_size > 1_000_000
@@ -162,7 +155,7 @@ def test_cli_writes_html_and_png(stored_studies, tmp_path):
 
 
 def test_cli_unknown_study(stored_studies, tmp_path):
-    done = hpsearch("report", "nope", "--storage", stored_studies.storage, "-o", str(tmp_path / "r.html"))
+    done = cli("report", "nope", "--storage", stored_studies.storage, "-o", str(tmp_path / "r.html"))
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: no study 'nope'") and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists()

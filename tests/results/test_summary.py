@@ -1,7 +1,6 @@
 """studies, show, best, compare and export on a stored study of real tiny trials, end to end."""
 
 import json
-import subprocess
 
 import optuna
 import pandas as pd
@@ -9,18 +8,13 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from helpers import COMMAND
+from helpers import cli, load_study
 from hpsearch.results import summary as results
-from hpsearch.store.studies import storage_for
 from hpsearch.store.tables import Tables
 
 
-def hpsearch(*args, cwd=None):
-    return subprocess.run(COMMAND + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
 def load(stored, name="alpha"):
-    return optuna.load_study(study_name=name, storage=storage_for(stored.storage))
+    return load_study(stored.storage, name)
 
 
 def table_rows(stdout: str) -> list[list[str]]:
@@ -38,7 +32,7 @@ def test_studies_lists_every_study_with_counts(stored_studies):
     assert alpha.states.get("COMPLETE", 0) == len(study.get_trials(states=(TrialState.COMPLETE,)))
     assert alpha.best == [study.best_value] and alpha.task == "sequence-classification"
     assert alpha.last_activity is not None
-    result = hpsearch("studies", "--storage", stored_studies.storage)
+    result = cli("studies", "--storage", stored_studies.storage)
     assert result.returncode == 0, result.stderr
     listed = {row[0]: row for row in table_rows(result.stdout)}
     assert sorted(listed) == ["alpha", "beta"]
@@ -46,7 +40,7 @@ def test_studies_lists_every_study_with_counts(stored_studies):
 
 
 def test_show_prints_the_space_progress_and_best_trials(stored_studies):
-    result = hpsearch("show", "alpha", "--storage", stored_studies.storage, "--top", "3")
+    result = cli("show", "alpha", "--storage", stored_studies.storage, "--top", "3")
     assert result.returncode == 0, result.stderr
     study = load(stored_studies)
     assert "optimizing eval_accuracy (maximize)" in result.stdout
@@ -59,14 +53,14 @@ def test_show_prints_the_space_progress_and_best_trials(stored_studies):
 
 def test_best_as_yaml_json_and_training_arguments(stored_studies, tmp_path):
     study = load(stored_studies)
-    as_yaml = yaml.safe_load(hpsearch("best", "alpha", "--storage", stored_studies.storage).stdout)
+    as_yaml = yaml.safe_load(cli("best", "alpha", "--storage", stored_studies.storage).stdout)
     assert as_yaml["trial"] == study.best_trial.number
     assert as_yaml["searched"] == study.best_trial.params
     assert as_yaml["config"]["max_steps"] == 30 and as_yaml["objectives"]["eval_accuracy"] == study.best_value
-    as_json = json.loads(hpsearch("best", "alpha", "--storage", stored_studies.storage, "-f", "json").stdout)
+    as_json = json.loads(cli("best", "alpha", "--storage", stored_studies.storage, "-f", "json").stdout)
     assert as_json == as_yaml
     out = tmp_path / "args.json"
-    result = hpsearch("best", "alpha", "--storage", stored_studies.storage, "-f", "args", "-o", out)
+    result = cli("best", "alpha", "--storage", stored_studies.storage, "-f", "args", "-o", out)
     assert result.returncode == 0 and "dropout=" in result.stderr  # a model-config value, not a Trainer field
     from transformers import TrainingArguments
 
@@ -91,14 +85,14 @@ def test_compare_shows_compute_and_importances(stored_studies):
         else:
             assert row.importances == {}
             assert row.importance_note == f"too few complete trials ({len(complete)}) to weigh the hyperparameters"
-    result = hpsearch("compare", "alpha", "beta", "--storage", stored_studies.storage)
+    result = cli("compare", "alpha", "beta", "--storage", stored_studies.storage)
     assert result.returncode == 0 and "saved by pruning" in result.stdout and "importance" in result.stdout
 
 
 @pytest.mark.parametrize("format", ["csv", "json", "parquet"])
 def test_export_writes_one_row_per_trial(stored_studies, tmp_path, format):
     out = tmp_path / f"alpha.{format}"
-    result = hpsearch("export", "alpha", "--storage", stored_studies.storage, "-f", format, "-o", out)
+    result = cli("export", "alpha", "--storage", stored_studies.storage, "-f", format, "-o", out)
     assert result.returncode == 0, result.stderr
     frame = {"csv": pd.read_csv, "json": pd.read_json, "parquet": pd.read_parquet}[format](out)
     study = load(stored_studies)
@@ -116,12 +110,12 @@ def test_export_writes_one_row_per_trial(stored_studies, tmp_path, format):
     ],
 )
 def test_bad_requests_are_one_line_exit_2(stored_studies, args, message):
-    result = hpsearch(*args, "--storage", stored_studies.storage)
+    result = cli(*args, "--storage", stored_studies.storage)
     assert result.returncode == 2 and result.stderr.strip() == message
 
 
 def test_a_missing_database_is_named_and_not_created(tmp_path):
-    result = hpsearch("studies", cwd=tmp_path)
+    result = cli("studies", cwd=tmp_path)
     assert result.returncode == 2 and "no study database at studies/hpsearch.db" in result.stderr
     assert not (tmp_path / "studies").exists()
 

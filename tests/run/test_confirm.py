@@ -75,14 +75,21 @@ def test_confirm_reruns_the_best_under_other_seeds_and_records_them(stored_studi
     assert result.returncode == 0, result.stderr
     assert "under 3 seeds" in result.stdout
     study = optuna.load_study(study_name="beta", storage=storage_for(stored_studies.storage))
-    leaders = [t.number for t in ranked(study)[:2]]
-    verdict = [line for line in result.stdout.splitlines() if "wins beyond the noise" in line]
-    assert len(verdict) == 1
-    assert verdict[0].startswith((f"trial {leaders[0]} wins", f"trial {leaders[1]} wins",
-                                  "no configuration wins beyond the noise: trials "))
+    leaders = ranked(study)[:2]
     recorded = study.user_attrs[ATTR_CONFIRM]
-    assert set(recorded) == {str(n) for n in leaders}
+    assert set(recorded) == {str(t.number) for t in leaders}
     assert all(set(runs) == {"1", "2"} and all(0 <= v <= 1 for v in runs.values()) for runs in recorded.values())
+    # the verdict printed is the one the recorded runs and the trials' own values give, whichever it is
+    expected = _verdict([Confirmed(t.number, {-1: t.value} | {int(s): v for s, v in recorded[str(t.number)].items()})
+                         for t in leaders], study.direction.name.lower())
+    first, second = expected.confirmed
+    verdict = [line for line in result.stdout.splitlines() if "wins beyond the noise" in line]
+    if expected.winner is not None:
+        assert verdict == [f"trial {expected.winner} wins beyond the noise (Welch's t-test against trial "
+                           f"{second.number}: p = {expected.p_value:.3f})"]
+    else:
+        assert len(verdict) == 1 and verdict[0].startswith(
+            f"no configuration wins beyond the noise: trials {first.number} and {second.number} are within it (")
     again = hpsearch("confirm", "beta", "--storage", stored_studies.storage, "--top", "2", "--seeds", "2")
     assert again.returncode == 0 and "under seed" not in again.stderr  # recorded runs are not trained again
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from helpers import hpsearch
+from helpers import cli
 from hpsearch.errors import StorageError, StudyError
 from hpsearch.spec.storage_url import redact
 from hpsearch.store.database import (
@@ -86,16 +86,23 @@ def test_a_database_of_something_else_is_refused_untouched(tmp_path, journal):
 def test_copy_into_a_database_of_something_else_is_one_line_exit_1(made_study):
     db = foreign_database(made_study / "mine.db")
     before = files_of(db)
-    result = hpsearch("copy", "made", "--from", "sqlite:///studies/hpsearch.db", "--to", f"sqlite:///{db}",
-                      cwd=made_study)
+    result = cli("copy", "made", "--from", "sqlite:///studies/hpsearch.db", "--to", f"sqlite:///{db}",
+                 cwd=made_study)
     assert result.returncode == 1 and "holds the tables of something else" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and files_of(db) == before
 
 
 def test_an_empty_file_or_an_optuna_database_is_used(tmp_path):
-    (tmp_path / "empty.db").write_bytes(b"")
-    storage_for(f"sqlite:///{tmp_path / 'empty.db'}")
-    storage_for(f"sqlite:///{tmp_path / 'empty.db'}")  # now an Optuna database
+    import optuna
+
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    optuna.create_study(study_name="first", storage=storage_for(f"sqlite:///{path}"))
+    with sqlite3.connect(path) as connection:  # the empty file became an Optuna database
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"studies", "trials", "version_info"} <= tables
+    again = storage_for(f"sqlite:///{path}")  # an Optuna database is used as it is
+    assert [s.study_name for s in optuna.get_all_study_summaries(again)] == ["first"]
 
 
 @pytest.mark.parametrize("command", [["show", "made"], ["best", "made"], ["export", "made", "-o", "out.csv"],
@@ -105,7 +112,7 @@ def test_commands_that_look_never_change_the_database(made_study, command):
     with sqlite3.connect(db) as connection:  # a plain Optuna database keeps its rollback journal
         connection.execute("PRAGMA journal_mode=DELETE")
     before = files_of(db)
-    result = hpsearch(*command, cwd=made_study)
+    result = cli(*command, cwd=made_study)
     assert result.returncode == 0, result.stderr
     assert files_of(db) == before  # the same bytes, and no -wal or -shm appeared
 
@@ -141,7 +148,7 @@ def test_commands_that_look_read_a_database_on_read_only_media(made_study, read_
     url = f"sqlite:///{read_only_media.path / 'hp.db'}"
     for command in (["show", "made"], ["best", "made"], ["studies"], ["compare", "made"],
                     ["export", "made", "-o", made_study / "out.csv"]):
-        result = hpsearch(*command, "--storage", url, cwd=made_study)
+        result = cli(*command, "--storage", url, cwd=made_study)
         assert result.returncode == 0, (command, result.stderr)
 
 
@@ -157,7 +164,7 @@ def test_unmerged_writes_on_read_only_media_are_named(made_study, read_only_medi
     shutil.copy(made_study / "hp.db-wal", f"{db}-wal")  # closing merged it: put it back, without its -shm
     Path(f"{db}-shm").unlink(missing_ok=True)
     read_only_media.freeze()
-    result = hpsearch("show", "made", "--storage", f"sqlite:///{db}", cwd=made_study)
+    result = cli("show", "made", "--storage", f"sqlite:///{db}", cwd=made_study)
     assert result.returncode == 1 and "last writes wait in" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 

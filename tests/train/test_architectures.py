@@ -126,6 +126,7 @@ def test_llama_refuses_dropout_in_a_trial_too(models):
 
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("kind", ["distilbert", "gpt2", "llama", "t5"])
 def test_every_family_trains_a_classification_trial(models, kind, tiny_assets, tmp_path):
     shutil.copy(tiny_assets / "data.csv", tmp_path / "data.csv")
@@ -150,6 +151,7 @@ class PlainOnly(pickle.Unpickler):
         raise AssertionError(f"a trial's result holds a {module}.{name}")
 
 
+@pytest.mark.train
 def test_model_size_may_name_checkpoints(models, tiny_assets, tmp_path):
     shutil.copy(tiny_assets / "data.csv", tmp_path / "data.csv")
     text = (f"study: {{name: t}}\ntask: {{model: {models['bert']}, dataset: {{path: data.csv, eval_size: 40}}, "

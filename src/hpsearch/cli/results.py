@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hpsearch.cli.common import StorageOption
-from hpsearch.errors import HpsearchError, UsageError, number
+from hpsearch.errors import UsageError, number
 from hpsearch.spec.storage_url import default_storage
 
 NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
@@ -83,18 +83,17 @@ def show(
     console.print(f"budget: {spec.study.n_trials} finished trials; sampler {spec.study.sampler.get('name')}, "
                   f"pruner {spec.study.pruner.get('name')}")
     console.print("trials: " + (", ".join(f"{k.lower()} {v}" for k, v in states.items()) or "none"))
-    _print_cost(console, study)
+    console.print(stored.cost_line())
     console.print("space: " + ", ".join(f"{n} {e.describe()}" for n, e in spec.space.items()))
     console.print(spec.describe_priors())
     if warm := results.warm_start_line(study):
         console.print(warm)
     if spec.fixed:
         console.print("fixed: " + ", ".join(f"{k}={v}" for k, v in spec.fixed.items()))
-    known = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("start_with")]
-    if known:
+    if known := stored.started_with():
         console.print("known configurations run first: " + ", ".join(
             f"trial {t.number} ({t.user_attrs['start_with']}, {t.state.name.lower()})" for t in known))
-    leaders = results.best_trials(study) if spec.multi_objective else results.ranked(study)[:top]
+    leaders = stored.best_trials() if spec.multi_objective else stored.ranked()[:top]
     table = Table(title="Pareto front" if spec.multi_objective else f"the {len(leaders)} best trials")
     table.add_column("trial")
     for objective in spec.objectives:
@@ -113,22 +112,6 @@ def show(
         console.print(f"warning: {boundary}")
 
 
-def _print_cost(console, study) -> None:
-    """The estimate stored when the study first ran, beside what its trials really spent."""
-    from hpsearch.run import estimate
-
-    record = study.user_attrs.get(estimate.ATTR_ESTIMATE)
-    device, wall = estimate.spent(study)
-    spent = f"spent {device / 3600:.2g} device hours" + (f", {estimate.duration(wall)} from the first trial's start to "
-                                                          "the last one's end" if wall is not None else "")
-    if not isinstance(record, dict) or "device_seconds" not in record:
-        reason = "no estimate (the study ran before hpsearch made them, or had nothing to time it by)"
-        console.print(f"cost: {spent}; {reason if record is None else 'estimated: nothing to time it by'}")
-        return
-    low, mid, high = (s / 3600 for s in record["device_seconds"])
-    console.print(f"cost: estimated {mid:.2g} device hours ({low:.2g} .. {high:.2g}; {record['basis']}), {spent}")
-
-
 def best(
     name: NameArgument,
     storage: StorageOption = None,
@@ -138,25 +121,16 @@ def best(
 ) -> None:
     """The best trial's values (every value the trial used), or the Pareto front with several objectives."""
     from hpsearch.results import load as loading
-    from hpsearch.results import summary as results
     from hpsearch.results.outputs import check_file
 
     if format not in ("yaml", "json", "args"):
         raise UsageError(f"--format must be yaml, json or args, but got {format!r}")
     if output is not None:
         check_file(output, storage or default_storage(), force)
-    study = loading.open_study(name, storage)
-    leaders = loading.leaders(study)
-    if format == "args" and _task_type(name, storage) == "custom":
-        raise UsageError(f"--format args writes transformers' TrainingArguments, which study {name!r}'s custom "
-                         "training function does not take; use -f json or -f yaml (its 'config' is every value "
-                         "the trial used)")
-    text = results.best_text(study, leaders, format)
-    if format == "args":
-        others = results.not_trainer_arguments(leaders[0].user_attrs.get("config", leaders[0].params))
-        if others:
-            typer.echo("not TrainingArguments fields (apply them to the model, data and loss): "
-                       + ", ".join(f"{k}={v}" for k, v in others.items()), err=True)
+    text, others = loading.best_as(name, storage, format)
+    if others:
+        typer.echo("not TrainingArguments fields (apply them to the model, data and loss): "
+                   + ", ".join(f"{k}={v}" for k, v in others.items()), err=True)
     if output is not None:
         try:
             output.write_text(text)
@@ -165,16 +139,6 @@ def best(
         typer.echo(f"wrote {output}")
     else:
         typer.echo(text, nl=False)
-
-
-def _task_type(name: str, storage: str | None) -> str | None:
-    """The task type of the space study `name` was made with; None for a study hpsearch did not make."""
-    from hpsearch.results import load as loading
-
-    try:
-        return loading.load(name, storage).spec.task.type
-    except HpsearchError:
-        return None
 
 
 def compare(
@@ -275,16 +239,13 @@ def confirm(
     """Re-run the best configurations under other seeds and name the one that wins beyond the noise."""
     from rich.table import Table
 
-    from hpsearch.results import summary as results
+    from hpsearch.results.load import load
     from hpsearch.run import confirm as confirming
-    from hpsearch.store.stored_spec import load_stored_spec
-    from hpsearch.store.studies import storage_for
 
     try:
-        storage_ = storage_for(storage or default_storage(), create=False, read_only=False)
-        study = results.load(storage_, name)
-        spec = load_stored_spec(name, storage_)
-        verdict = confirming.confirm(study, spec, top, seeds, progress=lambda line: typer.echo(line, err=True))
+        stored = load(name, storage, read_only=False)  # confirm records its runs in the study
+        spec = stored.spec
+        verdict = confirming.confirm(stored.study, spec, top, seeds, progress=lambda line: typer.echo(line, err=True))
     except KeyboardInterrupt:
         typer.echo(f"interrupted; the finished runs are recorded, and hpsearch confirm {name} goes on from them",
                    err=True)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hpsearch.cli.common import SetOption, StorageOption, warn
+from hpsearch.cli.common import SetOption, StorageOption
 from hpsearch.errors import UsageError
 from hpsearch.spec.storage_url import default_storage
 
@@ -22,7 +22,6 @@ GpusOption = Annotated[
     typer.Option("--gpus", metavar="0,1,...", help="GPUs to use, trials_per_gpu trials on each at a time "
                  "(default: every visible one; none: the CPU)."),
 ]
-DRY_RUN_SHOWN = 10  # configurations --dry-run samples and prints (the known ones are all shown)
 PerGpuOption = Annotated[
     int | None,
     typer.Option("--trials-per-gpu", help="Trials sharing each GPU at once (override study.trials_per_gpu)."),
@@ -47,45 +46,24 @@ def run(
                                             "for the cost estimate.")] = False,
 ) -> None:
     """Run (or continue) the study a search-space file declares."""
-    from hpsearch.spec import start_with as known
-    from hpsearch.spec.space import load_space
-
-    if dry_run:
-        from hpsearch.spec.suggest import sample
-
-        spec = load_space(file, overrides or []).with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
-                                                             trials_per_gpu=trials_per_gpu)
-        warn(spec)
-        from hpsearch.run.preflight import check_entry
-
-        check_entry(spec)  # a custom task's function imports and takes (config, reporter), as a run checks
-        extra = [] if start_with is None else known.labelled_file(start_with, spec)
-        first = [values for _, values in known.labelled(spec) + extra]
-        earlier = _warm_start_history(spec, storage)
-        shown = min(spec.study.n_trials, max(DRY_RUN_SHOWN, len(first)))  # a look, not the study: in a second
-        _print_configurations(spec, sample(spec, shown, first, history=earlier))
-        _print_estimate(spec, storage, gpus, calibrate)
-        return
-    if calibrate:
-        raise UsageError("--calibrate times trials for --dry-run's estimate; add --dry-run")
     from hpsearch.run import api
     from hpsearch.run.progress import Progress
 
+    if dry_run:
+        planned = api.dry_run(file, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, storage=storage,
+                              set=overrides or [], gpus=gpus, trials_per_gpu=trials_per_gpu, start_with=start_with,
+                              calibrate=calibrate, progress=Progress())
+        for line in planned.notes:
+            typer.echo(line)
+        _print_configurations(planned.spec, planned.configurations)
+        for line in planned.estimate:
+            typer.echo(line)
+        return
+    if calibrate:
+        raise UsageError("--calibrate times trials for --dry-run's estimate; add --dry-run")
     _print_summary(api.run(file, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, storage=storage,
                            set=overrides or [], force=force, gpus=gpus, trials_per_gpu=trials_per_gpu,
                            start_with=start_with, progress=Progress()))
-
-
-def _warm_start_history(spec, storage: str | None) -> list:
-    """study.warm_start's history for --dry-run's draws (read only; a bad source fails as the run would)."""
-    if spec.study.warm_start is None:
-        return []
-    from hpsearch.store import history
-
-    earlier = history.read(spec, spec.storage_url(storage))
-    for note in earlier.notes:
-        typer.echo(note)
-    return earlier.trials
 
 
 def resume(
@@ -162,18 +140,6 @@ def _print_summary(summary) -> None:
         typer.echo(f"best model: {summary.best_model_dir}")
     storage_flag = "" if summary.storage == default_storage() else f" --storage {redact(summary.storage)}"
     typer.echo(f"look at it: hpsearch show {summary.study_name}{storage_flag}, or hpsearch dashboard{storage_flag}")
-
-
-def _print_estimate(spec, storage: str | None, gpus: str | None, calibrate: bool) -> None:
-    from hpsearch.run import estimate
-    from hpsearch.run.progress import Progress
-
-    if calibrate:
-        pace = estimate.calibrate(spec, storage, gpus, Progress(enabled=False))
-    else:
-        pace = estimate.from_database(spec, spec.storage_url(storage))
-    for line in estimate.describe(estimate.estimate(spec, pace)):
-        typer.echo(line)
 
 
 def _print_pareto(spec, front: list) -> None:

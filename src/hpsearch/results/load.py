@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.errors import UsageError
+from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.results import summary
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import default_storage, redact
@@ -55,16 +55,27 @@ class StoredStudy:
         """Complete trials, best first (single objective)."""
         return summary.ranked(self.study)
 
+    def cost_line(self) -> str:
+        """The estimate stored when the study first ran, beside what its trials really spent."""
+        from hpsearch.run.estimate import cost_line
+
+        return cost_line(self.study)
+
+    def started_with(self) -> list[FrozenTrial]:
+        """The trials that ran a known configuration (study.start_with, --start-with), in order."""
+        return [t for t in self.trials if t.user_attrs.get("start_with")]
+
 
 def open_study(name: str, storage: str | None = None, read_only: bool = True) -> optuna.Study:
     """Optuna's study `name` in `storage` (default: $HPSEARCH_STORAGE, else studies/hpsearch.db), never created."""
     return summary.load(storage_for(storage or default_storage(), create=False, read_only=read_only), name)
 
 
-def load(name: str, storage: str | None = None) -> StoredStudy:
-    """Study `name` with the space it was made with and its trials; what `hpsearch show` reads."""
+def load(name: str, storage: str | None = None, read_only: bool = True) -> StoredStudy:
+    """Study `name` with the space it was made with and its trials; what `hpsearch show` reads (and, opened for
+    writing, what `hpsearch confirm` records its runs in)."""
     url = storage or default_storage()
-    storage_ = storage_for(url, create=False, read_only=True)
+    storage_ = storage_for(url, create=False, read_only=read_only)
     study = summary.load(storage_, name)
     return StoredStudy(name, redact(url), load_stored_spec(name, storage_), study)
 
@@ -83,3 +94,27 @@ def best(name: str, storage: str | None = None) -> dict[str, Any]:
     {"pareto_front": [one such record per trial]}."""
     study = open_study(name, storage)
     return summary.best_data(study, leaders(study))
+
+
+def best_as(name: str, storage: str | None, format: str) -> tuple[str, dict[str, Any]]:
+    """What `hpsearch best NAME -f FORMAT` writes (yaml, json or args), the study opened once; with `args`, also
+    the values that are no TrainingArguments field (they apply to the model, the data and the loss)."""
+    storage_ = storage_for(storage or default_storage(), create=False, read_only=True)
+    study = summary.load(storage_, name)
+    found = leaders(study)
+    if format != "args":
+        return summary.best_text(study, found, format), {}
+    if _task_type(storage_, name) == "custom":
+        raise UsageError(f"--format args writes transformers' TrainingArguments, which study {name!r}'s custom "
+                         "training function does not take; use -f json or -f yaml (its 'config' is every value "
+                         "the trial used)")
+    config = found[0].user_attrs.get("config", found[0].params)
+    return summary.best_text(study, found, format), summary.not_trainer_arguments(config)
+
+
+def _task_type(storage: optuna.storages.BaseStorage, name: str) -> str | None:
+    """The task type of the space study `name` was made with; None for a study hpsearch did not make."""
+    try:
+        return load_stored_spec(name, storage).task.type
+    except HpsearchError:
+        return None

@@ -1,13 +1,16 @@
-"""Running a study from Python: what `hpsearch.run` and `hpsearch.resume` call, and the CLI's run commands too.
+"""Running a study from Python: what `hpsearch.run`, `hpsearch.dry_run` and `hpsearch.resume` call, and the CLI's
+run commands too.
 
 Each validates like the CLI (an HpsearchError with the CLI's message, never a sys.exit), runs every trial in
 its own worker process (hpsearch.run.study_loop), and returns the RunSummary the CLI prints. Progress goes to
-stderr: a live panel on a terminal, plain lines elsewhere (a notebook's cell output, a log file).
+stderr: a live panel on a terminal, plain lines elsewhere (a notebook's cell output, a log file). `dry_run`
+trains and stores nothing: it returns the configurations a run would try first and its cost estimate.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from hpsearch.run.progress import Progress
@@ -44,15 +47,57 @@ def run(space: str | os.PathLike | StudySpec, *, n_trials: int | None = None, ti
         SpaceError: the file is invalid (each problem with its file and line); other HpsearchErrors as the CLI
         reports them (Interrupted on Ctrl-C: the interrupted trial runs again on the next call).
     """
-    if isinstance(space, StudySpec):
-        if set:
-            raise TypeError("set= applies to a file; give the file's path, or load_space(path, overrides)")
-        spec = space
-    else:
-        spec = load_space(space, list(set))
-    spec = spec.with_budget(n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, trials_per_gpu=trials_per_gpu)
+    spec = _budgeted(space, set, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, trials_per_gpu=trials_per_gpu)
     extra = [] if start_with is None else known.labelled_file(start_with, spec)
     return _start(spec, storage, force, gpus, progress, show_warnings=True, start_with=extra)
+
+
+DRY_RUN_SHOWN = 10  # configurations a dry run samples (the known ones are all shown): a look, not the study
+
+
+@dataclass
+class DryRun:
+    """What a run of `spec` would do, without training or storing anything; what `hpsearch run --dry-run` prints."""
+
+    spec: StudySpec
+    configurations: list[dict[str, Any]]  # the first ones a run would try, known configurations first
+    estimate: list[str]  # the cost estimate, one line each
+    notes: list[str] = field(default_factory=list)  # what study.warm_start's sources gave
+
+
+def dry_run(space: str | os.PathLike | StudySpec, *, n_trials: int | None = None, timeout: Any = None,
+            n_jobs: int | None = None, storage: str | None = None, set: list[str] | tuple[str, ...] = (),  # noqa: A002
+            gpus: str | None = None, trials_per_gpu: int | None = None, start_with: str | os.PathLike | None = None,
+            calibrate: bool = False, progress: bool | Progress = True) -> DryRun:
+    """The configurations `run(space, ...)` would try first, and its cost estimate; nothing is trained or stored.
+
+    Takes `run`'s arguments; `calibrate` times a few steps of one trial (in a worker, as a run would) for the
+    estimate instead of reading earlier trials of the same model. The spec's warnings go to `progress` (stderr).
+    """
+    from hpsearch.run import estimate
+    from hpsearch.run.preflight import check_entry
+    from hpsearch.spec.suggest import sample
+
+    spec = _budgeted(space, set, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, trials_per_gpu=trials_per_gpu)
+    shown = _progress(progress)
+    for problem in spec.warnings:
+        shown.note(f"{problem} [warning]")
+    check_entry(spec)  # a custom task's function imports and takes (config, reporter), as a run checks
+    extra = [] if start_with is None else known.labelled_file(start_with, spec)
+    first = [values for _, values in known.labelled(spec) + extra]
+    notes, earlier = [], []
+    if spec.study.warm_start is not None:  # read only; a bad source fails as the run would
+        from hpsearch.store import history
+
+        found = history.read(spec, spec.storage_url(storage))
+        notes, earlier = found.notes, found.trials
+    count = min(spec.study.n_trials, max(DRY_RUN_SHOWN, len(first)))  # a look, not the study: in a second
+    configurations = sample(spec, count, first, history=earlier)
+    if calibrate:
+        pace = estimate.calibrate(spec, storage, gpus, Progress(enabled=False))
+    else:
+        pace = estimate.from_database(spec, spec.storage_url(storage))
+    return DryRun(spec, configurations, estimate.describe(estimate.estimate(spec, pace)), list(notes))
 
 
 def resume(name: str, *, storage: str | None = None, n_trials: int | None = None, timeout: Any = None,
@@ -67,8 +112,21 @@ def resume(name: str, *, storage: str | None = None, n_trials: int | None = None
 
 def _start(spec: StudySpec, storage: str | None, force: bool, gpus: str | None, progress: bool | Progress,
            show_warnings: bool, start_with: list[tuple[str, dict]] = ()) -> RunSummary:
-    shown = progress if isinstance(progress, Progress) else Progress(enabled=bool(progress))
+    shown = _progress(progress)
     if show_warnings:
         for problem in spec.warnings:
             shown.note(f"{problem} [warning]")
     return run_study(spec, storage=storage, force=force, progress=shown, devices=gpus, start_with=start_with)
+
+
+def _progress(progress: bool | Progress) -> Progress:
+    return progress if isinstance(progress, Progress) else Progress(enabled=bool(progress))
+
+
+def _budgeted(space: str | os.PathLike | StudySpec, overrides, **budget) -> StudySpec:
+    """The spec of `space` (a file, with its `--set` overrides, or a StudySpec) under this run's budget."""
+    if isinstance(space, StudySpec):
+        if overrides:
+            raise TypeError("set= applies to a file; give the file's path, or load_space(path, overrides)")
+        return space.with_budget(**budget)
+    return load_space(space, list(overrides)).with_budget(**budget)

@@ -218,6 +218,19 @@ def spent(study: optuna.Study) -> tuple[float, float | None]:
     return device, wall
 
 
+def cost_line(study: optuna.Study) -> str:
+    """`show`'s cost line: the estimate stored when the study first ran, beside what its trials really spent."""
+    record = study.user_attrs.get(ATTR_ESTIMATE)
+    device, wall = spent(study)
+    spent_text = f"spent {device / 3600:.2g} device hours" + (
+        f", {duration(wall)} from the first trial's start to the last one's end" if wall is not None else "")
+    if not isinstance(record, dict) or "device_seconds" not in record:
+        reason = "no estimate (the study ran before hpsearch made them, or had nothing to time it by)"
+        return f"cost: {spent_text}; {reason if record is None else 'estimated: nothing to time it by'}"
+    low, mid, high = (s / 3600 for s in record["device_seconds"])
+    return f"cost: estimated {mid:.2g} device hours ({low:.2g} .. {high:.2g}; {record['basis']}), {spent_text}"
+
+
 def duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
