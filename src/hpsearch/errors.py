@@ -68,6 +68,16 @@ class SpaceError(HpsearchError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class PluginError(HpsearchError):
+    """The sampler or pruner a file names cannot be built with its options; each problem names its key path."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{'.'.join(map(str, path))}: {message}" for path, message in self.problems))
+
+
 class UsageError(HpsearchError):
     """The command line asks for something that cannot be done as asked."""
 
