@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hpsearch"
 # Lowest first: a module may import its own layer and the layers before it, never one after it.
-LAYERS = ["errors", "search", "spec", "store", "train", "run", "results", "cli"]
+LAYERS = ["numbers", "errors", "search", "spec", "store", "train", "run", "results", "cli"]
 ENTRY_POINTS = {"hpsearch", "hpsearch.__main__"}  # the public API and `python -m hpsearch` reach every layer
 MAX_MODULE_LINES = 350
 MAX_FUNCTION_LINES = 60
@@ -104,7 +104,7 @@ def test_modules_and_functions_stay_small(module):
 
 
 def test_each_layer_says_what_it_owns_and_may_import():
-    for name in LAYERS[1:]:
+    for name in LAYERS[2:]:  # numbers.py and errors.py are single modules
         doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text())) or ""
         assert "May import" in doc, f"hpsearch/{name}/__init__.py: its docstring must say what it may import"
 

@@ -3,8 +3,8 @@ from dataclasses import replace
 
 import optuna
 import pytest
-from tests.helpers import hpsearch
 
+from helpers import hpsearch
 from hpsearch.errors import PluginError
 from hpsearch.search.build import PluginOptions, build_pruner, build_sampler
 from hpsearch.search.prior_sampler import PriorSampler

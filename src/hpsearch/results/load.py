@@ -13,10 +13,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.errors import UsageError
 from hpsearch.results import summary
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import default_storage, redact
+from hpsearch.store.best import best_trials
 from hpsearch.store.stored_spec import load_stored_spec
 from hpsearch.store.studies import storage_for
 
@@ -49,7 +49,7 @@ class StoredStudy:
 
     def best_trials(self) -> list[FrozenTrial]:
         """The best (feasible) trial, or the Pareto front with several objectives; [] before any is complete."""
-        return summary.best_trials(self.study)
+        return best_trials(self.study)
 
     def ranked(self) -> list[FrozenTrial]:
         """Complete trials, best first (single objective)."""
@@ -69,17 +69,9 @@ def load(name: str, storage: str | None = None) -> StoredStudy:
     return StoredStudy(name, redact(url), load_stored_spec(name, storage_), study)
 
 
-def leaders(study: optuna.Study) -> list[FrozenTrial]:
-    """The best trial (or the Pareto front); UsageError while the study has no complete feasible trial."""
-    found = summary.best_trials(study)
-    if not found:
-        raise UsageError(f"study {study.study_name!r} has no complete (feasible) trial yet")
-    return found
-
-
 def best(name: str, storage: str | None = None) -> dict[str, Any]:
     """The best trial of study `name`, as `hpsearch best -f json` prints it: its objectives, searched values,
     every value it used (`config`), its metrics and kept model. With several objectives:
     {"pareto_front": [one such record per trial]}."""
     study = open_study(name, storage)
-    return summary.best_data(study, leaders(study))
+    return summary.best_data(study, best_trials(study, required=True))

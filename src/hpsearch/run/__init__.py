@@ -2,5 +2,5 @@
 loads once (preload, shared), trial outcomes, heartbeats and recovery, kept models, GPUs, fault injection,
 progress, and `confirm`.
 
-May import: every lower layer (hpsearch.errors, search, spec, store, train). Never results or the CLI.
+May import: every lower layer (hpsearch.numbers, hpsearch.errors, search, spec, store, train). Never results or the CLI.
 """
