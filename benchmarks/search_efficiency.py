@@ -34,6 +34,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpsearch.search.build import build_pruner, build_sampler
+
 HERE = Path(__file__).resolve().parent
 CURVES = HERE / "curves"
 PICTURE = HERE.parent / "docs" / "anytime.png"
@@ -252,9 +254,9 @@ def arms(seed: int, folder: Path) -> dict:
         "TPE, no pruning": (tpe(), optuna.pruners.NopPruner()),
         "TPE + median": (tpe(), optuna.pruners.MedianPruner()),
         "TPE + Hyperband": (tpe(), optuna.pruners.HyperbandPruner()),
-        "priors, no pruning": (default.sampler(), optuna.pruners.NopPruner()),
-        "no priors + plateau": (no_priors.sampler(), no_priors.pruner()),
-        "hpsearch default": (default.sampler(), default.pruner()),
+        "priors, no pruning": (build_sampler(default.plugin_options), optuna.pruners.NopPruner()),
+        "no priors + plateau": (build_sampler(no_priors.plugin_options), build_pruner(no_priors.plugin_options)),
+        "hpsearch default": (build_sampler(default.plugin_options), build_pruner(default.plugin_options)),
     }
 
 
@@ -365,9 +367,10 @@ def pruner_check(table: Table, folder: Path) -> dict:
 
     import optuna
 
-    pruners = {"median": optuna.pruners.MedianPruner, "hpsearch default": lambda: default_spec(folder, 0).pruner()}
+    pruners = {"median": optuna.pruners.MedianPruner,
+               "hpsearch default": lambda: build_pruner(default_spec(folder, 0).plugin_options)}
     ranked = sorted(table.configs, key=lambda c: c["values"][-1], reverse=table.maximize)
-    margin = default_spec(folder, 0).pruner().noise(ranked[len(ranked) // 2]["values"][0])
+    margin = build_pruner(default_spec(folder, 0).plugin_options).noise(ranked[len(ranked) // 2]["values"][0])
     start = statistics.median(c["values"][0] for c in table.configs)
     bloomers = [c for c in ranked[:5] if all(abs(v - start) <= margin for v in c["values"][:2])]
     hopeless = ranked[-max(len(ranked) // 5, 1):]
@@ -410,7 +413,7 @@ def informative(table: Table, folder: Path) -> bool:
     than the evaluation's noise (the default pruner's margin). A table where nothing learns within its
     budget is decided by that noise; it is replayed and printed, but its figures judge no goal."""
     middle = statistics.median(c["values"][-1] for c in table.configs)
-    return abs(table.best() - middle) > default_spec(folder, 0).pruner().noise(middle)
+    return abs(table.best() - middle) > build_pruner(default_spec(folder, 0).plugin_options).noise(middle)
 
 
 def run_table(table: Table, seeds: int) -> tuple[dict, dict]:

@@ -28,6 +28,8 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from hpsearch.search.build import build_pruner, build_sampler
+
 HERE = Path(__file__).resolve().parent
 # (earlier study, target): the neighbours both ways, and one table split in two (every other configuration):
 # the same task, a check that the history helps where it should
@@ -104,10 +106,10 @@ def run_pair(source_name: str, target_name: str, seeds: int) -> dict:
     for seed in range(seeds):  # arms interleaved within each seed
         for arm, (warm, priors, schedule_kept) in ARMS.items():
             spec = target_spec(target_name, source_name, seed, warm, priors)
-            sampler = spec.sampler(earlier.trials if warm else ())
+            sampler = build_sampler(spec.plugin_options, earlier.trials if warm else ())
             if schedule_kept:  # the variant: the priors' start-up as without history, the history for TPE only
                 sampler.evidence = 0
-            curves[arm].append(replay(target, sampler, spec.pruner(), name=f"replay-{seed}"))
+            curves[arm].append(replay(target, sampler, build_pruner(spec.plugin_options), name=f"replay-{seed}"))
     unit, censored = target.full_seconds(), BUDGET_TRIALS * target.full_seconds()
     figures: dict = {"history_used": earlier.used, "notes": earlier.notes, "arms": {}}
     for share in (TARGET,) + OTHER_TARGETS:

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from helpers import COMMAND
-from hpsearch.errors import Problem, SpaceError, StudyError, number, shorten
+from hpsearch.errors import Problem, SpaceError, StudyError, shorten
 
 
 def test_a_long_value_is_cut_with_its_length():
@@ -45,11 +45,3 @@ def test_validate_prints_a_huge_value_short(tmp_path):
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert len(line) < 300 and "(900,000 characters)" in line, line[:300]
-
-
-@pytest.mark.parametrize("value, places, text", [
-    (0.87341, 4, "0.8734"), (0.5, 4, "0.5000"), (0.0, 4, "0.0000"), (3, 4, "3"), (1e308, 4, "1e+308"),
-    (-1.5e12, 4, "-1.5e+12"), (1.234567e-7, 4, "1.235e-07"), (float("inf"), 4, "inf"), (12.345, 1, "12.3"),
-])
-def test_number_prints_huge_and_tiny_values_in_scientific_notation(value, places, text):
-    assert number(value, places) == text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +67,16 @@ class SpaceError(HpsearchError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class PluginError(HpsearchError):
+    """The sampler or pruner a file names cannot be built with its options; each problem names its key path."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{'.'.join(map(str, path))}: {message}" for path, message in self.problems))
+
+
 class UsageError(HpsearchError):
     """The command line asks for something that cannot be done as asked."""
 
@@ -128,16 +137,6 @@ def unknown(what: str, name: Any, known: list[str], aliases: dict[str, str] | No
     close = _closest(name, known)
     hint = f"did you mean {close}?" if close else f"choose from {', '.join(map(str, known))}"
     return f"unknown {what} {name!r} ({hint})"
-
-
-def number(value: Any, places: int = 4) -> str:
-    """A value as messages and tables print it: a float with `places` decimals, in scientific notation where
-    that would be long or hide it (1e+308 has 309 digits, 1e-07 none), anything else as str."""
-    if not isinstance(value, float):
-        return str(value)
-    if not math.isfinite(value) or value == 0 or 10.0 ** -places <= abs(value) < 1e6:
-        return f"{value:.{places}f}"
-    return f"{value:.{places}g}"
 
 
 def did_you_mean(name: Any, known: list[Any]) -> str:

@@ -47,3 +47,19 @@ def test_export_as_json_is_json_with_null_for_non_finite_values(tmp_path, format
     [row] = strict(path.read_text())
     assert row["best_metrics.eval_loss"] is None and row["best_metrics.eval_accuracy"] is None
     assert row["param_scale"] == 1e308
+
+
+def test_rows_name_each_value_column_after_its_objective_even_where_only_the_metric_was_stored():
+    """A study stored before `objectives` was: its `metric` names the value (export used to write `value_value`)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    old = optuna.create_study(direction="maximize")
+    old.set_user_attr("metric", "eval_accuracy")
+    old.add_trial(optuna.trial.create_trial(value=0.75, user_attrs={"history": [[5, 0.7], [10, 0.75]]}))
+    [row] = export.rows(old)
+    assert row["value_eval_accuracy"] == 0.75 and "value_value" not in row
+    assert row["n_evaluations"] == 2
+    pareto = optuna.create_study(directions=["maximize", "minimize"])
+    pareto.set_user_attr("objectives", ["eval_f1", "train_seconds"])
+    pareto.add_trial(optuna.trial.create_trial(values=[0.5, 30.0]))
+    [row] = export.rows(pareto)
+    assert (row["value_eval_f1"], row["value_train_seconds"], row["n_evaluations"]) == (0.5, 30.0, 0)

@@ -7,6 +7,7 @@ from optuna.distributions import FloatDistribution
 from helpers import hpsearch
 from hpsearch.errors import StudyError, UsageError
 from hpsearch.run import confirm as confirming
+from hpsearch.run import protocol
 from hpsearch.run.confirm import ATTR_CONFIRM, Confirmed, _verdict
 from hpsearch.spec.space import load_text
 from hpsearch.store.studies import storage_for
@@ -107,7 +108,7 @@ def test_a_confirmation_run_logs_no_tracker_run(tmp_path, monkeypatch):
         jobs.append(job)
         raise RuntimeError("captured")
 
-    monkeypatch.setattr(confirming.protocol, "spawn", spawn)
+    monkeypatch.setattr(protocol, "spawn", spawn)
     with pytest.raises(RuntimeError, match="captured"):
         confirming._train(tracked, ranked(study)[0], seed=3)
     (job,) = jobs

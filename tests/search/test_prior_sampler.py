@@ -4,6 +4,7 @@ import optuna
 import pytest
 
 from hpsearch.search import registry as plugins
+from hpsearch.search.build import build_sampler
 from hpsearch.search.prior_sampler import PROPOSED_BY, PriorSampler, prior_probability, proposed_by, startup_trials
 from hpsearch.spec.space import load_text
 
@@ -40,30 +41,30 @@ def ask(sampler, n, storage=None, tell=True):
 
 
 def test_the_first_trial_is_the_priors_centre():
-    first = ask(spec().sampler(), 1)[0]
+    first = ask(build_sampler(spec().plugin_options), 1)[0]
     # minilm-l6 is a small model: the miniatures' 1e-4; BERT's batch 16 and AdamW; the file's own 0.05
     assert first["learning_rate"] == pytest.approx(1e-4) and first["batch_size"] == 16
     assert first["optimizer"] == "adamw" and first["warmup_ratio"] == pytest.approx(0.05)
 
 
 def test_start_up_trials_come_from_the_priors():
-    trials = ask(spec().sampler(), startup_trials(40))
+    trials = ask(build_sampler(spec().plugin_options), startup_trials(40))
     near = [t for t in trials if 1e-5 <= t["learning_rate"] <= 1e-3]
     assert len(near) >= len(trials) - 1  # a flat draw over 1e-6 .. 1e-2 lands there half of the time
     assert all(0.0 <= t["warmup_ratio"] <= 0.2 for t in trials)
 
 
 def test_entries_without_a_prior_are_left_to_the_base_sampler():
-    values = {t["sequence_length"] for t in ask(spec().sampler(), 6)}
+    values = {t["sequence_length"] for t in ask(build_sampler(spec().plugin_options), 6)}
     assert len(values) >= 4  # sampled, not pinned to some centre
 
 
 def test_a_seeded_study_draws_the_same_priors_in_one_go_or_resumed():
     startup = startup_trials(40)
-    one_go = ask(spec().sampler(), startup)
+    one_go = ask(build_sampler(spec().plugin_options), startup)
     storage = optuna.storages.InMemoryStorage()
-    resumed = ask(spec().sampler(), 2, storage) + ask(spec().sampler(), startup + 4, storage)
-    assert resumed == ask(spec().sampler(), startup + 6)  # entries without a prior too (hpsearch.search.reseed)
+    resumed = ask(build_sampler(spec().plugin_options), 2, storage) + ask(build_sampler(spec().plugin_options), startup + 4, storage)
+    assert resumed == ask(build_sampler(spec().plugin_options), startup + 6)  # entries without a prior too (hpsearch.search.reseed)
     assert resumed[:startup] == one_go
 
 
@@ -80,9 +81,9 @@ def test_start_up_fits_the_budget(n_trials, startup):
 
 
 def test_priors_can_be_turned_off_and_other_samplers_are_left_alone():
-    assert isinstance(spec().sampler(), PriorSampler)
-    assert isinstance(spec(sampler="{name: tpe, priors: false}").sampler(), optuna.samplers.TPESampler)
-    assert isinstance(spec(sampler="{name: random}").sampler(), optuna.samplers.RandomSampler)
+    assert isinstance(build_sampler(spec().plugin_options), PriorSampler)
+    assert isinstance(build_sampler(spec(sampler="{name: tpe, priors: false}").plugin_options), optuna.samplers.TPESampler)
+    assert isinstance(build_sampler(spec(sampler="{name: random}").plugin_options), optuna.samplers.RandomSampler)
 
 
 def test_a_bad_priors_option_is_refused_with_its_key(make_spec):
@@ -109,11 +110,11 @@ def test_a_run_records_where_each_trial_came_from(tiny_project):
     assert trials[0].user_attrs[PROPOSED_BY] == "prior centre"
     assert trials[0].params["dropout"] == pytest.approx(0.1)  # BERT's dropout: the prior's centre
     assert {t.user_attrs[PROPOSED_BY] for t in trials[1:]} == {"prior"}
-    assert proposed_by(PriorSampler(spec().sampler().base, {}), 0) is None  # not asked yet
+    assert proposed_by(PriorSampler(build_sampler(spec().plugin_options).base, {}), 0) is None  # not asked yet
 
 
 def test_each_trial_says_where_its_values_came_from():
-    sampler = spec().sampler()
+    sampler = build_sampler(spec().plugin_options)
     study = optuna.create_study(sampler=sampler)
     numbers = [study.ask().number for _ in range(30)]  # asked, not told: the sampler still knows each
     said = [proposed_by(sampler, n) for n in numbers]

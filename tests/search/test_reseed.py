@@ -7,6 +7,7 @@ import optuna
 import pytest
 
 from hpsearch.search import registry as plugins
+from hpsearch.search.build import build_sampler
 from hpsearch.search.reseed import Reseeded, reseed
 from hpsearch.spec.space import load_text
 from hpsearch.spec.suggest import suggest
@@ -62,8 +63,8 @@ def test_another_seed_draws_other_values(tmp_path):
 
 
 def test_an_unseeded_sampler_is_optunas_own():
-    assert isinstance(make("{name: random}").sampler(), optuna.samplers.RandomSampler)
-    assert isinstance(make().sampler(), Reseeded)
+    assert isinstance(build_sampler(make("{name: random}").plugin_options), optuna.samplers.RandomSampler)
+    assert isinstance(build_sampler(make().plugin_options), Reseeded)
 
 
 def _one_process(url, barrier, found):

@@ -6,6 +6,7 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 
+from hpsearch.search.build import build_sampler
 from hpsearch.search.prior_sampler import PriorSampler, proposed_by
 from hpsearch.search.reseed import Reseeded
 from hpsearch.search.warm_start import WarmStart
@@ -81,7 +82,7 @@ def test_the_default_chain_still_names_the_base_sampler(make_spec, with_history)
     """)
     trials = [optuna.trial.create_trial(params={"learning_rate": 1e-4}, value=0.5,
                                         distributions={"learning_rate": spec.space["learning_rate"].to_distribution()})]
-    sampler = spec.sampler(trials if with_history else ())
+    sampler = build_sampler(spec.plugin_options, trials if with_history else ())
     assert isinstance(sampler, PriorSampler) and isinstance(sampler.base, WarmStart) == with_history
     assert sampler.evidence == (1 if with_history else 0)
     study = optuna.create_study(sampler=sampler, direction="maximize")

@@ -6,6 +6,7 @@ from optuna.trial import TrialState
 
 from hpsearch.errors import SpaceError
 from hpsearch.run.study_loop import run_study
+from hpsearch.search.build import build_pruner
 from hpsearch.spec.space import load_space, load_text
 from hpsearch.store.studies import storage_for
 
@@ -32,7 +33,7 @@ def test_several_objectives_take_their_directions_from_the_metrics():
     s = spec("  metric: [train_seconds, eval_accuracy, n_parameters]")
     assert [o.direction for o in s.objectives] == ["minimize", "maximize", "minimize"]
     assert s.metric == "eval_accuracy" and s.multi_objective
-    assert isinstance(s.pruner(), optuna.pruners.NopPruner)
+    assert isinstance(build_pruner(s.plugin_options), optuna.pruners.NopPruner)
     assert any("pruning is off" in str(w) for w in s.warnings)
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from hpsearch.errors import SpaceError
+from hpsearch.search.build import build_sampler
 from hpsearch.spec.reader import parse
 from hpsearch.spec.schema import parse_duration
 from hpsearch.spec.space import load_space, load_text
@@ -266,7 +267,7 @@ def test_grid_sampler_needs_discrete_entries():
 
 def test_grid_sampler_builds_the_grid(make_spec):
     spec = make_spec(BASE.replace("name: t", "name: t\n  sampler: grid") + "space:\n  batch_size: {low: 8, high: 24, step: 8}\n")
-    assert spec.sampler()._search_space == {"batch_size": [8, 16, 24]}
+    assert build_sampler(spec.plugin_options)._search_space == {"batch_size": [8, 16, 24]}
 
 
 def test_warnings_do_not_fail(make_spec):

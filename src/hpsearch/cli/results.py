@@ -7,12 +7,13 @@ one function of results / report / dashboard, and prints.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from hpsearch.cli.common import StorageOption
-from hpsearch.errors import UsageError, number
+from hpsearch.errors import UsageError
+from hpsearch.numbers import number
 from hpsearch.spec.storage_url import default_storage
 
 NameArgument = Annotated[str, typer.Argument(help="The study's name (hpsearch studies lists them).")]
@@ -32,14 +33,6 @@ def _console():
     return console if console.is_terminal else Console(width=200)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if value is None:
-        return "-"
-    return str(value)
-
-
 def studies(storage: StorageOption = None) -> None:
     """Every study in the database: task, model, trial states, best value, last activity."""
     from rich.table import Table
@@ -53,11 +46,11 @@ def studies(storage: StorageOption = None) -> None:
         table.add_column(column, overflow="fold")
     for row in found:
         states = row.states
-        table.add_row(row.name, _fmt(row.task), _fmt(row.model),
+        table.add_row(row.name, number(row.task, missing="-"), number(row.model, missing="-"),
                       ", ".join(f"{o} ({d[:3]})" for o, d in zip(row.objectives, row.directions, strict=False)),
                       str(states.get("COMPLETE", 0)), str(states.get("PRUNED", 0)), str(states.get("FAIL", 0)),
                       str(states.get("RUNNING", 0) + states.get("WAITING", 0)),
-                      ", ".join(_fmt(v) for v in row.best) if row.best else "-",
+                      ", ".join(number(v, missing="-") for v in row.best) if row.best else "-",
                       row.last_activity.strftime("%Y-%m-%d %H:%M") if row.last_activity else "-")
     _console().print(table)
 
@@ -72,6 +65,7 @@ def show(
 
     from hpsearch.results import load as loading
     from hpsearch.results import summary as results
+    from hpsearch.store.stored_trial import StoredTrial
 
     if top < 1:
         raise UsageError(f"--top must be at least 1, but got {top}")
@@ -102,11 +96,12 @@ def show(
     for column in names + ["stop", "train s"]:
         table.add_column(column, overflow="fold")
     for trial in leaders:
-        flag = " (infeasible)" if trial.user_attrs.get("feasible") is False else ""
-        flag += f" ({trial.user_attrs['start_with']})" if trial.user_attrs.get("start_with") else ""
-        table.add_row(f"{trial.number}{flag}", *(_fmt(v) for v in trial.values),
-                      *(_fmt(trial.params.get(n)) for n in names), _fmt(trial.user_attrs.get("stop_reason")),
-                      _fmt(trial.user_attrs.get("train_seconds")))
+        stored = StoredTrial(trial)
+        flag = "" if stored.feasible else " (infeasible)"
+        flag += f" ({stored.start_with})" if stored.start_with else ""
+        table.add_row(f"{trial.number}{flag}", *(number(v, missing="-") for v in trial.values),
+                      *(number(trial.params.get(n), missing="-") for n in names),
+                      number(stored.stop_reason, missing="-"), number(stored.train_seconds, missing="-"))
     console.print(table)
     for boundary in results.boundaries(study):
         console.print(f"warning: {boundary}")
@@ -161,14 +156,15 @@ def compare(
 
     line("objective", [", ".join(f"{o} ({d[:3]})" for o, d in zip(r.objectives, r.directions, strict=False))
                        for r in found])
-    line("best", [", ".join(_fmt(v) for v in r.best) if r.best else "-" for r in found])
+    line("best", [", ".join(number(v, missing="-") for v in r.best) if r.best else "-" for r in found])
     for state in ("COMPLETE", "PRUNED", "FAIL"):
         line(state.lower(), [str(r.states.get(state, 0)) for r in found])
-    line("train seconds", [number(r.compute.train_seconds, 1) for r in found])
+    line("train seconds", [number(r.compute.train_seconds, places=1) for r in found])
     line("samples seen", [str(r.compute.samples) for r in found])
-    line("saved by pruning", [f"~{number(r.compute.saved_seconds, 1)} s, {r.compute.saved_samples} samples"
+    line("saved by pruning", [f"~{number(r.compute.saved_seconds, places=1)} s, {r.compute.saved_samples} samples"
                               for r in found])
-    line("best values", ["\n".join(f"{k}={_fmt(v)}" for k, v in r.best_params.items()) or "-" for r in found])
+    line("best values", ["\n".join(f"{k}={number(v, missing='-')}" for k, v in r.best_params.items()) or "-"
+                         for r in found])
     line("importance", ["\n".join(f"{k} {v:.2f}" for k, v in r.importances.items()) or r.importance_note
                         for r in found])
     _console().print(table)
@@ -254,8 +250,8 @@ def confirm(
     for column in ("trial", f"mean {spec.metric}", "spread (sd)", "runs"):
         table.add_column(column)
     for item in verdict.confirmed:
-        table.add_row(str(item.number), number(item.mean), number(item.spread),
-                      ", ".join(number(v) for v in item.values.values()))
+        table.add_row(str(item.number), number(item.mean, places=4), number(item.spread, places=4),
+                      ", ".join(number(v, places=4) for v in item.values.values()))
     _console().print(table)
     first, second = verdict.confirmed[0], verdict.confirmed[1]
     if verdict.winner is not None:

@@ -115,7 +115,7 @@ def copy(
 
 
 def _print_summary(summary) -> None:
-    from hpsearch.errors import number
+    from hpsearch.numbers import number
     from hpsearch.spec.storage_url import redact
 
     spec = summary.spec
@@ -129,9 +129,10 @@ def _print_summary(summary) -> None:
         typer.echo(f"{summary.infeasible} complete trials break a constraint (infeasible: never the best)")
     if summary.best_value is not None:
         values = ", ".join(f"{k}={v}" for k, v in summary.best_params.items())
-        typer.echo(f"best {spec.metric}: {number(summary.best_value)} with {values}")
+        typer.echo(f"best {spec.metric}: {number(summary.best_value, places=4)} with {values}")
         if len(summary.best_metrics) > 1:
-            typer.echo("  its metrics: " + ", ".join(f"{k}={number(v)}" for k, v in summary.best_metrics.items()))
+            typer.echo("  its metrics: " + ", ".join(f"{k}={number(v, places=4)}"
+                                                     for k, v in summary.best_metrics.items()))
     elif spec.study.constraints and summary.infeasible:
         typer.echo("no trial meets the constraints yet")
     if summary.pareto:

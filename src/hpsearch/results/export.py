@@ -10,11 +10,13 @@ from typing import Any
 import optuna
 
 from hpsearch.errors import UsageError
+from hpsearch.store.best import objective_names
+from hpsearch.store.stored_trial import StoredTrial
 
 
 def rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One flat row per trial: number, state, values, parameters, metrics and the recorded attributes."""
-    objectives = study.user_attrs.get("objectives") or ["value"]
+    objectives = objective_names(study.user_attrs, len(study.directions))
     found = []
     for trial in study.get_trials(deepcopy=False):
         row: dict[str, Any] = {"number": trial.number, "state": trial.state.name}
@@ -33,7 +35,7 @@ def rows(study: optuna.Study) -> list[dict[str, Any]]:
                     row[f"{name}.{key}"] = inner
             else:
                 row[name] = value
-        row["n_evaluations"] = len(trial.user_attrs.get("history", []))
+        row["n_evaluations"] = len(StoredTrial(trial).history)
         found.append(row)
     return found
 

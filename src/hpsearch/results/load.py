@@ -17,7 +17,9 @@ from hpsearch.errors import HpsearchError, UsageError
 from hpsearch.results import summary
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import default_storage, redact
+from hpsearch.store.best import best_trials
 from hpsearch.store.stored_spec import load_stored_spec
+from hpsearch.store.stored_trial import StoredTrial
 from hpsearch.store.studies import storage_for
 
 
@@ -49,7 +51,7 @@ class StoredStudy:
 
     def best_trials(self) -> list[FrozenTrial]:
         """The best (feasible) trial, or the Pareto front with several objectives; [] before any is complete."""
-        return summary.best_trials(self.study)
+        return best_trials(self.study)
 
     def ranked(self) -> list[FrozenTrial]:
         """Complete trials, best first (single objective)."""
@@ -63,7 +65,7 @@ class StoredStudy:
 
     def started_with(self) -> list[FrozenTrial]:
         """The trials that ran a known configuration (study.start_with, --start-with), in order."""
-        return [t for t in self.trials if t.user_attrs.get("start_with")]
+        return [t for t in self.trials if StoredTrial(t).start_with]
 
 
 def open_study(name: str, storage: str | None = None, read_only: bool = True) -> optuna.Study:
@@ -80,20 +82,12 @@ def load(name: str, storage: str | None = None, read_only: bool = True) -> Store
     return StoredStudy(name, redact(url), load_stored_spec(name, storage_), study)
 
 
-def leaders(study: optuna.Study) -> list[FrozenTrial]:
-    """The best trial (or the Pareto front); UsageError while the study has no complete feasible trial."""
-    found = summary.best_trials(study)
-    if not found:
-        raise UsageError(f"study {study.study_name!r} has no complete (feasible) trial yet")
-    return found
-
-
 def best(name: str, storage: str | None = None) -> dict[str, Any]:
     """The best trial of study `name`, as `hpsearch best -f json` prints it: its objectives, searched values,
     every value it used (`config`), its metrics and kept model. With several objectives:
     {"pareto_front": [one such record per trial]}."""
     study = open_study(name, storage)
-    return summary.best_data(study, leaders(study))
+    return summary.best_data(study, best_trials(study, required=True))
 
 
 def best_as(name: str, storage: str | None, format: str) -> tuple[str, dict[str, Any]]:
@@ -101,14 +95,14 @@ def best_as(name: str, storage: str | None, format: str) -> tuple[str, dict[str,
     the values that are no TrainingArguments field (they apply to the model, the data and the loss)."""
     storage_ = storage_for(storage or default_storage(), create=False, read_only=True)
     study = summary.load(storage_, name)
-    found = leaders(study)
+    found = best_trials(study, required=True)
     if format != "args":
         return summary.best_text(study, found, format), {}
     if _task_type(storage_, name) == "custom":
         raise UsageError(f"--format args writes transformers' TrainingArguments, which study {name!r}'s custom "
                          "training function does not take; use -f json or -f yaml (its 'config' is every value "
                          "the trial used)")
-    config = found[0].user_attrs.get("config", found[0].params)
+    config = StoredTrial(found[0]).config
     return summary.best_text(study, found, format), summary.not_trainer_arguments(config)
 
 

@@ -19,7 +19,9 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.errors import UsageError
+from hpsearch.numbers import number
 from hpsearch.results import summary as results
+from hpsearch.store.best import best_trials, objective_names
 
 # Records script errors into the hidden <pre id="hpsearch-errors">, so that a test can see the page render.
 _ERRORS_SCRIPT = """<pre id="hpsearch-errors" hidden></pre>
@@ -128,7 +130,7 @@ def _figures(study: optuna.Study) -> list[_Figure]:
     few = unsearched or (f"importances need at least 2 complete trials (this study has {len(complete)})"
                          if len(complete) < 2 else None)
     curves = None if any(t.intermediate_values for t in trials) else "no trial reported intermediate values"
-    names = _objectives(study)
+    names = objective_names(study.user_attrs, len(study.directions))
     figures = []
     if len(names) > 1:
         pareto = none or (None if len(names) <= 3 else f"Optuna draws 2 or 3 objectives, not {len(names)}")
@@ -167,7 +169,7 @@ def _draw(module, study: optuna.Study, figure: _Figure) -> Any:
 def _header(study: optuna.Study) -> str:
     """The study's name, task, model, objectives, trial counts, best trial (or Pareto front) and range warnings."""
     attrs = study.user_attrs
-    names = _objectives(study)
+    names = objective_names(study.user_attrs, len(study.directions))
     states: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
         states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
@@ -178,28 +180,22 @@ def _header(study: optuna.Study) -> str:
         rows.append(("warm start", warm))
     lines = [f"<h1>Study {_e(study.study_name)}</h1>", "<table>",
              *(f"<tr><th>{k}</th><td>{_e(v)}</td></tr>" for k, v in rows), "</table>"]
-    leaders = results.best_trials(study)
+    leaders = best_trials(study)
     if not leaders:
         lines.append("<p>no complete trial yet</p>")
     elif len(names) == 1:
         best = leaders[0]
-        lines.append(f"<h2>Best {_e(names[0])}: {_e(_fmt(best.value))} (trial {best.number})</h2>")
-        lines.append("<p>" + ", ".join(f"{_e(k)}={_e(_fmt(v))}" for k, v in best.params.items()) + "</p>")
+        lines.append(f"<h2>Best {_e(names[0])}: {_e(number(best.value))} (trial {best.number})</h2>")
+        lines.append("<p>" + ", ".join(f"{_e(k)}={_e(number(v))}" for k, v in best.params.items()) + "</p>")
     else:
         params = sorted({k for t in leaders for k in t.params})
         lines.append(f"<h2>Pareto front ({len(leaders)} trials)</h2>\n<table>")
         lines.append("<tr>" + "".join(f"<th>{_e(c)}</th>" for c in ["trial", *names, *params]) + "</tr>")
-        lines += ["<tr>" + "".join(f"<td>{_e(_fmt(v))}</td>" for v in [
+        lines += ["<tr>" + "".join(f"<td>{_e(number(v))}</td>" for v in [
             t.number, *t.values, *(t.params.get(p, "-") for p in params)]) + "</tr>" for t in leaders]
         lines.append("</table>")
     lines += [f'<p class="warning">warning: {_e(b)}</p>' for b in results.boundaries(study)]
     return "\n".join(lines)
-
-
-def _objectives(study: optuna.Study) -> list[str]:
-    """The objectives' names as hpsearch stored them, one per direction."""
-    stored = list(study.user_attrs.get("objectives") or [study.user_attrs.get("metric") or "value"])
-    return [str(stored[i]) if i < len(stored) else f"objective {i}" for i in range(len(study.directions))]
 
 
 @contextlib.contextmanager
@@ -217,10 +213,6 @@ def _agg():
         if previous and previous.lower() != "agg":
             with contextlib.suppress(ImportError):
                 plt.switch_backend(previous)
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _e(value: Any) -> str:

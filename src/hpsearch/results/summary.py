@@ -18,7 +18,10 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from hpsearch.errors import StudyError, UsageError
+from hpsearch.numbers import number
+from hpsearch.store.best import best_trials, objective_names
 from hpsearch.store.history import ATTR_WARM_START
+from hpsearch.store.stored_trial import StoredTrial
 from hpsearch.store.tables import Light, Tables
 from hpsearch.store.trial_result import ranked
 
@@ -59,20 +62,10 @@ def list_studies(tables: Tables) -> list[StudyRow]:
             study_best = [high if stored.directions[0] == "maximize" else low]
         rows.append(StudyRow(
             name=stored.name, task=attrs.get("task"), model=attrs.get("model"),
-            objectives=attrs.get("objectives") or [attrs.get("metric", "value")], directions=stored.directions,
+            objectives=objective_names(attrs, len(stored.directions)), directions=stored.directions,
             states=counts.get(stored.study_id, {}), best=study_best, last_activity=last.get(stored.study_id),
         ))
     return rows
-
-
-def best_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The best trial, or with several objectives the Pareto front, in trial order."""
-    if len(study.directions) > 1:
-        return sorted(study.best_trials, key=lambda t: t.number)
-    try:
-        return [study.best_trial]
-    except ValueError:
-        return []
 
 
 def warm_start_line(study: optuna.Study) -> str | None:
@@ -141,13 +134,13 @@ class Boundary:
 
     def __str__(self) -> str:
         where = (f"{self.name}: the best trials sit at the {'lower' if self.edge == 'low' else 'upper'} edge of "
-                 f"{_fmt(self.low)} .. {_fmt(self.high)} (best {_fmt(self.value)})")
+                 f"{number(self.low)} .. {number(self.high)} (best {number(self.value)})")
         wider = self.wider()
         if wider is None:
             bound = self.low if self.edge == "low" else self.high
-            return (f"{where}; {_fmt(bound)} is already the {'lowest' if self.edge == 'low' else 'highest'} value "
+            return (f"{where}; {number(bound)} is already the {'lowest' if self.edge == 'low' else 'highest'} value "
                     f"{self.name} can take")
-        shown = _fmt(wider)  # 4 digits, unless rounding them would leave the limits: then every digit
+        shown = number(wider)  # 4 digits, unless rounding them would leave the limits: then every digit
         return f"{where}; widen the range, e.g. {self.edge}: {shown if self.accepts(float(shown)) else repr(wider)}"
 
 
@@ -238,14 +231,14 @@ def compare(tables: Tables, names: list[str]) -> list[Comparison]:
             leaders = best_trials(load(tables.storage(), name))
             best, params = (list(leaders[0].values), leaders[0].params) if leaders else (None, {})
         else:
-            feasible = [t for t in complete if t.user_attrs.get("feasible") is not False]
+            feasible = [t for t in complete if StoredTrial(t).feasible]
             maximize = stored.directions[0] == "maximize"
             winner = (max if maximize else min)(feasible, key=lambda t: t.value, default=None)
             best, params = ([winner.value], winner.params) if winner else (None, {})
         importances, note = _importances(complete, stored.directions[0])
         attrs = stored.user_attrs
         rows.append(Comparison(
-            name=name, objectives=attrs.get("objectives") or [attrs.get("metric", "value")],
+            name=name, objectives=objective_names(attrs, len(stored.directions)),
             directions=stored.directions, best=best, best_params=params,
             states=states, compute=compute([t for t in trials if t.state in ("COMPLETE", "PRUNED")]),
             importances=importances, importance_note=note,
@@ -297,21 +290,18 @@ def _importances(complete: list[Light], direction: str) -> tuple[dict[str, float
     return dict(found), note
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def trial_record(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """What a user needs of a winning trial: its values, every value it used, its metrics."""
-    objectives = study.user_attrs.get("objectives") or [study.user_attrs.get("metric", "value")]
+    objectives = objective_names(study.user_attrs, len(study.directions))
+    stored = StoredTrial(trial)
     return {
         "study": study.study_name,
         "trial": trial.number,
         "objectives": dict(zip(objectives, trial.values or [], strict=False)),
-        "searched": dict(trial.params),
-        "config": dict(trial.user_attrs.get("config", trial.params)),
-        "metrics": dict(trial.user_attrs.get("best_metrics", {})),
-        "model_dir": trial.user_attrs.get("model_dir"),
+        "searched": stored.params,
+        "config": stored.config,
+        "metrics": stored.metrics,
+        "model_dir": stored.model_dir,
     }
 
 
@@ -328,7 +318,7 @@ def best_text(study: optuna.Study, leaders: list[FrozenTrial], format: str) -> s
     if format == "args":
         from hpsearch.train.arguments import trainer_kwargs
 
-        config = leaders[0].user_attrs.get("config", leaders[0].params)
+        config = StoredTrial(leaders[0]).config
         kwargs = {"output_dir": f"{study.study_name}-trial-{leaders[0].number}", **trainer_kwargs(config)}
         return json_text(kwargs)
     data = best_data(study, leaders)

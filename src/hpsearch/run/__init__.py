@@ -3,5 +3,6 @@ protocol, what the fork server loads once (preload), trial outcomes, heartbeats 
 injection (a wrapper around a target),
 progress, and `confirm`.
 
-May import: every lower layer (hpsearch.errors, trial, search, spec, store, train). Never results or the CLI.
+May import: every lower layer (hpsearch.numbers, hpsearch.errors, trial, search, spec, store, train).
+Never results or the CLI.
 """

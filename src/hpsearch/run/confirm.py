@@ -13,12 +13,14 @@ from dataclasses import dataclass, field, replace
 
 import optuna
 
-from hpsearch.errors import StudyError, UsageError, number
-from hpsearch.run import protocol
+from hpsearch.errors import StudyError, UsageError
+from hpsearch.numbers import number
+from hpsearch.run.alone import run_to_end
 from hpsearch.spec.space import StudySpec
+from hpsearch.store.stored_trial import StoredTrial
 from hpsearch.store.trial_result import ranked
 from hpsearch.train.process import train_trial
-from hpsearch.trial import CONFIG, FEASIBLE, TrialJob
+from hpsearch.trial import TrialJob
 
 ATTR_CONFIRM = "hpsearch:confirm"  # study attr: {trial number: {seed: value}}
 
@@ -51,7 +53,7 @@ def confirm(study: optuna.Study, spec: StudySpec, top: int, seeds: int, progress
         raise UsageError("confirm compares one objective; this study has several")
     if top < 2 or seeds < 1:
         raise UsageError(f"--top must be at least 2 and --seeds at least 1, but got {top} and {seeds}")
-    leaders = [t for t in ranked(study) if t.user_attrs.get(FEASIBLE) is not False][:top]
+    leaders = [t for t in ranked(study) if StoredTrial(t).feasible][:top]
     if len(leaders) < 2:
         raise StudyError(f"study {spec.study.name!r} has {len(leaders)} complete trials; confirm needs two")
     recorded: dict[str, dict[str, float]] = dict(study.user_attrs.get(ATTR_CONFIRM, {}))
@@ -66,7 +68,7 @@ def confirm(study: optuna.Study, spec: StudySpec, top: int, seeds: int, progress
             runs[str(seed)] = value
             recorded[str(trial.number)] = runs
             study.set_user_attr(ATTR_CONFIRM, recorded)  # after each run: an interruption loses one at most
-            progress(f"trial {trial.number} under seed {seed}: {number(value)}")
+            progress(f"trial {trial.number} under seed {seed}: {number(value, places=4)}")
     confirmed = []
     for trial in leaders:
         runs = recorded.get(str(trial.number), {})
@@ -92,18 +94,12 @@ def _verdict(confirmed: list[Confirmed], direction: str) -> Verdict:
 
 def _train(spec: StudySpec, trial: optuna.trial.FrozenTrial, seed: int) -> float:
     """One run of `trial`'s configuration under `seed`, in a worker process as a study's trials run."""
-    config = dict(trial.user_attrs.get(CONFIG, trial.params))
+    config = StoredTrial(trial).config
     # a confirmation run is not a trial: it logs no run to the trials' tracker (task.report_to)
     rerun = replace(spec, study=spec.study.model_copy(update={"seed": seed}),
                     task=spec.task.model_copy(update={"report_to": []}))
     job = TrialJob(rerun, trial.number, config, None, None)
-    worker = protocol.spawn(train_trial, job, name=f"confirm-{trial.number}-{seed}")
-    try:
-        ended = None
-        while ended is None:  # a confirmation run is never pruned, and keeps no model
-            ended = protocol.serve(worker, report=lambda step, value: False, keep=lambda value: False, timeout=1.0)
-    finally:
-        protocol.close(worker)
+    ended = run_to_end(train_trial, job, name=f"confirm-{trial.number}-{seed}")
     if ended.result is None:
         raise StudyError(f"the run of trial {trial.number} under seed {seed} failed: {ended.error}")
     values = ended.result.values(spec.objectives)

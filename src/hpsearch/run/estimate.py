@@ -119,7 +119,8 @@ def _pace(attrs: dict) -> float | None:
 
 def calibrate(spec: StudySpec, storage: str | None, devices: str | None, progress) -> Pace:
     """Time CALIBRATION_STEPS steps of one trial, run by the real worker as any trial (nothing is stored)."""
-    from hpsearch.run import preflight, protocol
+    from hpsearch.run import preflight
+    from hpsearch.run.alone import run_to_end
     from hpsearch.spec.suggest import configuration, sample
     from hpsearch.train.process import train_trial
     from hpsearch.trial import TrialJob
@@ -134,14 +135,7 @@ def calibrate(spec: StudySpec, storage: str | None, devices: str | None, progres
     plan = preflight.check(short, storage, devices, progress)
     config = configuration(short.fixed, sample(short, 1)[0])
     job = TrialJob(plan.spec, 0, config, folders.cache_dir(plan.url), None, **plan.slots[0])
-    worker = protocol.spawn(train_trial, job, name="calibration")
-    try:
-        ended = None
-        while ended is None:
-            protocol.wait([worker], timeout=1.0)
-            ended = protocol.serve(worker, report=lambda step, value: False, keep=lambda value: False)
-    finally:
-        protocol.close(worker)
+    ended = run_to_end(train_trial, job, name="calibration")
     result = ended.result
     pace = None if result is None else _pace({**result.attrs(), "config": config})
     if pace is None:

@@ -20,17 +20,10 @@ from pathlib import Path
 import optuna
 
 from hpsearch.spec.space import StudySpec
+from hpsearch.store.best import best_trials
 from hpsearch.store.folders import trial_number
 
 ATTR_BEST_MODEL_DIR = "best_model_dir"  # study attr: the folder of the best trial's kept model
-
-
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    """The study's best trial, or None while nothing is complete (or nothing feasible)."""
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
 
 
 class Keeper:
@@ -56,8 +49,7 @@ class Keeper:
         if model_dir is None or self.spec.study.save != "best":
             return
         finished = {t.number for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()}
-        best = self.study.best_trials if self.spec.multi_objective else [best_trial(self.study)]
-        leaders = {t.number: t for t in best if t is not None}
+        leaders = {t.number: t for t in best_trials(self.study)}
         if not self.spec.multi_objective and trial_number(Path(model_dir)) in leaders:
             self.study.set_user_attr(ATTR_BEST_MODEL_DIR, model_dir)
         for folder in self.folder.glob("trial-*"):

@@ -7,13 +7,7 @@ import sys
 import time
 from typing import Any
 
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return "(" + ", ".join(_fmt(v) for v in value) + ")"
-    return str(value)
+from hpsearch import numbers
 
 
 def drop_output(stream) -> None:
@@ -96,7 +90,7 @@ class Progress:
 
     def trial_started(self, number: int, values: dict[str, Any]) -> None:
         self.current = {"number": number, "values": values, "step": 0, "total": None, "metric": None}
-        self._line(f"trial {number} started: " + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
+        self._line(f"trial {number} started: " + ", ".join(f"{k}={numbers.number(v)}" for k, v in values.items()))
 
     def step(self, number: int, step: int, total: int) -> None:
         self.current.update(step=step, total=total)
@@ -104,7 +98,7 @@ class Progress:
 
     def evaluation(self, number: int, step: int, value: float) -> None:
         self.current.update(step=step, metric=value)
-        self._line(f"trial {number} step {step}: {_fmt(value)}", live_too=False)
+        self._line(f"trial {number} step {step}: {numbers.number(value)}", live_too=False)
 
     def trial_finished(self, number: int, state: str, value: float | None, reason: str) -> None:
         self.states[state] = self.states.get(state, 0) + 1
@@ -114,7 +108,7 @@ class Progress:
             best = self.best[0] if self.best else None
             if self.spec.improves(value, best) if self.spec else best is None or value > best:
                 self.best = (value, number, self.current.get("values", {}))
-        shown = f" {_fmt(value)}" if value is not None else ""
+        shown = f" {numbers.number(value)}" if value is not None else ""
         self._line(f"trial {number} {state.lower()}{shown} ({reason}); {self.finished}/{self.target} finished")
         self.current = {}
 
@@ -160,13 +154,13 @@ class Progress:
         table.add_row("finished", f"{self.finished}/{self.target}  ({states})")
         if self.best:
             value, number, values = self.best
-            table.add_row("best", f"{_fmt(value)} (trial {number}): "
-                                  + ", ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
+            table.add_row("best", f"{numbers.number(value)} (trial {number}): "
+                                  + ", ".join(f"{k}={numbers.number(v)}" for k, v in values.items()))
         if self.current:
             total = self.current.get("total")
             step = f"step {self.current['step']}" + (f"/{total}" if total else "")
             metric = self.current.get("metric")
-            table.add_row(f"trial {self.current['number']}", step + (f", last {_fmt(metric)}" if metric is not None
-                                                                      else ""))
+            last = f", last {numbers.number(metric)}" if metric is not None else ""
+            table.add_row(f"trial {self.current['number']}", step + last)
         table.add_row("elapsed", f"{elapsed:.0f}s" + (f", about {eta:.0f}s left" if eta is not None else ""))
         return table

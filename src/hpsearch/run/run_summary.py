@@ -8,12 +8,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR, best_trial
+from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR
 from hpsearch.run.progress import Progress
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.tasks import TASKS
 from hpsearch.store import trials
-from hpsearch.trial import FEASIBLE
+from hpsearch.store.best import best_trials
+from hpsearch.store.stored_trial import StoredTrial
 
 
 @dataclass
@@ -46,21 +47,21 @@ def summarize(summary: RunSummary, study: optuna.Study, spec: StudySpec, url: st
     summary.states = {name: count for name, count in counts.items() if count}
     summary.finished = trials.finished_count(study)
     summary.warnings = list(study.user_attrs.get("warnings", []))
-    summary.infeasible = sum(t.user_attrs.get(FEASIBLE) is False for t in every if t.state == TrialState.COMPLETE)
+    summary.infeasible = sum(not StoredTrial(t).feasible for t in every if t.state == TrialState.COMPLETE)
     from hpsearch.store import artifacts  # optuna.artifacts: needed only now, at the run's end
 
     for note in artifacts.register_best(study, url):
         progress.note(note)
         summary.notes.append(note)
+    leaders = best_trials(study)
     if spec.multi_objective:
-        front = sorted(study.best_trials, key=lambda t: t.number)
-        summary.pareto = [(t.number, list(t.values), t.params) for t in front]
+        summary.pareto = [(t.number, list(t.values), t.params) for t in leaders]
         return
-    best = best_trial(study)
-    if best is None:
+    if not leaders:
         return
+    best = leaders[0]
     summary.best_value, summary.best_params, summary.best_trial = best.value, best.params, best.number
     known = TASKS[spec.task.type].metrics
-    summary.best_metrics = {k: v for k, v in best.user_attrs.get("best_metrics", {}).items()
+    summary.best_metrics = {k: v for k, v in StoredTrial(best).metrics.items()
                             if k in known or TASKS[spec.task.type].custom}  # custom: whatever its function reported
     summary.best_model_dir = study.user_attrs.get(ATTR_BEST_MODEL_DIR)

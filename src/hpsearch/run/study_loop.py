@@ -33,6 +33,7 @@ from hpsearch.run.progress import Progress
 from hpsearch.run.protocol import Ended, Worker
 from hpsearch.run.run_summary import RunSummary, summarize
 from hpsearch.run.targets import Target
+from hpsearch.search.build import build_sampler
 from hpsearch.search.prior_sampler import PROPOSED_BY, proposed_by
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.start_with import labelled
@@ -66,7 +67,7 @@ def run_study(spec: StudySpec, storage: str | None = None, force: bool = False,
     except studies.DATABASE_ERRORS as exc:
         raise StorageError(f"cannot use storage {redact(plan.url)!r}: {storage_problem(exc)}") from None
     if warm is not None:  # the history lives in the sampler only: the study never holds it
-        study.sampler = plan.spec.sampler(warm.trials)
+        study.sampler = build_sampler(plan.spec.plugin_options, warm.trials)
         history.record(study, warm)
         for note in warm.notes:
             progress.note(note)

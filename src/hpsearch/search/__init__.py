@@ -3,6 +3,6 @@ name (the registry), and hpsearch's own plug-ins (the prior sampler, the plateau
 the prior distributions they share).
 
 Owns: `registry` (names -> Optuna classes, option checks), `prior`, `prior_sampler`, `plateau`, `reseed`.
-May import: hpsearch.errors, Optuna. Nothing of the spec, the database or training: the spec names and
+May import: hpsearch.numbers, hpsearch.errors, Optuna. Nothing of the spec, the database or training: the spec names and
 checks plug-ins through this layer, and the study loop builds them.
 """

@@ -15,6 +15,8 @@ from typing import Any
 
 from optuna.distributions import IntDistribution
 
+from hpsearch.numbers import number
+
 DEFAULT_CONFIDENCE = 0.5
 # A recommendation's prior is never narrower than this share of the searched range (on its scale): a
 # user who searches a wide range is less sure than the literature, and the sampler must still explore.
@@ -38,11 +40,7 @@ class Prior:
     def describe(self) -> str:
         if self.weight is not None:
             return f"{self.value} ({self.weight:.0%} of draws)"
-        return f"{_fmt(self.value)} (+-{self.spread:.2g} on its scale)"
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+        return f"{number(self.value, 6)} (+-{self.spread:.2g} on its scale)"
 
 
 def _scale(x: float, log: bool) -> float:

@@ -6,6 +6,6 @@ the `normalise`d space, the `rules` across sections and the `collector` of their
 and its loading (`space`), `objectives`, `suggest` (an entry -> Optuna's suggest call), and the facts other
 layers implement: task names and their metrics (`tasks`), the built-in model and data set (`assets`), the
 storage URL rules (`storage_url`), the experiment trackers of `task.report_to` (`trackers`).
-May import: hpsearch.errors, hpsearch.search. Never torch, transformers, or a database connection:
+May import: hpsearch.numbers, hpsearch.errors, hpsearch.search. Never torch, transformers, or a database connection:
 `hpsearch validate` and `hpsearch --help` stay fast.
 """

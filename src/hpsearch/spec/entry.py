@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hpsearch.errors import did_you_mean, unknown
+from hpsearch.numbers import number
 from hpsearch.search import prior as priors
 from hpsearch.spec.catalog import Hyperparameter
 from hpsearch.spec.collector import Finding  # here, the key path below the entry
@@ -60,21 +61,17 @@ class Entry:
     def describe(self) -> str:
         if self.kind == "categorical":
             return "{" + ", ".join(map(str, self.choices)) + "}"
-        text = f"{_fmt(self.low)} .. {_fmt(self.high)}"
+        text = f"{number(self.low, 6)} .. {number(self.high, 6)}"
         if self.log:
             text += " log"
         if self.step is not None:
-            text += f" step {_fmt(self.step)}"
+            text += f" step {number(self.step, 6)}"
         return text
 
 
 def grid_space(space: dict[str, Entry]) -> dict[str, list]:
     """Every entry's grid values ([] for a continuous one): the grid sampler's search space."""
     return {name: entry.grid_values() or [] for name, entry in space.items()}
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _is_number(value: Any) -> bool:
@@ -142,7 +139,7 @@ def _parse_documented(hp, raw, when, errors) -> Entry | None:
         errors.append(((clash[0],), "cannot be combined with documented (drop one of them)"))
     if not hp.has_range:
         if hp.low is not None:
-            message = (f"has no documented range; give {{low: {_fmt(hp.low)}, high: {_fmt(hp.high)}}} "
+            message = (f"has no documented range; give {{low: {number(hp.low, 6)}, high: {number(hp.high, 6)}}} "
                        "(the conventional range)")
         else:
             message = f"{hp.note}; give {{low: ..., high: ...}} or {{choices: [...]}}"
@@ -189,7 +186,7 @@ def _with_prior(entry: Entry, raw: dict, errors: list[Finding]) -> Entry | None:
     elif not _is_number(value):
         errors.append((("prior",), f"must be a number, but got {value!r}"))
     elif not entry.low <= value <= entry.high:
-        errors.append((("prior",), f"({_fmt(value)}) must lie in the range {entry.describe()}"))
+        errors.append((("prior",), f"({number(value, 6)}) must lie in the range {entry.describe()}"))
     elif entry.kind == "int" and not float(value).is_integer():
         errors.append((("prior",), f"must be an integer for an int entry, but got {value!r}"))
     if errors:
@@ -235,7 +232,7 @@ def _parse_choices(hp, raw, when, errors, warnings) -> Entry | None:
         outside = [v for v in raw if _is_number(v) and not hp.low <= v <= hp.high]
         if outside:
             warnings.append((("choices",), f"{outside} lie outside the documented range "
-                                           f"{_fmt(hp.low)} .. {_fmt(hp.high)}"))
+                                           f"{number(hp.low, 6)} .. {number(hp.high, 6)}"))
     return Entry(hp.name, "categorical", choices=tuple(raw), when=when)
 
 
@@ -253,8 +250,8 @@ def _parse_range(hp, raw, when, errors, warnings) -> Entry | None:
     if errors:
         return None
     if hp.documented and hp.low is not None and (low < hp.low or high > hp.high):
-        warnings.append(((), f"range {_fmt(low)} .. {_fmt(high)} reaches beyond the documented "
-                             f"{_fmt(hp.low)} .. {_fmt(hp.high)}"))
+        warnings.append(((), f"range {number(low, 6)} .. {number(high, 6)} reaches beyond the documented "
+                             f"{number(hp.low, 6)} .. {number(hp.high, 6)}"))
     if step is not None:
         step = float(step) if kind == "float" else int(step)
     return Entry(hp.name, kind, low=low, high=high, log=log, step=step, when=when)
@@ -311,19 +308,19 @@ def _log_and_step(raw, kind, errors) -> tuple[bool, Any]:
 def _check_range(low, high, log, step, errors) -> None:
     """The bounds and options together: low below high, above 0 on a log scale, a step that divides."""
     if low > high:
-        errors.append((("low",), f"low ({_fmt(low)}) must be below high ({_fmt(high)}) (swap them)"))
+        errors.append((("low",), f"low ({number(low, 6)}) must be below high ({number(high, 6)}) (swap them)"))
     elif low == high:
-        errors.append((("low",), f"low equals high ({_fmt(low)}); a single value belongs under fixed:"))
+        errors.append((("low",), f"low equals high ({number(low, 6)}); a single value belongs under fixed:"))
     if log and low <= 0:
-        errors.append((("low",), f"must be above 0 on a log scale, but got {_fmt(low)} (raise it or drop log)"))
+        errors.append((("low",), f"must be above 0 on a log scale, but got {number(low, 6)} (raise it or drop log)"))
     if log and step is not None:
         errors.append((("step",), "cannot be combined with log: true (Optuna samples either; drop one)"))
     if step is not None and not errors:
         count = (high - low) / step
         if abs(count - round(count)) > 1e-9:
             fixed_high = low + math.floor(count + 1e-9) * step
-            errors.append((("step",), f"{_fmt(step)} does not divide high - low ({_fmt(high - low)}); "
-                                      f"set high to {_fmt(fixed_high)}"))
+            errors.append((("step",), f"{number(step, 6)} does not divide high - low ({number(high - low, 6)}); "
+                                      f"set high to {number(fixed_high, 6)}"))
 
 
 def with_recommended_prior(entry: Entry, rec: Recommendation | None) -> Entry:

@@ -7,11 +7,12 @@ been reported). `ERRORS` and `WARNINGS` list them in the order their findings ar
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
+from dataclasses import replace
 
-from hpsearch.errors import unknown
+from hpsearch.errors import PluginError, unknown
 from hpsearch.search import registry as plugins
+from hpsearch.search.build import PluginOptions, build_pruner, build_sampler
 from hpsearch.spec import catalog, custom, objectives, start_with, warm_start
 from hpsearch.spec.assets import BUILTIN_DATASETS, BUILTIN_MODELS
 from hpsearch.spec.collector import Finding
@@ -268,29 +269,24 @@ def grid_conditions(s: Sections) -> list[Finding]:
 
 
 def plugin_options(s: Sections) -> list[Finding]:
-    """Build the sampler and the pruner once, so that Optuna's own option checks run at validation."""
+    """Build the sampler and the pruner as a study will (hpsearch.search.build), so that Optuna's own option
+    checks run at validation, once."""
     raw = s.raw.get("study")
     if not isinstance(raw, dict):
         return []
     configs = {key: _plugin_config(raw, key, default) for key, default in (("sampler", "tpe"), ("pruner", "plateau"))}
-    filled = {"search_space": grid_space(s.space)} if _grid_sampler(s) else {}
+    n_trials = raw.get("n_trials", 20)
+    options = PluginOptions(n_trials=n_trials if isinstance(n_trials, int) else 20,
+                            grid=grid_space(s.space) if _grid_sampler(s) else None,
+                            priors={name: entry.prior for name, entry in s.space.items() if entry.prior is not None})
     found: list[Finding] = []
-    if isinstance(configs["sampler"], dict):
-        n_trials = raw.get("n_trials", 20)
-        configs["sampler"], use_priors = plugins.sampler_config(configs["sampler"],
-                                                                n_trials if isinstance(n_trials, int) else 20)
-        if not isinstance(use_priors, bool):
-            found.append((("study", "sampler", "priors"), f"must be true or false, but got {use_priors!r}"))
-    for kind, registry in (("sampler", plugins.SAMPLERS), ("pruner", plugins.PRUNERS)):
-        config = configs[kind]
-        if not isinstance(config, dict):
+    for kind, build in (("sampler", build_sampler), ("pruner", build_pruner)):
+        if not isinstance(configs[kind], dict):
             continue  # the study model has already said what is wrong with it
-        infinite = [k for k, v in config.items() if isinstance(v, float) and not math.isfinite(v)]
-        found += [(("study", kind, option), f"must be a finite number, but got {config[option]!r}")
-                  for option in infinite]
-        _, errors = ([], []) if infinite else plugins.build(kind, registry, config, **filled)
-        found += [(("study", kind, option) if option else ("study", kind), message) for option, message in errors]
-        filled = {}
+        try:
+            build(replace(options, **{kind: configs[kind]}))
+        except PluginError as exc:
+            found += exc.problems
     return found
 
 

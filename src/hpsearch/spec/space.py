@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch.errors import Problem, SpaceError
-from hpsearch.search import registry as plugins
-from hpsearch.search.reseed import Reseeded
+from hpsearch.search.build import PluginOptions
 from hpsearch.spec import catalog, normalise, objectives, reader, recommended, rules, trackers
 from hpsearch.spec.collector import Collector, problem_at
 from hpsearch.spec.entry import Entry, grid_space
@@ -122,29 +121,13 @@ class StudySpec:
             raise SpaceError(problems)
         return replace(self, study=self.study.model_copy(update=update))
 
-    def sampler(self, history: list | tuple = ()):
-        """A fresh sampler as the file asks (for grid: over the space's grid values; TPE: the priors first).
-
-        A seeded one is reseeded per trial (hpsearch.search.reseed), so a resumed or shared study never repeats itself.
-        `history`: finished trials of earlier studies it learns from too (study.warm_start, hpsearch.store.history).
-        """
-        filled = {"search_space": grid_space(self.space)} if self.study.sampler.get("name") == "grid" else {}
-        config, use_priors = plugins.sampler_config(self.study.sampler, self.study.n_trials)
-        instance, _ = plugins.build("sampler", plugins.SAMPLERS, config, **filled)
-        seed = config.get("seed")
-        if instance is not None and seed is not None:
-            instance = Reseeded(instance, seed)
-        if instance is not None and history:
-            from hpsearch.search.warm_start import WarmStart
-
-            instance = WarmStart(instance, history)
-        beliefs = self.priors()
-        if instance is not None and use_priors and beliefs:
-            from hpsearch.search.prior_sampler import PriorSampler
-
-            return PriorSampler(instance, beliefs, startup=config.get("n_startup_trials", 10), seed=seed,
-                                evidence=len(history))
-        return instance
+    @property
+    def plugin_options(self) -> PluginOptions:
+        """What the study's sampler and pruner are built from (hpsearch.search.build: build_sampler, build_pruner)."""
+        grid = grid_space(self.space) if self.study.sampler.get("name") == "grid" else None
+        return PluginOptions(sampler=self.study.sampler, pruner=self.study.pruner, n_trials=self.study.n_trials,
+                             grid=grid, priors=self.priors(), objectives=len(self.objectives), metric=self.metric,
+                             eval_size=self.task.dataset.eval_size)
 
     def priors(self) -> dict[str, Any]:
         """Entry name -> Prior, for every searched entry that has one (the file's own, or the literature's)."""
@@ -160,19 +143,6 @@ class StudySpec:
         if not beliefs:
             return f"{setting}: none"
         return f"{setting}: " + ", ".join(f"{n} {p.describe()}" for n, p in beliefs.items())
-
-    def pruner(self):
-        """A fresh pruner as the file asks (none with several objectives: Optuna cannot prune those)."""
-        if self.multi_objective:
-            import optuna
-
-            return optuna.pruners.NopPruner()
-        config = self.study.pruner
-        filled = {}
-        if config.get("name") == "plateau" and not {"margin", "relative_margin"} & set(config):
-            filled = plugins.noise_margin(self.metric, self.task.dataset.eval_size)
-        instance, _ = plugins.build("pruner", plugins.PRUNERS, config, **filled)
-        return instance
 
 
 def load_space(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> StudySpec:

@@ -6,6 +6,7 @@ from typing import Any
 
 import optuna
 
+from hpsearch.search.build import build_sampler
 from hpsearch.spec.entry import Entry
 
 
@@ -40,7 +41,7 @@ def sample(spec, n: int, first: list[dict[str, Any]] = (), history: list = ()) -
     `first` (partial ones completed by the sampler) before the others, learning from a warm start's `history`
     too; nothing is stored."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=spec.sampler(history), direction=spec.direction)
+    study = optuna.create_study(sampler=build_sampler(spec.plugin_options, history), direction=spec.direction)
     for values in first:
         study.enqueue_trial(values)
     return [suggest(study.ask(), spec.space) for _ in range(n)]

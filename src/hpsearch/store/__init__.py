@@ -6,5 +6,5 @@ studies in storage), `stored_spec` (the space a study keeps), `trials` (owners, 
 and interrupted trials, queued re-runs), `optuna_private` (every use of Optuna's private names), `tables`
 (SQL reads for `studies` / `compare`), `folders` (where a database's models, logs and caches live on disk),
 `artifacts` (kept models and curves for the dashboard).
-May import: hpsearch.errors, hpsearch.search, hpsearch.spec, Optuna, SQLAlchemy.
+May import: hpsearch.numbers, hpsearch.errors, hpsearch.search, hpsearch.spec, Optuna, SQLAlchemy.
 """

@@ -25,7 +25,9 @@ from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore, upload_artif
 from optuna.trial import FrozenTrial
 
 from hpsearch.store import optuna_private
+from hpsearch.store.best import best_trials
 from hpsearch.store.folders import artifacts_root
+from hpsearch.store.stored_trial import StoredTrial
 
 ATTR_ARTIFACTS = "hpsearch:artifacts"  # study system attr: {"<trial number>": {"model": id|None, "curve": id|None}}
 KINDS = ("model", "curve")
@@ -37,16 +39,6 @@ def store_for(url: str) -> FileSystemArtifactStore:
     root = artifacts_root(url)
     root.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(root)
-
-
-def leaders(study: optuna.Study) -> list[FrozenTrial]:
-    """The best trial, or the Pareto front with several objectives; none before a trial completes."""
-    if len(study.directions) > 1:
-        return sorted(study.best_trials, key=lambda t: t.number)
-    try:
-        return [study.best_trial]
-    except ValueError:  # nothing complete (or nothing feasible) yet
-        return []
 
 
 def registered(study: optuna.Study) -> dict[str, dict[str, str | None]]:
@@ -75,7 +67,7 @@ def register_best(study: optuna.Study, url: str) -> list[str]:
     Never raises: a study's results matter more than its artifacts.
     """
     try:
-        best = leaders(study)
+        best = best_trials(study)
         if not best:
             return []
         done = registered(study)
@@ -91,7 +83,7 @@ def register_best(study: optuna.Study, url: str) -> list[str]:
         for kind in KINDS:
             if kind in record:
                 continue
-            folder = trial.user_attrs.get("model_dir")
+            folder = StoredTrial(trial).model_dir
             if kind == "model" and folder and not Path(folder).is_dir():
                 record[kind] = None  # for good: do not try again
                 notes.append(f"artifacts: trial {trial.number}'s model folder {folder} is gone; not registered")
@@ -116,8 +108,8 @@ def _missing(trial: FrozenTrial, record: dict[str, Any] | None) -> bool:
 def _upload(kind: str, study: optuna.Study, trial: FrozenTrial, store: FileSystemArtifactStore,
             root: Path) -> str | None:
     """Write one artifact to a temporary file, upload it to the study, remove the file; None: nothing to upload."""
-    folder = trial.user_attrs.get("model_dir")
-    if (kind == "model" and not folder) or (kind == "curve" and not trial.user_attrs.get("history")):
+    folder = StoredTrial(trial).model_dir
+    if (kind == "model" and not folder) or (kind == "curve" and not StoredTrial(trial).history):
         return None
     suffix = "model.tar" if kind == "model" else "curve.json"
     # in the store's folder (same disk): a model can be larger than the system's temporary folder
@@ -134,7 +126,7 @@ def _upload(kind: str, study: optuna.Study, trial: FrozenTrial, store: FileSyste
 
 def _curve(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     return {"study": study.study_name, "trial": trial.number, "metric": study.user_attrs.get("metric"),
-            "values": trial.values, "params": trial.params, "history": trial.user_attrs["history"]}
+            "values": trial.values, "params": trial.params, "history": StoredTrial(trial).history}
 
 
 def _why(exc: BaseException) -> str:

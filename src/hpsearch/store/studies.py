@@ -15,6 +15,7 @@ import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
 from hpsearch.errors import StorageError, StudyError
+from hpsearch.search.build import build_pruner, build_sampler
 from hpsearch.spec import reader
 from hpsearch.spec.space import StudySpec
 from hpsearch.spec.storage_url import redact
@@ -80,11 +81,13 @@ def open_study(spec: StudySpec, storage: optuna.storages.BaseStorage, force: boo
     """Create the study `spec` names, or load it and check that its space is the same."""
     name = spec.study.name
     try:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=spec.sampler(), pruner=spec.pruner())
+        study = optuna.load_study(study_name=name, storage=storage, sampler=build_sampler(spec.plugin_options),
+                                  pruner=build_pruner(spec.plugin_options))
     except KeyError:
         try:
-            study = optuna.create_study(study_name=name, storage=storage, sampler=spec.sampler(),
-                                        pruner=spec.pruner(), directions=[o.direction for o in spec.objectives])
+            study = optuna.create_study(study_name=name, storage=storage, sampler=build_sampler(spec.plugin_options),
+                                        pruner=build_pruner(spec.plugin_options),
+                                        directions=[o.direction for o in spec.objectives])
         except optuna.exceptions.DuplicatedStudyError:  # another machine created it a moment ago: join it
             return open_study(spec, storage, force)
         store_spec(study, spec)
