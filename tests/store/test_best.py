@@ -5,7 +5,7 @@ import pytest
 
 from hpsearch.errors import UsageError
 from hpsearch.store.best import best_trials, objective_names
-from hpsearch.store.trial_result import FEASIBLE
+from hpsearch.trial import FEASIBLE
 
 X = optuna.distributions.FloatDistribution(0.0, 1.0)
 
