@@ -36,7 +36,7 @@ def test_every_fault_fails_only_its_trial(tiny_project, monkeypatch):
     assert reasons[4] == "exceeded the trial time limit of 8 s (study.trial_timeout)"
     assert reasons[5] == "the trial's process was killed by SIGKILL (out of memory?)"
     assert reasons[6] == "the trial's process exited with code 7 before reporting a result"
-    assert [t.state for t in trials[7:]] == [TrialState.COMPLETE] * 2
+    assert [t.state for t in trials[7:]] == [TrialState.COMPLETE] * 2, reasons
     assert all(t.user_attrs["stop_reason"] == "failed" for t in trials[:7])
 
 
