@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
 
-from hpsearch.run import worker
 from hpsearch.spec.space import load_text
+from hpsearch.train import worker
 from hpsearch.trial import TrialJob
 from tiny import Channel
 
