@@ -31,7 +31,7 @@ from transformers import PrinterCallback, Trainer, TrainingArguments
 
 from hpsearch.run import faults, shared
 from hpsearch.run.protocol import KEEP, Channel, TrialJob
-from hpsearch.run.trainer import FaultInjector, Monitor, TrialTrainer, training_arguments
+from hpsearch.run.trainer import FaultInjector, Monitor, trainer_class, training_arguments
 from hpsearch.spec.tasks import TASKS
 from hpsearch.store.trial_result import INTERRUPTED, TrialResult
 from hpsearch.train.arguments import value_of
@@ -108,13 +108,13 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
                       keep_best=job.save_dir is not None or setup.final_metrics is not None,
                       extra_metrics=setup.extra_metrics, **watched)
     # 3. the Trainer, with no checkpoints on disk: only the kept model is ever written
-    args = training_arguments(job, config, output_dir)
+    args = training_arguments(job, config, output_dir, setup.arguments_class, setup.arguments)
     fault = job.fault
-    trainer = TrialTrainer(
+    trainer = trainer_class(setup.trainer_class)(
         model=setup.model, args=args, train_dataset=setup.train_dataset, eval_dataset=setup.eval_dataset,
         data_collator=setup.data_collator, compute_metrics=setup.compute_metrics,
         compute_loss_func=setup.compute_loss_func,
-        callbacks=[monitor] + ([FaultInjector(fault)] if fault else []),
+        callbacks=[monitor] + ([FaultInjector(fault)] if fault else []), **setup.trainer_kwargs,
     )
     trainer.fault = fault
     if value_of(config, "optimizer") == "adafactor":

@@ -231,10 +231,41 @@ PEFT_PARAMETERS: tuple[Hyperparameter, ...] = (
     ),
     Hyperparameter(
         "lora_target_modules", "which layers get an adapter", "categorical", "peft LoraConfig.target_modules",
-        "model", "default", choices=("default", "all-linear"), documented=False, free_text=True, peft=True,
+        "model", "default", choices=("default", "all-linear", "attention"), documented=False, free_text=True, peft=True,
         note="beyond the documented 19; default: peft's choice for the architecture (BERT: query, value); "
-             "all-linear: every linear layer but the head; or module names, comma-separated ('query,key,value')",
+             "all-linear: every linear layer but the head (QLoRA's finding: adapting all of them matters most); "
+             "attention: the attention projections only (q/k/v/o_proj, query/key/value, c_attn); "
+             "or module names, comma-separated ('query,key,value')",
         aliases=("target_modules",),
+    ),
+)
+
+# Beyond the documented 19: what instruction tuning of decoder LLMs sets (task.type: sft, through TRL's SFTTrainer).
+SFT_PARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter(
+        "quantization", "the frozen base weights' storage: full precision, or 4-bit NF4 with double quantization "
+        "(QLoRA)", "categorical", "bitsandbytes BitsAndBytesConfig(load_in_4bit, bnb_4bit_quant_type='nf4')",
+        "model", "none", choices=("none", "4bit"), peft=True, tasks=("sft",),
+        note="QLoRA (Dettmers et al. 2023): 4-bit NF4 base + LoRA on every linear layer matches 16-bit LoRA; "
+             "needs a CUDA GPU and bitsandbytes",
+    ),
+    Hyperparameter(
+        "gradient_checkpointing", "recompute activations in the backward pass instead of keeping them",
+        "categorical", "TrainingArguments.gradient_checkpointing", "training_args", False, choices=(False, True),
+        tasks=("sft",), note="saves activation memory for about 20% more compute (TRL's SFTConfig docs); "
+                             "the loss is the same",
+    ),
+    Hyperparameter(
+        "packing", "concatenate examples into full max_length blocks instead of padding each",
+        "categorical", "trl SFTConfig.packing", "data", False, choices=(False, True), tasks=("sft",),
+        note="TRL's best-fit-decreasing packing; fewer padded tokens, so faster on short examples",
+    ),
+    Hyperparameter(
+        "neftune_noise_alpha", "scale of the uniform noise added to the input embeddings while training",
+        "float", "TrainingArguments.neftune_noise_alpha", "training_args", None, low=5.0, high=15.0,
+        domain=(0.0, None), domain_open=(True, False), tasks=("sft",),
+        note="NEFTune (Jain et al. 2023): alpha 5, 10, 15 improved instruction-tuned LLaMA-2; unset: no noise",
+        aliases=("neftune",),
     ),
 )
 
@@ -249,7 +280,7 @@ DEVICE_PARAMETERS: tuple[Hyperparameter, ...] = (
 )
 
 CATALOG: dict[str, Hyperparameter] = {
-    hp.name: hp for hp in CLASSIC + SUB_PARAMETERS + PEFT_PARAMETERS + DEVICE_PARAMETERS
+    hp.name: hp for hp in CLASSIC + SUB_PARAMETERS + PEFT_PARAMETERS + SFT_PARAMETERS + DEVICE_PARAMETERS
 }
 ALIASES: dict[str, str] = {alias: hp.name for hp in CATALOG.values() for alias in hp.aliases}
 

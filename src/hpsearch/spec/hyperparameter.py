@@ -45,6 +45,7 @@ class Hyperparameter:
     free_text: bool = False  # besides its choices, any text is a value (lora_target_modules: module names)
     peft: bool = False  # acts only in a parameter-efficient (task.peft: lora) fine-tune
     gpu: bool = False  # some of its choices need a GPU (precision)
+    tasks: tuple[str, ...] = ()  # the task types it acts in (packing: sft); empty: every task
     note: str = ""
     aliases: tuple[str, ...] = field(default=(), repr=False)
 

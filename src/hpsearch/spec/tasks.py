@@ -60,6 +60,12 @@ TASKS: dict[str, TaskInfo] = {
         module="hpsearch.train.tasks.generation",
         losses=("cross_entropy", "label_smoothed_cross_entropy"),
     ),
+    "sft": TaskInfo(
+        "sft",
+        "instruction-tune a decoder on chat (messages), prompt / completion or text data with TRL's SFTTrainer",
+        {"eval_loss": "minimize", "eval_perplexity": "minimize"},
+        module="hpsearch.train.tasks.sft",
+    ),
     "custom": TaskInfo(
         "custom",
         "your own training function (task.entry), called with each trial's configuration and a reporter",
