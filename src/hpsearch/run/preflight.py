@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 
 from hpsearch.errors import SpaceError, StudyError
-from hpsearch.run import faults, gpus, protocol, shared
+from hpsearch.run import faults, gpus, libraries, protocol, shared
 from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR
 from hpsearch.run.progress import Progress
 from hpsearch.run.targets import check_custom_entry, check_model_config
@@ -61,7 +61,7 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
         check_entry(spec)
     else:
         resolve_model(None, spec.task.model, spec.base_dir)
-        with shared.offered(spec):  # a fork server started now builds what every trial shares
+        with shared.offered(spec), libraries.offered(spec):  # a fork server started now builds what trials share
             _in_worker(check_model_config, spec, "cannot read the model's configuration")
     if devices_line := gpus.describe(slots, chosen, spec.study.trials_per_gpu):
         progress.note(devices_line)

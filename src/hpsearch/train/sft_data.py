@@ -62,15 +62,15 @@ def conversation_problem(value: Any) -> str | None:
 
 
 def row_problems(frame: Any, dataset: Any, source: str) -> list[tuple[tuple[str, ...], str]]:
-    """The first bad conversation of a messages data set, at task.dataset's messages_column; [] otherwise."""
+    """The first bad conversation of a messages data set (row numbers from the frame's index: the rows as read),
+    at task.dataset's messages_column; [] otherwise."""
     form = detect(dataset, frame.columns)
     if form != "messages":
         return []
-    column = dataset.messages_column
-    for row, value in enumerate(frame[column].tolist(), start=1):
+    for label, value in frame[dataset.messages_column].sort_index().items():  # the file's order: its row numbers
         problem = conversation_problem(value)
         if problem:
-            return [(("messages_column",), f"{source}: row {row}: {problem}")]
+            return [(("messages_column",), f"{source}: row {int(label) + 1}: {problem}")]
     return []
 
 

@@ -136,9 +136,11 @@ def check(spec: Any) -> list[Problem]:
     def problem(path: tuple, message: str) -> None:
         found.append(Problem(spec.file, spec.document.file_line(path), ".".join(map(str, path)), message))
 
-    train, _, source = data.frames(task.dataset, spec.base_dir, ())
+    import pandas as pd
+
+    train, evaluation, source = data.frames(task.dataset, spec.base_dir, ())
     form = sft_data.detect(task.dataset, train.columns)
-    for path, message in sft_data.row_problems(train, task.dataset, source):
+    for path, message in sft_data.row_problems(pd.concat([train, evaluation]), task.dataset, source):
         problem(("task", "dataset") + path, message)
     if task.completion_only_loss and form == "text":
         problem(("task", "completion_only_loss"), "loss on completions only needs messages or prompt / completion "
