@@ -115,3 +115,26 @@ def test_prompts_longer_than_the_sequence_are_counted(project):
 def test_prompts_that_all_fill_the_sequence_fail_the_trial_with_the_reason(project):
     with pytest.raises(TrialSetupError, match="every training row's prompt fills sequence_length"):
         run(job(spec(project, length=8)), Channel())
+
+
+class Pruning(Channel):
+    """The study's end of the pipe answering PRUNE at the second report."""
+
+    def report(self, step, value):
+        super().report(step, value)
+        return len(self.reports) == 2
+
+
+def test_the_pruner_stops_a_sft_trial_at_its_answer(project):
+    channel = Pruning()
+    result = run(job(spec(project)), channel)
+    assert result.state == "pruned" and result.stop_reason == "pruned" and result.stop_step == 6
+    assert [step for step, _ in channel.reports] == [3, 6]  # eval_loss, reported at each evaluation
+
+
+def test_early_stopping_ends_a_sft_trial_whose_eval_loss_stays_flat(project):
+    # a learning rate too small to move float32 weights: the second evaluation is no better, patience 1 stops it
+    text = SPACE.format(data="chat.jsonl", task="", fixed=", sequence_length: 32, early_stopping_patience: 1")
+    text = text.replace("max_steps: 6", "max_steps: 30").replace("learning_rate: 0.003", "learning_rate: 1.0e-12")
+    result = run(job(load_text(text, base_dir=str(project))), Channel())
+    assert result.state == "complete" and result.stop_reason == "stopped_early" and result.stop_step == 6
