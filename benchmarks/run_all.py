@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 # search, overhead (zero-cost, then real trials, then a custom task's report), throughput, parallel scaling
 # and storage, the 10,000-trial study, memory.
 SUITE = ("search_efficiency", "live", "trainer_search", "orchestration", "overhead", "decoding", "reporting",
-         "throughput", "parallel", "results_scale", "memory", "warm_start")
+         "throughput", "parallel", "results_scale", "memory", "warm_start", "sft_overhead")
 
 
 def main() -> None:

@@ -72,3 +72,52 @@ class Channel:
 
     def ask(self, *message):
         return self.keep  # "keep?": whether the trial saves its model
+
+
+# A chat template in the Jinja form transformers renders: each turn "<role> content </s>", the assistant's
+# turns inside {% generation %} so that TRL's assistant-only loss knows which tokens are the answer's.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ '<' + m['role'] + '> ' }}"
+    "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] + ' </s> ' }}{% endgeneration %}"
+    "{% else %}{{ m['content'] + ' </s> ' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<assistant> ' }}{% endif %}"
+)
+
+
+def make_chat_decoder(folder: Path, chat_template: str | None = CHAT_TEMPLATE) -> Path:
+    """Save a 2-layer Llama (a few thousand parameters) and a word-level tokenizer that carries `chat_template`
+    (None: a tokenizer without one), built from a config: no network."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<s>", "</s>", "<system>", "<user>", "<assistant>"]
+    words = sorted({w for ws in WORDS.values() for w in ws} | set(FILLER) | {"->", "good", "bad", "say"})
+    vocab = {word: i for i, word in enumerate(specials + words)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
+                                        bos_token="<s>", eos_token="</s>")
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
+                         pad_token_id=0, bos_token_id=2, eos_token_id=3, tie_word_embeddings=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_chat_rows(rows: int = 200, seed: int = 0) -> list[dict]:
+    """Chat rows: the user says sentiment words among fillers, the assistant answers good or bad."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(rows):
+        label = rng.choice(["good", "bad"])
+        words = rng.sample(FILLER, 2) + rng.sample(WORDS[label], 3)
+        rng.shuffle(words)
+        out.append({"messages": [{"role": "user", "content": " ".join(words)},
+                                 {"role": "assistant", "content": label}]})
+    return out

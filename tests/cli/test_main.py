@@ -23,9 +23,16 @@ def test_ranges_table_and_json():
     assert table.returncode == 0 and "learning_rate" in table.stdout and "early_stopping_patience" in table.stdout
     assert "the other way round" in table.stdout
     data = json.loads(cli("ranges", "--format", "json").stdout)
-    assert len([d for d in data if d["parent"] is None and not d["peft"] and not d["gpu"]]) == 19
+    assert len([d for d in data if d["parent"] is None and not d["peft"] and not d["gpu"] and not d["tasks"]]) == 19
     assert {d["name"] for d in data if d["gpu"]} == {"precision"}
-    assert {d["name"] for d in data if d["peft"]} == {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules"}
+    assert {d["name"] for d in data if d["peft"]} == {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules",
+                                                      "quantization"}
+    assert {d["name"] for d in data if d["tasks"] == ["sft"]} == {"quantization", "gradient_checkpointing", "packing",
+                                                                  "neftune_noise_alpha"}
+    sft = {d["name"]: d["recommended"] for d in data}
+    assert {(r["size"], r["value"]) for r in sft["quantization"]} == {("under-1b", "none"), ("1b-10b", "none"),
+                                                                       ("over-10b", "4bit")}
+    assert "task=sft" in table.stdout and "QLoRA (Dettmers" in table.stdout
     assert {d["name"]: (d["low"], d["high"]) for d in data}["top_k"] == (1, 10)
 
 

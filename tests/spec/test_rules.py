@@ -80,6 +80,12 @@ CASES = [
      ["fixed.lora_alpha: acts only in a LoRA fine-tune (add peft: lora under task:, or remove it)",
       "space.lora_r: acts only in a LoRA fine-tune (add peft: lora under task:, or remove it)"]),
     (rules.lora_entries, STUDY + "task: {dataset: {path: a.csv}, peft: lora}\nspace: {lora_r: {low: 4, high: 16}}\n", []),
+    # task_entries
+    (rules.task_entries, BASE + "fixed: {packing: true}\nspace: {neftune_noise_alpha: {low: 5, high: 15}}\n",
+     ["fixed.packing: acts only in a task of type sft (this one is sequence-classification)",
+      "space.neftune_noise_alpha: acts only in a task of type sft (this one is sequence-classification)"]),
+    (rules.task_entries, STUDY + "task: {type: sft, model: m, dataset: {path: a.jsonl}}\n"
+                                 "fixed: {packing: true, gradient_checkpointing: true}\n", []),
     # fixed_or_searched
     (rules.fixed_or_searched, BASE + "fixed: {dropout: 0.1}\nspace: {dropout: documented}\n",
      ["space.dropout: is also under fixed: (keep it in one place)"]),

@@ -45,6 +45,7 @@ def ranges(
     for index, hp in enumerate(catalog.CATALOG.values(), start=1):
         number = str(index) if hp.parent is None else f"{hp.parent[0]}={'/'.join(hp.parent[1])}"
         number = "peft=lora" if hp.peft else "gpu" if hp.gpu else number  # beyond the documented 19
+        number = f"task={'/'.join(hp.tasks)}" + (" peft=lora" if hp.peft else "") if hp.tasks else number
         kind = f"{hp.kind} {hp.scale}" if hp.kind != "categorical" else hp.kind
         rows = advice.get(hp.name, [])
         table.add_row(number, hp.name, kind, _range_text(hp), "\n".join(_advice_text(r) for r in rows) or "-",
@@ -65,7 +66,7 @@ def _advice_text(row: dict) -> str:
 
 def _range_text(hp) -> str:
     if hp.choices:
-        return ", ".join(hp.choices) + (" (or names)" if hp.free_text else "")
+        return ", ".join(map(str, hp.choices)) + (" (or names)" if hp.free_text else "")
     if hp.low is None:
         return "none documented"
     text = f"{hp.low:g} .. {hp.high:g}"

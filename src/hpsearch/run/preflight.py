@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 
 from hpsearch.errors import SpaceError, StudyError
-from hpsearch.run import gpus, protocol
+from hpsearch.run import gpus, libraries, protocol
 from hpsearch.run.keeping import ATTR_BEST_MODEL_DIR
 from hpsearch.run.progress import Progress
 from hpsearch.spec import trackers
@@ -60,7 +60,7 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
         check_entry(spec)
     elif preloaded:
         resolve_model(None, spec.task.model, spec.base_dir)
-        with shared.offered(spec):  # a fork server started now builds what every trial shares
+        with shared.offered(spec), libraries.offered(spec):  # a fork server started now builds what trials share
             _in_worker(check_model_config, spec, "cannot read the model's configuration")
     if devices_line := gpus.describe(slots, chosen, spec.study.trials_per_gpu):
         progress.note(devices_line)

@@ -38,6 +38,7 @@ try:
 except Exception:  # noqa: BLE001
     pass
 
+from hpsearch.run import libraries  # noqa: E402
 from hpsearch.run.progress import KeepWriting  # noqa: E402
 from hpsearch.run.protocol import MAIN_ENV  # noqa: E402
 from hpsearch.train import shared  # noqa: E402 - last: it needs the libraries above
@@ -58,3 +59,4 @@ def stand_in_for_main() -> None:
 stand_in_for_main()
 sys.stdout, sys.stderr = KeepWriting(sys.stdout), KeepWriting(sys.stderr)  # `hpsearch run ... | head` fails no trial
 shared.build()
+libraries.load()

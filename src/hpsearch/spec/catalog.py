@@ -8,14 +8,9 @@ the range practitioners usually search and `documented` is False, so nobody mist
 
 from __future__ import annotations
 
-import sys
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from hpsearch.spec.hyperparameter import INT_LIMIT, Hyperparameter, Kind, Scale, Target, finite_problem
 
-Kind = Literal["float", "int", "categorical"]
-Scale = Literal["linear", "log"]
-Target = Literal["training_args", "model_config", "model", "data", "loss", "optimizer", "generation", "callback",
-                 "user"]  # user: a custom task's own entry (hpsearch.spec.custom)
+__all__ = ["INT_LIMIT", "Hyperparameter", "Kind", "Scale", "Target", "finite_problem"]  # their home: hyperparameter.py
 
 # Where dropout-like knobs live in each architecture's config (model_type -> attribute names). An
 # architecture missing from a table has no such knob: a space that tunes it there is refused at the start.
@@ -45,91 +40,6 @@ ATTENTION_DROPOUT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 # The config attribute holding the number of layers, for model_size given as a layer count.
 LAYER_ATTRIBUTES = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
-# The largest value of an integer hyperparameter: what a 32-bit integer holds (torch and the tokenizers
-# store such settings in one); beyond it a value is a typo, never a setting (batch_size: 1e29).
-INT_LIMIT = 2**31 - 1
-
-
-@dataclass(frozen=True)
-class Hyperparameter:
-    """One catalogue entry.
-
-    `domain` is the hard validity range (a value outside it is an error); `low`/`high` the documented
-    range (a range outside it only earns a warning). `parent` ties an optimizer or loss parameter to the
-    choices of that entry under which it acts.
-    """
-
-    name: str
-    meaning: str
-    kind: Kind
-    acts_on: str
-    target: Target
-    default: Any
-    scale: Scale = "linear"
-    low: float | None = None
-    high: float | None = None
-    documented: bool = True
-    choices: tuple[Any, ...] = ()
-    domain: tuple[float | None, float | None] = (None, None)
-    domain_open: tuple[bool, bool] = (False, False)
-    generation_only: bool = False
-    parent: tuple[str, tuple[str, ...]] | None = None
-    checkpoints: bool = False  # choices may also name model checkpoints (model_size)
-    free_text: bool = False  # besides its choices, any text is a value (lora_target_modules: module names)
-    peft: bool = False  # acts only in a parameter-efficient (task.peft: lora) fine-tune
-    gpu: bool = False  # some of its choices need a GPU (precision)
-    note: str = ""
-    aliases: tuple[str, ...] = field(default=(), repr=False)
-
-    @property
-    def has_range(self) -> bool:
-        """Whether `documented` may stand for this entry's range (or its choices)."""
-        return self.documented and (self.low is not None or bool(self.choices))
-
-    def check_value(self, value: Any) -> str | None:
-        """Return why `value` is not a valid value of this hyperparameter, or None when it is."""
-        if (infinite := finite_problem(value)) is not None:
-            return infinite
-        if self.kind == "categorical":
-            if self.free_text and isinstance(value, str) and value.strip():
-                return None
-            if value not in self.choices:
-                return f"must be one of {', '.join(map(str, self.choices))}, but got {value!r}"
-            return None
-        if self.checkpoints and isinstance(value, str) and value.strip():
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            what = "an integer" if self.kind == "int" else "a number"
-            extra = " or a checkpoint name" if self.checkpoints else ""
-            return f"must be {what}{extra}, but got {value!r}"
-        number = float(value)  # finite: checked above
-        if self.kind == "int" and not number.is_integer():
-            return f"must be an integer, but got {value!r}"
-        if self.kind == "int" and value > INT_LIMIT:
-            return f"must be at most {INT_LIMIT}, but got {value!r}"
-        lo, hi = self.domain
-        lo_open, hi_open = self.domain_open
-        if lo is not None and (value < lo or (lo_open and value == lo)):
-            return f"must be {'above' if lo_open else 'at least'} {lo}, but got {value!r}"
-        if hi is not None and (value > hi or (hi_open and value == hi)):
-            return f"must be {'below' if hi_open else 'at most'} {hi}, but got {value!r}"
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("aliases")
-        data["choices"] = list(self.choices)
-        data["domain"] = list(self.domain)
-        data["domain_open"] = list(self.domain_open)
-        data["parent"] = {"entry": self.parent[0], "choices": list(self.parent[1])} if self.parent else None
-        return data
-
-
-def finite_problem(value: Any) -> str | None:
-    """Why a number is no hyperparameter's value (nan, inf, an integer beyond any float), or None: the rule of
-    the catalogue's entries and of a custom task's own names (hpsearch.spec.custom)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return f"must be a finite number, but got {value!r}" if number and not abs(value) <= sys.float_info.max else None
 
 
 _PROB = dict(domain=(0.0, 1.0), domain_open=(False, True))
@@ -321,10 +231,41 @@ PEFT_PARAMETERS: tuple[Hyperparameter, ...] = (
     ),
     Hyperparameter(
         "lora_target_modules", "which layers get an adapter", "categorical", "peft LoraConfig.target_modules",
-        "model", "default", choices=("default", "all-linear"), documented=False, free_text=True, peft=True,
+        "model", "default", choices=("default", "all-linear", "attention"), documented=False, free_text=True, peft=True,
         note="beyond the documented 19; default: peft's choice for the architecture (BERT: query, value); "
-             "all-linear: every linear layer but the head; or module names, comma-separated ('query,key,value')",
+             "all-linear: every linear layer but the head (QLoRA's finding: adapting all of them matters most); "
+             "attention: the attention projections only (q/k/v/o_proj, query/key/value, c_attn); "
+             "or module names, comma-separated ('query,key,value')",
         aliases=("target_modules",),
+    ),
+)
+
+# Beyond the documented 19: what instruction tuning of decoder LLMs sets (task.type: sft, through TRL's SFTTrainer).
+SFT_PARAMETERS: tuple[Hyperparameter, ...] = (
+    Hyperparameter(
+        "quantization", "the frozen base weights' storage: full precision, or 4-bit NF4 with double quantization "
+        "(QLoRA)", "categorical", "bitsandbytes BitsAndBytesConfig(load_in_4bit, bnb_4bit_quant_type='nf4')",
+        "model", "none", choices=("none", "4bit"), peft=True, tasks=("sft",),
+        note="QLoRA (Dettmers et al. 2023): 4-bit NF4 base + LoRA on every linear layer matches 16-bit LoRA; "
+             "needs a CUDA GPU and bitsandbytes",
+    ),
+    Hyperparameter(
+        "gradient_checkpointing", "recompute activations in the backward pass instead of keeping them",
+        "categorical", "TrainingArguments.gradient_checkpointing", "training_args", False, choices=(False, True),
+        tasks=("sft",), note="saves activation memory for about 20% more compute (TRL's SFTConfig docs); "
+                             "the loss is the same",
+    ),
+    Hyperparameter(
+        "packing", "concatenate examples into full max_length blocks instead of padding each",
+        "categorical", "trl SFTConfig.packing", "data", False, choices=(False, True), tasks=("sft",),
+        note="TRL's best-fit-decreasing packing; fewer padded tokens, so faster on short examples",
+    ),
+    Hyperparameter(
+        "neftune_noise_alpha", "scale of the uniform noise added to the input embeddings while training",
+        "float", "TrainingArguments.neftune_noise_alpha", "training_args", None, low=5.0, high=15.0,
+        domain=(0.0, None), domain_open=(True, False), tasks=("sft",),
+        note="NEFTune (Jain et al. 2023): alpha 5, 10, 15 improved instruction-tuned LLaMA-2; unset: no noise",
+        aliases=("neftune",),
     ),
 )
 
@@ -339,7 +280,7 @@ DEVICE_PARAMETERS: tuple[Hyperparameter, ...] = (
 )
 
 CATALOG: dict[str, Hyperparameter] = {
-    hp.name: hp for hp in CLASSIC + SUB_PARAMETERS + PEFT_PARAMETERS + DEVICE_PARAMETERS
+    hp.name: hp for hp in CLASSIC + SUB_PARAMETERS + PEFT_PARAMETERS + SFT_PARAMETERS + DEVICE_PARAMETERS
 }
 ALIASES: dict[str, str] = {alias: hp.name for hp in CATALOG.values() for alias in hp.aliases}
 

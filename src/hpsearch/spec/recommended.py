@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Size = Literal["small", "base", "large"]
+Size = Literal["small", "base", "large", "under-1b", "1b-10b", "over-10b"]  # the last three: decoder LLMs (sft)
 Method = Literal["full", "lora"]
 
 SMALL_BELOW = 60e6  # parameters: BERT-small / MiniLM and below fine-tune like the BERT miniatures
@@ -31,6 +31,10 @@ MOSBACH = "Mosbach et al. 2021, On the Stability of Fine-tuning BERT"
 LORA = "LoRA (Hu et al. 2022), appendix D, tables 9 and 11"
 SMOOTHING = "Szegedy et al. 2016 (label smoothing 0.1)"
 QLORA = "QLoRA (Dettmers et al. 2023)"
+REGRET = "LoRA Without Regret (Thinking Machines 2025): LoRA's best learning rate is about 10x full fine-tuning's"
+UNSLOTH = "practitioners' default: Unsloth's notebooks"
+LLAMA_FACTORY = "practitioners' default: LLaMA-Factory's LoRA SFT examples"
+DECODER_SIZES: tuple[Size, ...] = ("under-1b", "1b-10b", "over-10b")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,36 @@ _TABLE: dict[tuple[str, Method | None, Size | None], Recommendation] = {
                                                      "(GPT-2)", 8, 32),
     ("lora_dropout", "lora", None): Recommendation(0.1, f"{LORA}: 0.1 (GPT-2); {QLORA}: 0.1, 0.05 for 33B+",
                                                    0.05, 0.1),
+    # Decoder LLMs instruction-tuned (task.type: sft), by size: the QLoRA paper's grid, LoRA Without Regret's ratio
+    # for full fine-tuning, and the practitioners' defaults named as such.
+    ("learning_rate", "lora", "under-1b"): Recommendation(2e-4, f"{LORA}: 2e-4 (GPT-2 124M-774M); {UNSLOTH}: 2e-4",
+                                                          1e-4, 5e-4),
+    ("learning_rate", "lora", "1b-10b"): Recommendation(2e-4, f"{QLORA}: 2e-4 for 7B and 13B; {UNSLOTH}: 2e-4; "
+                                                        f"{LLAMA_FACTORY}: 1e-4", 1e-4, 3e-4),
+    ("learning_rate", "lora", "over-10b"): Recommendation(1e-4, f"{QLORA}: 1e-4 for 33B and 65B", 5e-5, 2e-4),
+    ("learning_rate", "full", "under-1b"): Recommendation(2e-5, f"{REGRET}: a tenth of LoRA's 2e-4", 1e-5, 5e-5),
+    ("learning_rate", "full", "1b-10b"): Recommendation(2e-5, f"{REGRET}: a tenth of QLoRA's 2e-4", 1e-5, 3e-5),
+    ("learning_rate", "full", "over-10b"): Recommendation(1e-5, f"{REGRET}: a tenth of QLoRA's 1e-4", 5e-6, 2e-5),
+    **{("lora_r", "lora", size): Recommendation(r, f"{QLORA}: r = 64 (rank matters little once every linear layer "
+                                                   f"is adapted); {UNSLOTH}: r = 16", low, 64)
+       for size, r, low in (("under-1b", 16, 8), ("1b-10b", 16, 8), ("over-10b", 64, 16))},
+    **{("lora_alpha", "lora", size): Recommendation(16, f"{QLORA}: alpha = 16; {UNSLOTH}: alpha = 16 (= r)", 16, 64)
+       for size in DECODER_SIZES},
+    **{("lora_dropout", "lora", size): Recommendation(0.1, f"{QLORA}: 0.1 up to 13B; {UNSLOTH}: 0", 0.0, 0.1)
+       for size in ("under-1b", "1b-10b")},
+    ("lora_dropout", "lora", "over-10b"): Recommendation(0.05, f"{QLORA}: 0.05 for 33B and 65B", 0.0, 0.1),
+    **{("lora_target_modules", "lora", size): Recommendation("all-linear", f"{QLORA}: every linear layer, needed "
+                                                             "to match 16-bit full fine-tuning; " + REGRET.split(":")[0]
+                                                             + ": all layers, the MLP ones first")
+       for size in DECODER_SIZES},
+    **{("quantization", "lora", size): Recommendation(q, f"{QLORA}: 4-bit NF4 matches 16-bit LoRA and puts 33B-65B "
+                                                         "on one 48 GB GPU; below that, only where memory is short")
+       for size, q in (("under-1b", "none"), ("1b-10b", "none"), ("over-10b", "4bit"))},
+    **{("gradient_checkpointing", None, size): Recommendation(size != "under-1b", "TRL's SFTConfig: on by default "
+                                                              "(memory for ~20% compute); off where memory is ample")
+       for size in DECODER_SIZES},
+    ("packing", None, None): Recommendation(False, "TRL's SFTConfig: off by default (on: faster on short examples)"),
+    ("neftune_noise_alpha", None, None): Recommendation(5.0, "NEFTune (Jain et al. 2023): alpha 5, 10, 15", 5.0, 15.0),
 }
 
 
@@ -100,14 +134,35 @@ def table() -> list[dict[str, Any]]:
     return rows
 
 
-def setting_of(method: str | None, model: str, base_dir: str, layers: int | None = None) -> Setting:
+def setting_of(method: str | None, model: str, base_dir: str, layers: int | None = None,
+               decoder: bool = False) -> Setting:
     """The setting of a study: LoRA or full fine-tuning, and the size class of its model.
 
     The size comes from the model's config.json where it is on disk (no weights are read, nothing is
     imported), else from its name (`...-large`, `...-small`); a Hub model seen only by name counts as base.
-    `layers` is model_size when it keeps fewer layers than the model has.
+    `layers` is model_size when it keeps fewer layers than the model has. A `decoder` LLM (task.type sft) is
+    sized in billions of parameters instead (`decoder_size`).
     """
-    return Setting("lora" if method == "lora" else "full", _size(model, base_dir, layers))
+    size = decoder_size(model, base_dir, layers) if decoder else _size(model, base_dir, layers)
+    return Setting("lora" if method == "lora" else "full", size)
+
+
+def decoder_size(model: str, base_dir: str, layers: int | None = None) -> Size:
+    """A decoder LLM's size class: from its config.json on disk, else from the count in its name
+    (`SmolLM2-135M-Instruct`, `Llama-3.1-8B`); a name without one counts as 1b-10b, the common case."""
+    config = _config_file(model, base_dir)
+    count = None
+    if config is not None:
+        try:
+            count = estimated_parameters(json.loads(config.read_text()), layers)
+        except (OSError, ValueError, TypeError):
+            count = None
+    if count is None and (found := re.findall(r"(\d+(?:\.\d+)?)([mb])(?![a-z])", model.lower())):
+        number, unit = found[-1]
+        count = float(number) * (1e6 if unit == "m" else 1e9)
+    if count is None:
+        return "1b-10b"
+    return "under-1b" if count < 1e9 else "over-10b" if count > 10e9 else "1b-10b"
 
 
 def _size(model: str, base_dir: str, layers: int | None) -> Size:

@@ -164,6 +164,15 @@ def lora_entries(s: Sections) -> list[Finding]:
             if catalog.CATALOG[name].peft]
 
 
+def task_entries(s: Sections) -> list[Finding]:
+    """Entries of one task type (packing, neftune_noise_alpha, ...: sft) only in a study of that type."""
+    if s.task is None or (s.task.type in TASKS and TASKS[s.task.type].custom):
+        return []
+    return [((section, name), f"acts only in a task of type {' or '.join(hp.tasks)} (this one is {s.task.type})")
+            for section, names in (("fixed", s.fixed), ("space", s.space)) for name in names
+            if (hp := catalog.CATALOG[name]).tasks and s.task.type not in hp.tasks]
+
+
 def fixed_or_searched(s: Sections) -> list[Finding]:
     """A hyperparameter is either fixed or searched."""
     return [(("space", name), "is also under fixed: (keep it in one place)") for name in set(s.fixed) & set(s.space)]
@@ -308,7 +317,7 @@ Rule = Callable[[Sections], list[Finding]]
 # In the order their findings are reported: the task, what is optimized, the entries, the plug-ins.
 ERRORS: tuple[Rule, ...] = (
     task_and_dataset, custom_entry, generation_keys, objectives_fit, generation_only_entries, losses_fit_labels,
-    lora_entries, fixed_or_searched, parent_choices, conditions, condition_cycles, start_with_fits,
+    lora_entries, task_entries, fixed_or_searched, parent_choices, conditions, condition_cycles, start_with_fits,
     warm_start_sources, grid_entries, plugin_options,
 )
 WARNINGS: tuple[Rule, ...] = (untrained_decoder, unseen_metric, unpruned_objectives, grid_conditions,

@@ -169,6 +169,10 @@ class DatasetConfig(_Model):
     label_column: str = "label"
     prompt_column: str | None = None  # generation: default "prompt" (built-in tweets: text)
     target_column: str | None = None  # generation: default "target" (built-in tweets: sentiment)
+    # sft: which of TRL's data forms the rows are (auto: told by the columns) and where each form's columns are
+    format: Literal["auto", "messages", "prompt-completion", "text"] = "auto"
+    messages_column: str = "messages"
+    completion_column: str = "completion"
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
 
 
@@ -188,6 +192,10 @@ class TaskConfig(_Model):
     eval_with: Literal["loss", "generation"] = "loss"  # what evaluations during training measure
     from_study: str | None = Field(default=None, pattern=NAME_PATTERN)  # decode the best model of that study
     report_to: list[str] = Field(default_factory=list)  # experiment trackers each trial logs to (spec/trackers.py)
+    # sft only: a Jinja chat template file for a tokenizer without one; the loss on completions / assistant turns
+    # only (None: on for messages and prompt / completion data, off for plain text)
+    chat_template: str | None = None
+    completion_only_loss: bool | None = None
     entry: str | None = None  # custom only: the training function, "my_pkg.train:main" or "train.py:main"
 
     @field_validator("prompt_template")

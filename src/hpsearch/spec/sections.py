@@ -88,7 +88,7 @@ def setting_of(task: TaskConfig | None, fixed: dict[str, Any], base_dir: str) ->
     if task is None:
         return recommended.Setting()
     layers = fixed.get("model_size") if isinstance(fixed.get("model_size"), int) else None
-    return recommended.setting_of(task.peft, task.model, base_dir, layers)
+    return recommended.setting_of(task.peft, task.model, base_dir, layers, decoder=task.type == "sft")
 
 
 def read_space(raw: Any, setting: recommended.Setting, own: bool = False,

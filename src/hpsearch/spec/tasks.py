@@ -20,6 +20,7 @@ class TaskInfo:
     module: str | None = None  # "hpsearch.train.tasks.classification"; None while the type is declared only
     losses: tuple[str, ...] = ()  # the catalogue's loss choices that fit its labels; the first is the default
     custom: bool = False  # the user's own training function: its metrics are whatever it reports
+    preload: tuple[str, ...] = ()  # modules its trials import, loaded once by the fork server (run/libraries.py)
 
     @property
     def default_metric(self) -> str | None:
@@ -59,6 +60,12 @@ TASKS: dict[str, TaskInfo] = {
         generates=True,
         module="hpsearch.train.tasks.generation",
         losses=("cross_entropy", "label_smoothed_cross_entropy"),
+    ),
+    "sft": TaskInfo(
+        "sft",
+        "instruction-tune a decoder on chat (messages), prompt / completion or text data with TRL's SFTTrainer",
+        {"eval_loss": "minimize", "eval_perplexity": "minimize"},
+        module="hpsearch.train.tasks.sft", preload=("trl.trainer.sft_trainer",),
     ),
     "custom": TaskInfo(
         "custom",

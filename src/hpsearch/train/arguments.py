@@ -46,3 +46,18 @@ def trainer_kwargs(config: dict[str, Any], adamw: str = FUSED_ADAMW) -> dict[str
 def _mixed_precision(precision: str) -> dict[str, bool]:
     """bf16=True or fp16=True for mixed precision (checked against the GPUs when the run starts); fp32: nothing."""
     return {} if precision == "fp32" else {precision: True}
+
+
+def sft_kwargs(config: dict[str, Any], form: str, completion_only: bool) -> dict[str, Any]:
+    """The SFTConfig fields (TRL) that a sft trial's values and data form set, beyond trainer_kwargs'. SFTConfig's
+    own defaults that differ from TrainingArguments' (bf16 and gradient checkpointing on) are set explicitly."""
+    alpha = config.get("neftune_noise_alpha")
+    return {
+        "max_length": int(config.get("sequence_length", 1024)),  # TRL's default; the catalogue's 128 fits encoders
+        "packing": bool(value_of(config, "packing")),
+        "completion_only_loss": completion_only and form == "prompt-completion",
+        "assistant_only_loss": completion_only and form == "messages",
+        "gradient_checkpointing": bool(value_of(config, "gradient_checkpointing")),
+        "neftune_noise_alpha": float(alpha) if alpha is not None else None,
+        "bf16": value_of(config, "precision") == "bf16",
+    }

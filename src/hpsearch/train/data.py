@@ -19,6 +19,7 @@ from typing import Any
 
 from hpsearch.errors import DataError
 from hpsearch.spec import assets
+from hpsearch.train import sft_data
 
 CACHE_VERSION = "1"
 DATASET = ("task", "dataset")  # where the data set is named in a space file
@@ -132,7 +133,7 @@ def check_source(dataset: Any, base_dir: str = ".",
         frame, _, source = _read(dataset, base_dir)
     except DataError as exc:
         return [(DATASET + ("path",), str(exc))], []
-    needed = _needed_columns(dataset, task_type)
+    needed = _needed_columns(dataset, task_type, frame.columns)
     errors: list[Finding] = []
     for key, column in needed:
         if column not in frame.columns:
@@ -160,11 +161,12 @@ def check_source(dataset: Any, base_dir: str = ".",
     return errors, warnings
 
 
-def _needed_columns(dataset: Any, task_type: str) -> list[tuple[str, str]]:
-    """The (key, column) pairs a task reads from the data set, as its trials do."""
+def _needed_columns(dataset: Any, task_type: str, names: Any = ()) -> list[tuple[str, str]]:
+    """The (key, column) pairs a task reads from the data set (with columns `names`), as its trials do."""
+    if task_type == "sft":
+        return sft_data.columns(dataset, sft_data.detect(dataset, names))
     if task_type == "generation":
-        prompt, target = text_columns(dataset)
-        return [("prompt_column", prompt), ("target_column", target)]
+        return list(zip(("prompt_column", "target_column"), text_columns(dataset), strict=True))
     text, label = _columns(dataset)
     return [("text_column", text)] if task_type == "causal-lm" else [("text_column", text), ("label_column", label)]
 
@@ -236,9 +238,7 @@ def _label_order(name: str) -> tuple:
 
 
 def _columns(dataset: Any) -> tuple[str, str]:
-    if dataset.name == "tweets-sentiment":
-        return "text", "sentiment"
-    return dataset.text_column, dataset.label_column
+    return ("text", "sentiment") if dataset.name == "tweets-sentiment" else (dataset.text_column, dataset.label_column)
 
 
 def text_columns(dataset: Any) -> tuple[str, str]:

@@ -11,14 +11,29 @@ from typing import Any
 from hpsearch.errors import TrialSetupError
 from hpsearch.spec import catalog
 
+# The attention projections' names across architectures, for lora_target_modules: attention.
+ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj", "query", "key", "value", "c_attn", "q_lin", "k_lin", "v_lin",
+             "out_lin", "qkv_proj", "Wqkv")
 
-def target_modules(value: str) -> str | list[str] | None:
-    """peft's target_modules for lora_target_modules: None (peft's default), all-linear, or a list of names."""
+
+def target_modules(value: str, linear: list[str] | None = None) -> str | list[str] | None:
+    """peft's target_modules for lora_target_modules: None (peft's default), all-linear, the attention
+    projections among the model's `linear` layer names, or a list of names."""
     if value == "default":
         return None
     if value == "all-linear":
         return "all-linear"
+    if value == "attention":
+        return [name for name in linear or () if name in ATTENTION]
     return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def linear_names(model: Any) -> list[str]:
+    """The names (last part) of the model's linear layers."""
+    import torch
+
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear)})
 
 
 def wrap(model: Any, config: dict[str, Any], task_type: str, notes: list[str]):
@@ -28,13 +43,10 @@ def wrap(model: Any, config: dict[str, Any], task_type: str, notes: list[str]):
     def value(name: str) -> Any:
         return config.get(name, catalog.get(name).default)
 
-    targets = target_modules(str(value("lora_target_modules")))
+    linear = linear_names(model)
+    targets = target_modules(str(value("lora_target_modules")), linear)
     if isinstance(targets, list):
-        import torch
-
-        linear = sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                         if isinstance(module, torch.nn.Linear)})
-        missing = [t for t in targets if t not in linear]
+        missing = [t for t in targets if t not in linear] or ([] if targets else ["of the attention projections"])
         if missing:
             raise TrialSetupError(f"lora_target_modules: no linear layer named {', '.join(missing)} in this "
                                   f"{model.config.model_type} model (its linear layers: {', '.join(linear)})")

@@ -14,10 +14,13 @@ from hpsearch.train.arguments import trainer_kwargs
 from hpsearch.trial import TrialJob, at_step
 
 
-def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str) -> TrainingArguments:
-    """The trial's values as TrainingArguments (the knobs the Trainer owns), for a run with no checkpoints."""
-    kwargs = trainer_kwargs(config, adamw=TrainingArguments.default_optim)
-    return TrainingArguments(
+def training_arguments(job: TrialJob, config: dict[str, Any], output_dir: str, cls: type | None = None,
+                       extra: dict[str, Any] | None = None) -> TrainingArguments:
+    """The trial's values as TrainingArguments (the knobs the Trainer owns), for a run with no checkpoints; or as
+    the task's own arguments class `cls` (a TrainingArguments subclass: TRL's SFTConfig), with its `extra` fields."""
+    cls = cls or TrainingArguments
+    kwargs = {**trainer_kwargs(config, adamw=cls.default_optim), **(extra or {})}
+    return cls(
         output_dir=output_dir,
         **kwargs,
         per_device_eval_batch_size=max(kwargs["per_device_train_batch_size"], 64),
@@ -59,6 +62,11 @@ class TrialTrainer(Trainer):
             raise FloatingPointError(f"the loss is {loss.detach().float().mean().item()} at step {step}; training "
                                      "stopped (lower the learning rate, or clip gradients with max_grad_norm)")
         return result
+
+
+def trainer_class(base: type | None = None) -> type:
+    """TrialTrainer, or TrialTrainer's checks over a task's own Trainer subclass (TRL's SFTTrainer)."""
+    return TrialTrainer if base is None else type(f"Trial{base.__name__}", (TrialTrainer, base), {})
 
 
 class StepHooks(TrainerCallback):

@@ -34,7 +34,7 @@ from hpsearch.train import shared
 from hpsearch.train.arguments import value_of
 from hpsearch.train.tasks import custom
 from hpsearch.train.tasks.base import Setup
-from hpsearch.train.trainer import Monitor, StepHooks, TrialTrainer, training_arguments
+from hpsearch.train.trainer import Monitor, StepHooks, trainer_class, training_arguments
 from hpsearch.trial import INTERRUPTED, KEEP, Channel, TrialJob, TrialResult, at_step
 
 
@@ -107,12 +107,12 @@ def prepare(job: TrialJob, channel: Channel, output_dir: str) -> Prepared:
                       keep_best=job.save_dir is not None or setup.final_metrics is not None,
                       extra_metrics=setup.extra_metrics, **watched)
     # 3. the Trainer, with no checkpoints on disk: only the kept model is ever written
-    args = training_arguments(job, config, output_dir)
-    trainer = TrialTrainer(
+    args = training_arguments(job, config, output_dir, setup.arguments_class, setup.arguments)
+    trainer = trainer_class(setup.trainer_class)(
         model=setup.model, args=args, train_dataset=setup.train_dataset, eval_dataset=setup.eval_dataset,
         data_collator=setup.data_collator, compute_metrics=setup.compute_metrics,
         compute_loss_func=setup.compute_loss_func,
-        callbacks=[monitor, StepHooks()],
+        callbacks=[monitor, StepHooks()], **setup.trainer_kwargs,
     )
     if value_of(config, "optimizer") == "adafactor":
         trainer.adafactor = {"decay_rate": float(value_of(config, "decay_rate"))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, Protocol
 
 from hpsearch.errors import ModelMissing, Problem, TrialSetupError
 from hpsearch.spec import assets, catalog
+from hpsearch.spec.tasks import TASKS
 from hpsearch.trial import TrialJob
 
 
@@ -28,6 +30,12 @@ class Setup:
     extra_metrics: Callable | None = None  # at every evaluation (perplexity; generation scores if the file asks)
     final_metrics: Callable | None = None  # once, on the kept model, after training (generation scores)
     scorer: Any = None  # generation: scores prompts one by one (a decoding-only trial's whole work)
+    # a task with its own Trainer (sft: TRL's SFTTrainer and SFTConfig); None: transformers' Trainer and
+    # TrainingArguments. `arguments` are the extra fields of its arguments class, `trainer_kwargs` its own
+    trainer_class: Any = None
+    arguments_class: Any = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def reduce(each: Any, num_items_in_batch: Any = None) -> Any:
@@ -143,4 +151,5 @@ def check_model(spec) -> list[Problem]:
             elif max(layers) > getattr(model_config, attribute):
                 problem(size_path, f"asks for up to {max(layers)} layers, but {name} has "
                                    f"{getattr(model_config, attribute)} (lower it)")
-    return problems
+    own = getattr(importlib.import_module(TASKS[spec.task.type].module), "check", None)  # a task's own checks
+    return problems + (own(spec) if own is not None and not problems else [])

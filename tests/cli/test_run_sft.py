@@ -1,0 +1,100 @@
+"""`hpsearch run` of a sft space end to end (TRL's SFTTrainer on the tiny chat Llama of tests/tiny.py), and the
+sft inputs refused in one line with exit 2 before any study exists."""
+
+import json
+import subprocess
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from helpers import COMMAND
+from hpsearch.store.studies import storage_for
+from tiny import CHAT_TEMPLATE, make_chat_decoder, make_chat_rows
+
+pytestmark = pytest.mark.train
+
+SPACE = """\
+study: {{name: chat, n_trials: {n_trials}, sampler: {{name: random, seed: 0}}, pruner: plateau}}
+task:
+  type: sft
+  model: {model}
+  peft: lora
+  dataset: {{path: {data}, eval_size: 24}}
+  eval_every: 2{task}
+fixed: {{max_steps: 6, batch_size: 16, sequence_length: 32{fixed}}}
+space:
+  learning_rate: recommended
+  lora_r: {{choices: [4, 8]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sft-cli")
+    make_chat_decoder(root / "chat")
+    make_chat_decoder(root / "plain", chat_template=None)
+    rows = make_chat_rows(80)
+    (root / "chat.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (root / "template.jinja").write_text(CHAT_TEMPLATE)
+    (root / "texts.csv").write_text("text\n" + "".join(f"{r['messages'][0]['content']}\n" for r in rows))
+    bad = [dict(r) for r in rows]
+    bad[5] = {"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "good"}]}
+    (root / "bad.jsonl").write_text("\n".join(json.dumps(r) for r in bad) + "\n")
+    return root
+
+
+def hpsearch(project, *args, name="space.yaml", n_trials=3, model="chat", data="chat.jsonl", task="", fixed=""):
+    (project / name).write_text(SPACE.format(n_trials=n_trials, model=model, data=data, task=task, fixed=fixed))
+    return subprocess.run(COMMAND + [*args, name], cwd=project, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow  # 3 trials: about 100 s on 2 shared cores
+def test_a_lora_sft_study_runs_end_to_end_and_keeps_an_adapter(project):
+    result = hpsearch(project, "run")
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="chat", storage=storage_for(f"sqlite:///{project}/studies/hpsearch.db"))
+    trials = study.get_trials()
+    assert len(trials) == 3 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert all(t.intermediate_values for t in trials)  # eval_loss reported at every evaluation
+    best = study.best_trial
+    assert best.value == min(t.value for t in trials if t.state == TrialState.COMPLETE)
+    kept = {p.name for p in (project / "studies" / "models").rglob("*") if p.is_file()}
+    assert "adapter_model.safetensors" in kept and "model.safetensors" not in kept
+    args = json.loads(subprocess.run(COMMAND + ["best", "chat", "-f", "args"], cwd=project, capture_output=True,
+                                     text=True).stdout)
+    assert args["learning_rate"] == best.params["learning_rate"] and args["max_steps"] == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settings, line", [
+    ({"data": "bad.jsonl"}, "task.dataset.messages_column: bad.jsonl: row 6: message 1 has role 'bot', not one of"),
+    ({"model": "plain"}, "task.model: plain's tokenizer has no chat template, and the data is messages"),
+    ({"data": "texts.csv", "task": "\n  completion_only_loss: true"},
+     "task.completion_only_loss: loss on completions only needs messages or prompt / completion data"),
+    ({"fixed": ", quantization: 4bit"}, "fixed.quantization: 4bit (QLoRA) needs a CUDA GPU"),
+    ({"fixed": ", lora_target_modules: 'q_proj,query'"},
+     "fixed.lora_target_modules: chat has no linear layer named query (its linear layers: down_proj, gate_proj"),
+])
+def test_bad_sft_input_is_one_line_and_exit_2_before_any_study(project, tmp_path, settings, line):
+    import shutil
+
+    for name in ("chat", "plain"):
+        shutil.copytree(project / name, tmp_path / name)
+    for name in ("chat.jsonl", "bad.jsonl", "texts.csv"):
+        shutil.copy(project / name, tmp_path / name)
+    result = hpsearch(tmp_path, "run", n_trials=1, **settings)
+    assert result.returncode == 2, result.stderr
+    assert line in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "studies").exists()
+
+
+@pytest.mark.slow  # a whole run: about 40 s here
+def test_a_chat_template_file_serves_a_tokenizer_without_one(project, tmp_path):
+    import shutil
+
+    shutil.copytree(project / "plain", tmp_path / "plain")
+    shutil.copy(project / "chat.jsonl", tmp_path / "chat.jsonl")
+    shutil.copy(project / "template.jinja", tmp_path / "template.jinja")
+    result = hpsearch(tmp_path, "run", n_trials=1, model="plain", task="\n  chat_template: template.jinja")
+    assert result.returncode == 0, result.stderr
