@@ -6,6 +6,7 @@ from optuna.distributions import FloatDistribution
 
 from helpers import check_tables_read_what_optuna_reads, fill
 from hpsearch.errors import StorageError, StudyError
+from hpsearch.store import database as database_module
 from hpsearch.store.tables import Tables
 
 
@@ -38,6 +39,9 @@ def test_what_cannot_be_read_says_why(tmp_path, content, error, message):
         assert not path.exists()
     else:
         assert path.read_bytes() == content
+    # no statement is left waiting: one would be said as "waiting for the database ..." seconds later, in
+    # whatever the process did next
+    assert not [wait for wait in database_module._waits.values() if wait[1] == str(path)]
 
 
 def test_a_url_hpsearch_cannot_use_is_refused():

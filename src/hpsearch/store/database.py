@@ -129,10 +129,10 @@ def _connect_read_only(path: str) -> sqlite3.Connection:
         connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
         _wait_ends(id(connection))
         return connection
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:  # any error ends the wait: one left behind is said as a lock wait seconds later
         _wait_ends(id(connection), failed=True)
         connection.close()
-        if "unable to open" not in str(exc):
+        if not isinstance(exc, sqlite3.OperationalError) or "unable to open" not in str(exc):
             raise
     wal = Path(f"{path}-wal")
     if wal.exists() and wal.stat().st_size:
