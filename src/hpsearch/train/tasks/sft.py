@@ -13,15 +13,10 @@ from typing import Any
 
 from hpsearch.errors import Problem, TrialSetupError
 from hpsearch.train import data, sft_data
-from hpsearch.train.arguments import sft_kwargs, value_of
+from hpsearch.train.arguments import completion_only, sft_kwargs, value_of
 from hpsearch.train.tasks.base import Setup, load_config, resolve_model
 from hpsearch.train.tasks.causal_lm import perplexity
 from hpsearch.trial import TrialJob
-
-
-def completion_only(task: Any, form: str) -> bool:
-    """task.completion_only_loss, or its default: on for messages and prompt / completion data, off for text."""
-    return task.completion_only_loss if task.completion_only_loss is not None else form != "text"
 
 
 def load_tokenizer(task: Any, path: str, base_dir: str):
