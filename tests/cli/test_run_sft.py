@@ -2,6 +2,7 @@
 sft inputs refused in one line with exit 2 before any study exists."""
 
 import json
+import re
 import subprocess
 
 import optuna
@@ -22,7 +23,7 @@ task:
   peft: lora
   dataset: {{path: {data}, eval_size: 24}}
   eval_every: 2{task}
-fixed: {{max_steps: 6, batch_size: 16, sequence_length: 32{fixed}}}
+fixed: {{max_steps: 6, batch_size: 16, sequence_length: {length}{fixed}}}
 space:
   learning_rate: recommended
   lora_r: {{choices: [4, 8]}}
@@ -41,11 +42,16 @@ def project(tmp_path_factory):
     bad = [dict(r) for r in rows]
     bad[5] = {"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "good"}]}
     (root / "bad.jsonl").write_text("\n".join(json.dumps(r) for r in bad) + "\n")
+    for row in rows[::4]:  # a quarter with a system turn: their prompt is 14 tokens, the others' 8
+        row["messages"].insert(0, {"role": "system", "content": "say good or bad"})
+    (root / "system.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return root
 
 
-def hpsearch(project, *args, name="space.yaml", n_trials=3, model="chat", data="chat.jsonl", task="", fixed=""):
-    (project / name).write_text(SPACE.format(n_trials=n_trials, model=model, data=data, task=task, fixed=fixed))
+def hpsearch(project, *args, name="space.yaml", n_trials=3, model="chat", data="chat.jsonl", task="", fixed="",
+             length=32):
+    (project / name).write_text(SPACE.format(n_trials=n_trials, model=model, data=data, task=task, fixed=fixed,
+                                             length=length))
     return subprocess.run(COMMAND + [*args, name], cwd=project, capture_output=True, text=True, timeout=600)
 
 
@@ -87,6 +93,37 @@ def test_bad_sft_input_is_one_line_and_exit_2_before_any_study(project, tmp_path
     assert result.returncode == 2, result.stderr
     assert line in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "studies").exists()
+
+
+def copied(project, tmp_path, *names):
+    import shutil
+
+    for name in names:
+        (shutil.copytree if (project / name).is_dir() else shutil.copy)(project / name, tmp_path / name)
+    return tmp_path
+
+
+def test_prompts_that_all_fill_the_sequence_are_refused_before_any_study(project, tmp_path):
+    root = copied(project, tmp_path, "chat", "chat.jsonl")
+    result = hpsearch(root, "run", n_trials=1, length=8)  # every prompt: 8 tokens
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "space.yaml:8: fixed.sequence_length: every training row's prompt fills 8 tokens (sequence_length): "
+        "completion-only loss leaves nothing to learn (raise sequence_length, or set task.completion_only_loss: false)"]
+    assert not (root / "studies").exists()
+
+
+@pytest.mark.slow  # one trial: about 30 s here
+def test_prompts_that_fill_the_sequence_are_counted_before_the_study_starts(project, tmp_path):
+    root = copied(project, tmp_path, "chat", "system.jsonl")
+    result = hpsearch(root, "run", n_trials=1, data="system.jsonl", length=12)
+    assert result.returncode == 0, result.stderr
+    [warning] = [line for line in result.stderr.splitlines() if "training rows have a prompt" in line]
+    count = int(re.search(r"space.yaml:8: fixed.sequence_length: (\d+) of 56 training rows have a prompt of 12 "
+                          r"tokens or more \(sequence_length\): completion-only loss leaves them nothing to learn "
+                          r"\[warning\]", warning).group(1))
+    assert 8 < count < 24  # the rows with a system turn (a quarter of 80, less the 24 evaluation rows)
+    assert result.stderr.index(warning) < result.stderr.index("trial 0")  # said before any trial
 
 
 @pytest.mark.slow  # a whole run: about 40 s here
