@@ -114,6 +114,7 @@ def test_prompts_longer_than_the_sequence_are_counted_before_the_study(project):
     assert 10 < count < 40  # the rows with a system turn (a quarter of 120, split at random)
     result = run(job(spec(project, length=12)), Channel())
     assert not [n for n in result.notes if n.startswith("warning:")]
+    assert result.peak_gpu_memory_mb is None and "peak_gpu_memory_mb" not in result.attrs()  # a CPU trial
 
 
 def test_a_searched_sequence_length_warns_at_its_shortest_and_refuses_only_at_its_longest(project):
