@@ -14,6 +14,8 @@ the CPU, and finished trials per hour with 1, 2 and 4 trials per GPU.
    their ratios against 1.
 4. A decoding-only study (a small GPT-2, 4 trials, 2 a GPU): every trial takes the model the fork server
    built once (`setup_shared`), moves it to its own GPU and generates there (cuda:0), none fails.
+5. Instruction tuning (benchmarks/gpu_sft.py): an SFT LoRA study and a QLoRA study (4-bit NF4 base), 4 trials
+   each, with every trial's peak GPU memory (peak_gpu_memory_mb).
 
     bash benchmarks/gpu.sh              # about 6 to 8 minutes on one H200; exits 2 at once without a GPU
     python benchmarks/gpu.py --smoke    # the same steps, tiny, on a CPU machine with a faked GPU: checks
@@ -253,7 +255,6 @@ def setup(folder: Path, smoke: bool, n_gpus: int) -> tuple[Path, dict, int]:
         workload = dict(model="minilm-l6", dataset="{name: tweets-sentiment, train_size: 1000, eval_size: 300}",
                         steps=60, n_trials=8 * n_gpus)  # 8 a GPU, so 4 per GPU still queues trials
         return QUICKSTART, workload, 3
-    sys.path.insert(0, str(ROOT / "tests"))
     from tiny import make_csv, make_model
 
     model, data = make_model(folder / "model"), make_csv(folder / "data.csv", rows=200)
@@ -269,6 +270,8 @@ def main() -> None:
     options = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                                         os.environ.get("PYTHONPATH")]))}
+    import gpu_sft
+
     from hpsearch.run import gpus
 
     if options.smoke:  # GPU "0" that does not exist: the trials train on the CPU, the plumbing is the same
@@ -290,8 +293,9 @@ def main() -> None:
         quick = quickstart(folder, env, ids, rounds, space)
         shared = per_gpu(folder, env, ids, 1 if options.smoke else 2, workload)
         decoded = decoding(folder, env, ids)
+        tuned = gpu_sft.sft(folder, env, options.smoke, CALL_LIMIT_S)
     figures = {"gpus": [g.__dict__ for g in found], "cuda": cuda, "quickstart": quick, "trials_per_gpu": shared,
-               "decoding": decoded, "minutes": (time.perf_counter() - started) / 60}
+               "decoding": decoded, "sft": tuned, "minutes": (time.perf_counter() - started) / 60}
     if not options.smoke:  # a smoke run measures nothing worth keeping
         from record import write
 
@@ -300,8 +304,11 @@ def main() -> None:
 
 
 def summary(figures: dict) -> None:
+    import gpu_sft
+
     quick, shared, cuda = figures["quickstart"], figures["trials_per_gpu"], figures["cuda"]
-    problems = cuda["problems"] + quick["problems"] + shared["problems"] + figures["decoding"]["problems"]
+    problems = (cuda["problems"] + quick["problems"] + shared["problems"] + figures["decoding"]["problems"]
+                + figures["sft"]["problems"])
     names = ", ".join(f"{g['id']} ({g['name']})" for g in figures["gpus"])
     gpu, cpu = quick["medians"]["gpu"], quick["medians"]["cpu"]
     print(f"\n== hpsearch on GPU {names}: {figures['minutes']:.1f} min ==")
@@ -319,6 +326,7 @@ def summary(figures: dict) -> None:
     print(f"decoding-only study, {decoded['trials']} trials, 2 a GPU: "
           f"{'ok' if not decoded['problems'] else 'PROBLEMS'} (the fork server's model on each trial's GPU; "
           f"setup {', '.join(f'{s:.3f}' for s in decoded['setup_seconds'] if s is not None)} s)")
+    print(gpu_sft.line(figures["sft"]))
     for problem in problems:
         print(f"problem: {problem}")
     if problems:
@@ -328,4 +336,5 @@ def summary(figures: dict) -> None:
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(ROOT / "tests"))  # tiny.py: the tiny models and data of steps 4 and 5 (and --smoke)
     main()

@@ -50,6 +50,7 @@ class Problem:
     line: int | None
     path: str
     message: str
+    warning: bool = False  # worth a warning, not an error: said, and the study still runs
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

@@ -123,6 +123,7 @@ class TrialResult:
     samples_per_second: float | None = None
     effective_batch_size: int | None = None
     peak_memory_mb: float | None = None
+    peak_gpu_memory_mb: float | None = None  # torch.cuda.max_memory_allocated on the trial's GPU; none on a CPU
     n_parameters: int | None = None
     n_trainable_parameters: int | None = None
     device: str | None = None

@@ -188,6 +188,19 @@ def test_missing_inputs_exit_2_before_any_database_exists(tiny_project):
     assert not (tiny_project.root / "studies").exists()
 
 
+@pytest.mark.no_training
+def test_an_sft_key_on_another_task_exits_2_on_one_line_before_any_database_exists(tiny_project):
+    path = tiny_project(n_trials=1)
+    text = path.read_text()
+    path.write_text(text.replace("  eval_every: 5\n", "  eval_every: 5\n  completion_only_loss: false\n"))
+    line = path.read_text().splitlines().index("  completion_only_loss: false") + 1
+    result = cli("run", path.name, cwd=tiny_project.root)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"{path.name}:{line}: task.completion_only_loss: acts only for "
+                                     "task.type: sft (remove it, or set the type)")
+    assert not (tiny_project.root / "studies").exists()
+
+
 TRAINING_ENTRIES = {"learning_rate", "batch_size", "num_epochs", "dropout", "weight_decay", "sequence_length",
                     "warmup_ratio", "gradient_accumulation_steps", "optimizer", "loss", "max_steps", "model_size",
                     "max_grad_norm", "lr_scheduler", "attention_dropout", "early_stopping_patience"}

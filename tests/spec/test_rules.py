@@ -51,6 +51,20 @@ CASES = [
      ["task.from_study: decodes a trained model: the space may then hold only decoding entries (temperature, top_p, "
       "top_k); move the others out"]),
     (rules.generation_keys, GENERATION + ", from_study: s}\nspace: {temperature: documented}\n", []),
+    # sft_keys
+    (rules.sft_keys, STUDY + "task: {dataset: {path: a.csv}, chat_template: t.jinja, completion_only_loss: false}\n",
+     ["task.chat_template: acts only for task.type: sft (remove it, or set the type)",
+      "task.completion_only_loss: acts only for task.type: sft (remove it, or set the type)"]),
+    (rules.sft_keys, STUDY + "task: {type: generation, dataset: {path: a.csv, format: messages, messages_column: m, "
+     "completion_column: c}}\n",
+     ["task.dataset.format: acts only for task.type: sft (remove it, or set the type)",
+      "task.dataset.messages_column: acts only for task.type: sft (remove it, or set the type)",
+      "task.dataset.completion_column: acts only for task.type: sft (remove it, or set the type)"]),
+    (rules.sft_keys, STUDY + "task: {type: custom, entry: 'train.py:main', completion_only_loss: true}\n",
+     ["task.completion_only_loss: acts only for task.type: sft (remove it, or set the type)"]),
+    (rules.sft_keys, STUDY + "task: {type: sft, dataset: {path: a.jsonl, format: messages}, chat_template: t.jinja, "
+     "completion_only_loss: false}\n", []),
+    (rules.sft_keys, STUDY + "task: {type: generation, dataset: {path: a.csv, prompt_column: p}}\n", []),
     # objectives_fit
     (rules.objectives_fit, "study: {name: t, metric: eval_acc}\n" + TASK,
      ["study.metric: unknown metric of sequence-classification 'eval_acc' (did you mean eval_accuracy?)"]),

@@ -105,11 +105,27 @@ def test_a_lora_trial_keeps_only_its_adapter(project, tmp_path):
     assert sorted(config["target_modules"]) == ["k_proj", "o_proj", "q_proj", "v_proj"]
 
 
-def test_prompts_longer_than_the_sequence_are_counted(project):
-    result = run(job(spec(project, length=12)), Channel())
-    [note] = [n for n in result.notes if n.startswith("warning:")]
-    count = int(re.match(r"warning: (\d+) of 96 training rows have a prompt of 12 tokens or more", note).group(1))
+def test_prompts_longer_than_the_sequence_are_counted_before_the_study(project):
+    from hpsearch.train.tasks.sft import check
+
+    [warning] = check(spec(project, length=12))  # the trial no longer notes it: the study said it before
+    assert warning.warning and warning.path == "fixed.sequence_length"
+    count = int(re.match(r"(\d+) of 96 training rows have a prompt of 12 tokens or more", warning.message).group(1))
     assert 10 < count < 40  # the rows with a system turn (a quarter of 120, split at random)
+    result = run(job(spec(project, length=12)), Channel())
+    assert not [n for n in result.notes if n.startswith("warning:")]
+    assert result.peak_gpu_memory_mb is None and "peak_gpu_memory_mb" not in result.attrs()  # a CPU trial
+
+
+def test_a_searched_sequence_length_warns_at_its_shortest_and_refuses_only_at_its_longest(project):
+    from hpsearch.train.tasks.sft import check
+
+    ranged = load_text(SPACE.format(data="chat.jsonl", task="", fixed="") + "space:\n  sequence_length: "
+                       "{low: 12, high: 64}\n", base_dir=str(project))
+    [warning] = check(ranged)
+    assert warning.warning and warning.path == "space.sequence_length" and "of 12 tokens or more" in warning.message
+    [error] = check(spec(project, length=8))
+    assert not error.warning and error.message.startswith("every training row's prompt fills 8 tokens")
 
 
 def test_prompts_that_all_fill_the_sequence_fail_the_trial_with_the_reason(project):

@@ -119,3 +119,22 @@ def test_monitor_names_a_missing_metric():
     monitor = Monitor(job(), FakeChannel(), patience=None, keep_best=False)
     with pytest.raises(KeyError, match="reports no eval_accuracy"):
         monitor.on_evaluate(None, SimpleNamespace(global_step=5), SimpleNamespace(), metrics={"eval_loss": 1.0})
+
+
+def test_peak_gpu_memory_is_recorded_on_cuda_only(monkeypatch):
+    import torch
+
+    from hpsearch.train.worker import peak_gpu_memory_mb
+    from hpsearch.trial import TrialResult
+
+    if not torch.cuda.is_available():  # this CPU machine: nothing measured, nothing stored
+        assert peak_gpu_memory_mb() is None
+        result = TrialResult(state="complete", value=0.5, best_step=1, stop_reason="completed", stop_step=1)
+        assert "peak_gpu_memory_mb" not in result.attrs()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda *args: 1536 * 2**20 + 2**19)
+    assert peak_gpu_memory_mb() == 1536.5
+    result = TrialResult(state="complete", value=0.5, best_step=1, stop_reason="completed", stop_step=1,
+                         peak_gpu_memory_mb=peak_gpu_memory_mb())
+    assert result.attrs()["peak_gpu_memory_mb"] == 1536.5

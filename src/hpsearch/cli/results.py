@@ -110,7 +110,8 @@ def show(
 def best(
     name: NameArgument,
     storage: StorageOption = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="yaml, json, or args (TrainingArguments).")] = "yaml",
+    format: Annotated[str, typer.Option(
+        "--format", "-f", help="yaml, json, or args (TrainingArguments; a sft study's SFTConfig).")] = "yaml",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     force: ForceOption = False,
 ) -> None:

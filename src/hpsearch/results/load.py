@@ -92,23 +92,46 @@ def best(name: str, storage: str | None = None) -> dict[str, Any]:
 
 def best_as(name: str, storage: str | None, format: str) -> tuple[str, dict[str, Any]]:
     """What `hpsearch best NAME -f FORMAT` writes (yaml, json or args), the study opened once; with `args`, also
-    the values that are no TrainingArguments field (they apply to the model, the data and the loss)."""
+    the values that are no TrainingArguments field (they apply to the model, the data and the loss). A sft
+    study's args are its SFTConfig: TrainingArguments' fields and TRL's own (max_length, packing, the loss mask)."""
     storage_ = storage_for(storage or default_storage(), create=False, read_only=True)
     study = summary.load(storage_, name)
     found = best_trials(study, required=True)
     if format != "args":
         return summary.best_text(study, found, format), {}
-    if _task_type(storage_, name) == "custom":
+    spec = _stored_spec(storage_, name)
+    task_type = spec.task.type if spec is not None else None
+    if task_type == "custom":
         raise UsageError(f"--format args writes transformers' TrainingArguments, which study {name!r}'s custom "
                          "training function does not take; use -f json or -f yaml (its 'config' is every value "
                          "the trial used)")
     config = StoredTrial(found[0]).config
-    return summary.best_text(study, found, format), summary.not_trainer_arguments(config)
+    extra = _sft_arguments(spec, config) if task_type == "sft" else {}
+    others = {k: v for k, v in summary.not_trainer_arguments(config).items() if not (extra and k in SFT_FIELDS)}
+    return summary.best_text(study, found, format, extra), others
 
 
-def _task_type(storage: optuna.storages.BaseStorage, name: str) -> str | None:
-    """The task type of the space study `name` was made with; None for a study hpsearch did not make."""
+# the catalogue entries a sft trial's SFTConfig carries (train/arguments.py::sft_kwargs): nothing to apply by hand
+SFT_FIELDS = ("sequence_length", "packing", "gradient_checkpointing", "neftune_noise_alpha")
+
+
+def _sft_arguments(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
+    """The SFTConfig fields beyond TrainingArguments' that a sft trial trained with; which loss mask it used
+    follows the data's form (task.dataset.format, or the columns of the data, read again)."""
+    from hpsearch.train import data, sft_data
+    from hpsearch.train.arguments import completion_only, sft_kwargs
+
+    dataset = spec.task.dataset
+    form = dataset.format
+    if form == "auto":
+        train, _, _ = data.frames(dataset, spec.base_dir, ())
+        form = sft_data.detect(dataset, train.columns)
+    return sft_kwargs(config, form, completion_only(spec.task, form))
+
+
+def _stored_spec(storage: optuna.storages.BaseStorage, name: str) -> StudySpec | None:
+    """The space study `name` was made with; None for a study hpsearch did not make."""
     try:
-        return load_stored_spec(name, storage).task.type
+        return load_stored_spec(name, storage)
     except HpsearchError:
         return None

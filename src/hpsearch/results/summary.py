@@ -311,15 +311,18 @@ def best_data(study: optuna.Study, leaders: list[FrozenTrial]) -> dict[str, Any]
     return records[0] if len(study.directions) == 1 else {"pareto_front": records}
 
 
-def best_text(study: optuna.Study, leaders: list[FrozenTrial], format: str) -> str:
-    """The best trial (or the Pareto front) as YAML or JSON, or its TrainingArguments as JSON."""
+def best_text(study: optuna.Study, leaders: list[FrozenTrial], format: str,
+              extra: dict[str, Any] | None = None) -> str:
+    """The best trial (or the Pareto front) as YAML or JSON, or its TrainingArguments as JSON (with the `extra` fields
+    of the task's own arguments class: a sft trial's SFTConfig)."""
     from hpsearch.results.export import json_text
 
     if format == "args":
         from hpsearch.train.arguments import trainer_kwargs
 
         config = StoredTrial(leaders[0]).config
-        kwargs = {"output_dir": f"{study.study_name}-trial-{leaders[0].number}", **trainer_kwargs(config)}
+        kwargs = {"output_dir": f"{study.study_name}-trial-{leaders[0].number}", **trainer_kwargs(config),
+                  **(extra or {})}
         return json_text(kwargs)
     data = best_data(study, leaders)
     if format == "json":

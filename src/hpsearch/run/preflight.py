@@ -61,7 +61,7 @@ def check(spec: StudySpec, storage: str | None, devices: str | None, progress: P
     elif preloaded:
         resolve_model(None, spec.task.model, spec.base_dir)
         with shared.offered(spec), libraries.offered(spec):  # a fork server started now builds what trials share
-            _in_worker(check_model_config, spec, "cannot read the model's configuration")
+            _in_worker(check_model_config, spec, "cannot read the model's configuration", progress)
     if devices_line := gpus.describe(slots, chosen, spec.study.trials_per_gpu):
         progress.note(devices_line)
     return Plan(spec, url, slots)
@@ -93,9 +93,10 @@ def check_entry(spec: StudySpec) -> None:
         _in_worker(check_custom_entry, spec, "cannot check task.entry")
 
 
-def _in_worker(target, spec: StudySpec, failing: str) -> None:
+def _in_worker(target, spec: StudySpec, failing: str, progress: Progress | None = None) -> None:
     """Refuse a space with the problems `target` finds in a worker process (for a model: its knobs the model
-    lacks), before any study is touched; the worker also starts the fork server that the trials will need."""
+    lacks), before any study is touched, and say its warnings; the worker also starts the fork server that the
+    trials will need."""
     try:
         worker = protocol.spawn(target, spec, name="check-" + target.__name__)
     except (EOFError, OSError) as exc:  # the fork server died as it started (out of memory?)
@@ -109,5 +110,9 @@ def _in_worker(target, spec: StudySpec, failing: str) -> None:
         worker.process.join(timeout=10)
     if message[0] == protocol.ERROR:
         raise StudyError(f"{failing}: {message[1]}")
-    if message[1]:
-        raise SpaceError(message[1])
+    errors = [p for p in message[1] or [] if not p.warning]
+    if errors:
+        raise SpaceError(errors)
+    for problem in message[1] or []:
+        if progress is not None:
+            progress.note(f"{problem} [warning]")

@@ -22,6 +22,8 @@ from hpsearch.spec.sections import Sections
 from hpsearch.spec.tasks import TASKS
 
 GENERATION_KEYS = ("prompt_template", "max_new_tokens", "num_samples", "eval_with", "from_study")
+SFT_KEYS = ("chat_template", "completion_only_loss")
+SFT_DATASET_KEYS = ("format", "messages_column", "completion_column")
 
 
 # -- the task --------------------------------------------------------------------------------------
@@ -63,6 +65,17 @@ def generation_keys(s: Sections) -> list[Finding]:
         return [(("task", "from_study"), "decodes a trained model: the space may then hold only decoding entries "
                                          "(temperature, top_p, top_k); move the others out")]
     return []
+
+
+def sft_keys(s: Sections) -> list[Finding]:
+    """The task's and the data set's sft keys (chat template, loss mask, TRL's data forms) only on a sft task."""
+    raw = s.raw.get("task")
+    if s.task is None or s.task.type == "sft" or s.task.type not in TASKS or not isinstance(raw, dict):
+        return []
+    dataset = raw.get("dataset") if isinstance(raw.get("dataset"), dict) else {}
+    return [(path, "acts only for task.type: sft (remove it, or set the type)")
+            for path in [("task", k) for k in SFT_KEYS if k in raw]
+            + [("task", "dataset", k) for k in SFT_DATASET_KEYS if k in dataset]]
 
 
 def untrained_decoder(s: Sections) -> list[Finding]:
@@ -316,9 +329,9 @@ Rule = Callable[[Sections], list[Finding]]
 
 # In the order their findings are reported: the task, what is optimized, the entries, the plug-ins.
 ERRORS: tuple[Rule, ...] = (
-    task_and_dataset, custom_entry, generation_keys, objectives_fit, generation_only_entries, losses_fit_labels,
-    lora_entries, task_entries, fixed_or_searched, parent_choices, conditions, condition_cycles, start_with_fits,
-    warm_start_sources, grid_entries, plugin_options,
+    task_and_dataset, custom_entry, generation_keys, sft_keys, objectives_fit, generation_only_entries,
+    losses_fit_labels, lora_entries, task_entries, fixed_or_searched, parent_choices, conditions, condition_cycles,
+    start_with_fits, warm_start_sources, grid_entries, plugin_options,
 )
 WARNINGS: tuple[Rule, ...] = (untrained_decoder, unseen_metric, unpruned_objectives, grid_conditions,
                               start_with_budget)

@@ -48,6 +48,11 @@ def _mixed_precision(precision: str) -> dict[str, bool]:
     return {} if precision == "fp32" else {precision: True}
 
 
+def completion_only(task: Any, form: str) -> bool:
+    """task.completion_only_loss, or its default: on for messages and prompt / completion data, off for text."""
+    return task.completion_only_loss if task.completion_only_loss is not None else form != "text"
+
+
 def sft_kwargs(config: dict[str, Any], form: str, completion_only: bool) -> dict[str, Any]:
     """The SFTConfig fields (TRL) that a sft trial's values and data form set, beyond trainer_kwargs'. SFTConfig's
     own defaults that differ from TrainingArguments' (bf16 and gradient checkpointing on) are set explicitly."""

@@ -74,6 +74,13 @@ def _peak_memory_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def peak_gpu_memory_mb() -> float | None:
+    """The most GPU memory the trial's tensors held at once (torch.cuda.max_memory_allocated), None on a CPU."""
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
 def versions() -> dict[str, str]:
     """The library versions a trial ran with, as plain strings: torch's own version object would make the
     study process import torch (180 MB) just to unpickle the result."""
@@ -173,6 +180,7 @@ def run(job: TrialJob, channel: Channel) -> TrialResult:
         samples_per_second=round(steps * effective_batch / seconds, 2) if seconds else None,
         effective_batch_size=effective_batch,
         peak_memory_mb=_peak_memory_mb(),
+        peak_gpu_memory_mb=peak_gpu_memory_mb(),
         n_parameters=sum(p.numel() for p in setup.model.parameters()),
         n_trainable_parameters=sum(p.numel() for p in setup.model.parameters() if p.requires_grad),
         device=str(args.device),

@@ -13,15 +13,10 @@ from typing import Any
 
 from hpsearch.errors import Problem, TrialSetupError
 from hpsearch.train import data, sft_data
-from hpsearch.train.arguments import sft_kwargs, value_of
+from hpsearch.train.arguments import completion_only, sft_kwargs, value_of
 from hpsearch.train.tasks.base import Setup, load_config, resolve_model
 from hpsearch.train.tasks.causal_lm import perplexity
 from hpsearch.trial import TrialJob
-
-
-def completion_only(task: Any, form: str) -> bool:
-    """task.completion_only_loss, or its default: on for messages and prompt / completion data, off for text."""
-    return task.completion_only_loss if task.completion_only_loss is not None else form != "text"
 
 
 def load_tokenizer(task: Any, path: str, base_dir: str):
@@ -101,13 +96,11 @@ def setup(job: TrialJob, config: dict[str, Any]) -> Setup:
     train_rows, eval_rows = sft_data.rows(train, task.dataset, form), sft_data.rows(evaluation, task.dataset, form)
     only = completion_only(task, form)
     arguments = sft_kwargs(config, form, only)
-    count = long_prompts(tokenizer, train_rows, arguments["max_length"]) if only else 0
-    if count and count == len(train):
+    # the rows whose prompt fills sequence_length were counted before the study (check: a warning); all of them
+    # fill it at this trial's value: nothing to learn
+    if only and long_prompts(tokenizer, train_rows, arguments["max_length"]) == len(train) > 0:
         raise TrialSetupError(f"every training row's prompt fills sequence_length ({arguments['max_length']} "
                               "tokens): completion-only loss leaves nothing to learn (raise sequence_length)")
-    if count:
-        notes.append(f"warning: {count} of {len(train)} training rows have a prompt of {arguments['max_length']} "
-                     "tokens or more (sequence_length): completion-only loss leaves them nothing to learn")
     notes.append(f"data: {form}, loss on {'completions / assistant turns only' if only else 'every token'}")
     return Setup(model=model, tokenizer=tokenizer, train_dataset=datasets.Dataset.from_dict(train_rows),
                  eval_dataset=datasets.Dataset.from_dict(eval_rows), data_collator=None, compute_metrics=None,
@@ -121,6 +114,36 @@ def _values(spec: Any, name: str) -> list[Any]:
         return [spec.fixed[name]]
     entry = spec.space.get(name)
     return list(getattr(entry, "choices", None) or []) if entry is not None else [value_of({}, name)]
+
+
+def _long_prompts(spec: Any, path: str, train: Any, form: str) -> list[Problem]:
+    """The training rows whose prompt fills the study's shortest sequence_length: under completion-only loss they
+    leave nothing to learn (a warning with their count); an error when every row's fills even the longest."""
+    task = spec.task
+    given = "fixed" if "sequence_length" in spec.fixed else "space" if "sequence_length" in spec.space else None
+    where = (given, "sequence_length") if given else ("task", "type")  # sft's default length: at the task's type
+    entry = spec.space.get("sequence_length")
+    if entry is not None and getattr(entry, "choices", None):
+        lengths = [int(v) for v in entry.choices]
+    elif entry is not None:
+        lengths = [int(entry.low), int(entry.high)]
+    else:  # fixed, or sft's own default (TRL's 1024, train/arguments.py::sft_kwargs)
+        lengths = [int(spec.fixed.get("sequence_length", sft_kwargs({}, form, True)["max_length"]))]
+    wanted = [column for _, column in sft_data.columns(task.dataset, form)]
+    rows = sft_data.rows(train.dropna(subset=wanted), task.dataset, form)
+    tokenizer = load_tokenizer(task, path, spec.base_dir)
+    shortest, longest = min(lengths), max(lengths)
+    count, total = long_prompts(tokenizer, rows, shortest), len(next(iter(rows.values())))
+    line = spec.document.file_line(where)
+    if count and long_prompts(tokenizer, rows, longest) == total:
+        return [Problem(spec.file, line, ".".join(where), f"every training row's prompt fills {longest} tokens "
+                        "(sequence_length): completion-only loss leaves nothing to learn (raise sequence_length, or "
+                        "set task.completion_only_loss: false)")]
+    if count:
+        return [Problem(spec.file, line, ".".join(where), f"{count} of {total} training rows have a prompt of "
+                        f"{shortest} tokens or more (sequence_length): completion-only loss leaves them nothing to "
+                        "learn", warning=True)]
+    return []
 
 
 def check(spec: Any) -> list[Problem]:
@@ -160,6 +183,8 @@ def check(spec: Any) -> list[Problem]:
             problem(where, "4bit (QLoRA) needs a CUDA GPU, and this machine has none")
         elif importlib.util.find_spec("bitsandbytes") is None:
             problem(where, "4bit (QLoRA) needs bitsandbytes (pip install bitsandbytes)")
+    if completion_only(task, form) and not found:  # the prompts render: a chat template, good rows
+        found += _long_prompts(spec, path, train, form)
     named = [v for v in _values(spec, "lora_target_modules") if v not in ("default", "all-linear", "attention")]
     if named and task.peft == "lora":
         model_config = AutoConfig.from_pretrained(path, trust_remote_code=task.trust_remote_code)
