@@ -214,25 +214,6 @@ def made_study(tmp_path, monkeypatch):
     storage.engine.dispose()  # no connection of this process stays open on the file
     return tmp_path
 
-ZERO_SPACE = """
-study:
-  name: tiny
-  n_trials: {n_trials}
-  sampler: {{name: random, seed: 0}}
-  pruner: {{name: none}}
-task:
-  model: model
-  dataset: {{path: data.csv, eval_size: 50}}
-  eval_every: 5
-fixed:
-  max_steps: 30
-  batch_size: 16
-  sequence_length: 16
-space:
-  learning_rate: {{low: 5.0e-3, high: 3.0e-2, log: true}}
-  dropout: documented
-"""
-
 
 @pytest.fixture
 def zero_project(tmp_path, monkeypatch):
@@ -243,7 +224,7 @@ def zero_project(tmp_path, monkeypatch):
     monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
 
     def write(n_trials=3, name="space.yaml"):
-        (tmp_path / name).write_text(ZERO_SPACE.format(n_trials=n_trials))
+        (tmp_path / name).write_text(TINY_SPACE.format(n_trials=n_trials, pruner="{name: none}", extra=""))
         return tmp_path / name
 
     write.root = tmp_path
